@@ -1,0 +1,63 @@
+"""fast-axolotl: the data pipeline of LLM fine-tuning, fast and exact.
+
+Streaming readers for every training-data format, exact deduplication,
+token packing, multipack bin packing and batch collation, each in Rust (the
+``_native`` extension) and in a pure-Python reference that gives identical
+results. ``FAST_AXOLOTL_IMPL=auto|native|fallback`` picks the implementation.
+"""
+
+from __future__ import annotations
+
+from ._backend import IMPLEMENTATION, REASON
+from ._version import __version__
+from .hashing import deduplicate, deduplicate_indices, hash_table, parallel_hash_rows
+from .packing import concatenate_and_pack, cu_seqlens, pack_bins, pack_sequences, position_ids
+from .padding import collate, create_padding_mask, pad_sequences
+from .reading import detect_format, list_supported_formats, read_batches, read_table, streaming_dataset_reader
+
+__all__ = [
+    "__version__",
+    "IMPLEMENTATION",
+    "is_available",
+    "get_version",
+    "thread_count",
+    "list_supported_formats",
+    "detect_format",
+    "read_batches",
+    "read_table",
+    "streaming_dataset_reader",
+    "parallel_hash_rows",
+    "deduplicate_indices",
+    "hash_table",
+    "deduplicate",
+    "pack_sequences",
+    "concatenate_and_pack",
+    "pack_bins",
+    "position_ids",
+    "cu_seqlens",
+    "pad_sequences",
+    "collate",
+    "create_padding_mask",
+]
+
+
+def is_available() -> bool:
+    """True when the native extension is loaded and in use."""
+    return IMPLEMENTATION == "native"
+
+
+def get_version() -> str:
+    """``"<package version> (<implementation>)"``, e.g. ``"0.3.0 (native)"``."""
+    return f"{__version__} ({IMPLEMENTATION})"
+
+
+def thread_count() -> int:
+    """Threads native work uses by default (``FAST_AXOLOTL_NUM_THREADS``, else all cores)."""
+    from . import _backend
+
+    return int(_backend.kernels().thread_count())
+
+
+def backend_reason() -> str:
+    """Why this implementation was chosen."""
+    return REASON

@@ -1,0 +1,38 @@
+"""The pure-Python reference implementation of every kernel (stdlib, numpy, pyarrow).
+
+It is the semantic source of truth: the native extension must give identical
+results and raise the same exception types. Function names and signatures are
+those of ``fast_axolotl._native`` (see ``_native.pyi``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from .._version import __version__
+from .hashing import dedup_rows, hash_arrow, hash_rows, select_unique
+from .packing import concatenate_and_pack, pack_bins, pack_sequences
+from .padding import pad_rows
+from .reading import open_reader
+
+__all__ = [
+    "__version__",
+    "thread_count",
+    "hash_rows",
+    "dedup_rows",
+    "hash_arrow",
+    "select_unique",
+    "pack_sequences",
+    "concatenate_and_pack",
+    "pack_bins",
+    "pad_rows",
+    "open_reader",
+]
+
+
+def thread_count() -> int:
+    """Threads the native pool would use (the reference itself runs on one)."""
+    value = os.environ.get("FAST_AXOLOTL_NUM_THREADS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return os.cpu_count() or 1

@@ -1,0 +1,100 @@
+//! SHA-256 of byte rows, in parallel, and digest-based first-occurrence selection.
+
+use std::collections::HashSet;
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::{pool, Result};
+
+pub type Digest32 = [u8; 32];
+
+/// Rows laid out as one buffer plus `n + 1` offsets (the Arrow binary layout).
+pub struct Rows<'a> {
+    pub data: &'a [u8],
+    pub offsets: &'a [usize],
+}
+
+impl Rows<'_> {
+    pub fn len(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn row(&self, i: usize) -> &[u8] {
+        &self.data[self.offsets[i]..self.offsets[i + 1]]
+    }
+}
+
+pub fn sha256(bytes: &[u8]) -> Digest32 {
+    Sha256::digest(bytes).into()
+}
+
+/// SHA-256 of every row, in order.
+pub fn hash_rows(rows: &Rows<'_>, num_threads: usize) -> Result<Vec<Digest32>> {
+    pool::install(num_threads, || {
+        (0..rows.len())
+            .into_par_iter()
+            .with_min_len(256)
+            .map(|i| sha256(rows.row(i)))
+            .collect()
+    })
+}
+
+/// Indices of the first occurrence of each digest that is not already in `seen`.
+pub fn first_unseen(digests: &[Digest32], seen: &HashSet<Digest32>) -> Vec<usize> {
+    let mut local: HashSet<&Digest32> = HashSet::with_capacity(digests.len());
+    digests
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| !seen.contains(*d) && local.insert(*d))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Lowercase hexadecimal of a digest.
+pub fn to_hex(digest: &Digest32) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push(HEX[(byte >> 4) as usize] as char);
+        out.push(HEX[(byte & 15) as usize] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_digest() {
+        assert_eq!(
+            to_hex(&sha256(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn parallel_equals_serial() {
+        let data: Vec<u8> = (0..10_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let offsets: Vec<usize> = (0..=2_500).map(|i| i * 16).collect();
+        let rows = Rows { data: &data, offsets: &offsets };
+        let one = hash_rows(&rows, 1).unwrap();
+        let four = hash_rows(&rows, 4).unwrap();
+        assert_eq!(one, four);
+        assert_eq!(one[3], sha256(&data[48..64]));
+    }
+
+    #[test]
+    fn first_occurrence_wins() {
+        let a = sha256(b"a");
+        let b = sha256(b"b");
+        let c = sha256(b"c");
+        let seen: HashSet<Digest32> = [c].into_iter().collect();
+        assert_eq!(first_unseen(&[a, b, a, c, b], &seen), vec![0, 1]);
+    }
+}

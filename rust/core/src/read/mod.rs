@@ -1,0 +1,1 @@
+//! Streaming readers of training-data files (filled in by the reader work).

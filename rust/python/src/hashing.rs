@@ -1,0 +1,129 @@
+//! Bindings: SHA-256 of str/bytes rows, Arrow row hashing, digest selection.
+
+use std::collections::HashSet;
+
+use arrow_array::ffi_stream::{ArrowArrayStreamReader, FFI_ArrowArrayStream};
+use arrow_array::RecordBatch;
+use fast_axolotl_core::hash::{self, Digest32, Rows};
+use fast_axolotl_core::{rowcodec, Error};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyCapsule, PySet, PyString};
+
+use crate::errors::{detached, ArgumentTypeError, CoreError};
+
+/// Copy the rows into one buffer + offsets while attached, so hashing can run detached.
+fn gather(rows: &Bound<'_, PyAny>) -> PyResult<(Vec<u8>, Vec<usize>)> {
+    let mut data = Vec::new();
+    let mut offsets = vec![0usize];
+    for (index, row) in rows.try_iter()?.enumerate() {
+        let row = row?;
+        if let Ok(s) = row.cast::<PyString>() {
+            data.extend_from_slice(s.to_str()?.as_bytes());
+        } else if let Ok(b) = row.cast::<PyBytes>() {
+            data.extend_from_slice(b.as_bytes());
+        } else {
+            return Err(ArgumentTypeError::new_err(format!(
+                "rows[{index}] must be str or bytes, got {}",
+                row.get_type().name()?
+            )));
+        }
+        offsets.push(data.len());
+    }
+    Ok((data, offsets))
+}
+
+#[pyfunction]
+pub fn hash_rows(py: Python<'_>, rows: &Bound<'_, PyAny>, num_threads: usize) -> PyResult<Vec<String>> {
+    let (data, offsets) = gather(rows)?;
+    let digests = detached(py, || hash::hash_rows(&Rows { data: &data, offsets: &offsets }, num_threads))?;
+    Ok(digests.iter().map(hash::to_hex).collect())
+}
+
+#[pyfunction]
+pub fn dedup_rows(
+    py: Python<'_>,
+    rows: &Bound<'_, PyAny>,
+    existing: &Bound<'_, PyAny>,
+    num_threads: usize,
+) -> PyResult<(Vec<usize>, Vec<String>)> {
+    let (data, offsets) = gather(rows)?;
+    let mut known: HashSet<Digest32> = HashSet::new();
+    for item in existing.try_iter()? {
+        let text: String = item?.extract()?;
+        // A string that is not a lowercase hex SHA-256 can never equal one of ours
+        // (the comparison is exact, as in the reference: no case folding).
+        if let Some(d) = parse_hex(&text) {
+            known.insert(d);
+        }
+    }
+    let kept = detached(py, || {
+        let digests = hash::hash_rows(&Rows { data: &data, offsets: &offsets }, num_threads)?;
+        let kept = hash::first_unseen(&digests, &known);
+        Ok(kept.into_iter().map(|i| (i, hash::to_hex(&digests[i]))).collect::<Vec<_>>())
+    })?;
+    Ok(kept.into_iter().unzip())
+}
+
+fn parse_hex(text: &str) -> Option<Digest32> {
+    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Import every batch of an object implementing the Arrow PyCapsule stream protocol.
+pub fn import_stream(obj: &Bound<'_, PyAny>) -> PyResult<Vec<RecordBatch>> {
+    let capsule = obj.call_method0("__arrow_c_stream__")?;
+    let capsule = capsule.cast::<PyCapsule>()?;
+    let pointer = capsule.pointer_checked(Some(c"arrow_array_stream"))?;
+    // SAFETY: the capsule holds an ArrowArrayStream (checked by name); from_raw moves it
+    // out and leaves a released stream behind, which the capsule destructor ignores.
+    let stream = unsafe { FFI_ArrowArrayStream::from_raw(pointer.as_ptr().cast()) };
+    let reader = ArrowArrayStreamReader::try_new(stream)
+        .map_err(|e| CoreError(Error::invalid(format!("cannot import Arrow stream: {e}"))))?;
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CoreError(Error::invalid(format!("cannot import Arrow stream: {e}"))).into())
+}
+
+#[pyfunction]
+pub fn hash_arrow<'py>(py: Python<'py>, table: &Bound<'py, PyAny>, num_threads: usize) -> PyResult<Bound<'py, PyArray2<u8>>> {
+    let batches = import_stream(table)?;
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let digests = detached(py, || {
+        let mut out = vec![[0u8; 32]; rows];
+        rowcodec::hash_batches(&batches, &mut out, num_threads)?;
+        Ok(out.into_iter().flatten().collect::<Vec<u8>>())
+    })?;
+    PyArray1::from_vec(py, digests).reshape([rows, 32])
+}
+
+#[pyfunction]
+pub fn select_unique<'py>(
+    py: Python<'py>,
+    digests: PyReadonlyArray2<'py, u8>,
+    seen: &Bound<'py, PySet>,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    if digests.shape()[1] != 32 {
+        return Err(CoreError(Error::invalid("digests must have shape (n, 32)")).into());
+    }
+    let flat = digests.as_slice()?;
+    let rows: Vec<Digest32> = flat.chunks_exact(32).map(|c| c.try_into().expect("32 bytes")).collect();
+    // In-batch first occurrences, detached; then the (usually few) checks against `seen`.
+    let candidates = detached(py, || Ok(hash::first_unseen(&rows, &HashSet::new())))?;
+    let mut kept = Vec::with_capacity(candidates.len());
+    for i in candidates {
+        let key = PyBytes::new(py, &rows[i]);
+        if !seen.contains(&key)? {
+            seen.add(key)?;
+            kept.push(i as i64);
+        }
+    }
+    Ok(PyArray1::from_vec(py, kept))
+}
+

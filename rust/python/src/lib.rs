@@ -1,0 +1,34 @@
+//! `fast_axolotl._native`: thin PyO3 bindings over `fast_axolotl_core`.
+//!
+//! Each function extracts its inputs while attached to the interpreter, runs the
+//! core kernel with the GIL released (`errors::detached`), and converts the result
+//! to numpy/Arrow. No logic lives here; `_native.pyi` is the checked contract.
+
+mod errors;
+mod hashing;
+mod packing;
+mod padding;
+mod reading;
+
+use pyo3::prelude::*;
+
+#[pyfunction]
+fn thread_count() -> usize {
+    fast_axolotl_core::pool::default_threads()
+}
+
+#[pymodule(gil_used = false)]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(thread_count, m)?)?;
+    m.add_function(wrap_pyfunction!(hashing::hash_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(hashing::dedup_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(hashing::hash_arrow, m)?)?;
+    m.add_function(wrap_pyfunction!(hashing::select_unique, m)?)?;
+    m.add_function(wrap_pyfunction!(packing::pack_sequences, m)?)?;
+    m.add_function(wrap_pyfunction!(packing::concatenate_and_pack, m)?)?;
+    m.add_function(wrap_pyfunction!(packing::pack_bins, m)?)?;
+    m.add_function(wrap_pyfunction!(padding::pad_rows, m)?)?;
+    reading::register(m)?;
+    Ok(())
+}

@@ -1,0 +1,24 @@
+//! Bindings: padding ragged rows into a 2-D int64 array.
+
+use fast_axolotl_core::pack::Ragged;
+use fast_axolotl_core::pad::{self, Fill};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
+use pyo3::prelude::*;
+
+use crate::errors::{detached, CoreError};
+
+#[pyfunction]
+pub fn pad_rows<'py>(
+    py: Python<'py>,
+    values: PyReadonlyArray1<'py, i64>,
+    offsets: PyReadonlyArray1<'py, i64>,
+    target_length: usize,
+    pad_value: i64,
+    left: bool,
+    range_padding: bool,
+) -> PyResult<Bound<'py, PyArray2<i64>>> {
+    let rows = Ragged::new(values.as_slice()?, offsets.as_slice()?).map_err(CoreError)?;
+    let fill = if range_padding { Fill::Range } else { Fill::Value(pad_value) };
+    let out = detached(py, || pad::pad_rows(rows, target_length, fill, left, 0))?;
+    PyArray1::from_vec(py, out).reshape([rows.len(), target_length])
+}

@@ -1,0 +1,7 @@
+//! Bindings: streaming readers (registered by `register`).
+
+use pyo3::prelude::*;
+
+pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+    Ok(())
+}
