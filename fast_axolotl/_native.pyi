@@ -1,0 +1,73 @@
+"""Kernel contract of the native extension; ``fast_axolotl._fallback`` implements the same.
+
+Inputs arrive validated by the public API: ragged integer sequences as
+``(values, offsets)`` int64 arrays (contiguous), lengths as int64 arrays.
+"""
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+def thread_count() -> int: ...
+
+# hashing
+def hash_rows(rows: Sequence[str | bytes], num_threads: int) -> list[str]: ...
+def dedup_rows(rows: Sequence[str | bytes], existing: Iterable[str], num_threads: int) -> tuple[list[int], list[str]]: ...
+def hash_arrow(table: Any, num_threads: int) -> npt.NDArray[np.uint8]: ...
+def select_unique(digests: npt.NDArray[np.uint8], seen: set[bytes]) -> npt.NDArray[np.int64]: ...
+
+# packing
+def pack_sequences(
+    values: npt.NDArray[np.int64],
+    offsets: npt.NDArray[np.int64],
+    max_length: int,
+    pad_token_id: int,
+    eos_token_id: int,
+    label_pad_id: int,
+    overflow: str,
+    with_position_ids: bool,
+) -> dict[str, Any]: ...
+def concatenate_and_pack(
+    ids_values: npt.NDArray[np.int64],
+    labels_values: npt.NDArray[np.int64],
+    mask_values: npt.NDArray[np.int64],
+    offsets: npt.NDArray[np.int64],
+    max_length: int,
+    pad_token_id: int,
+    label_pad_id: int,
+    overflow: str,
+    with_position_ids: bool,
+) -> dict[str, Any]: ...
+def pack_bins(
+    lengths: npt.NDArray[np.int64],
+    capacity: int,
+    bin_size: int,
+    group_size: int,
+    sequential: bool,
+    num_threads: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+
+# padding
+def pad_rows(
+    values: npt.NDArray[np.int64],
+    offsets: npt.NDArray[np.int64],
+    target_length: int,
+    pad_value: int,
+    left: bool,
+    range_padding: bool,
+) -> npt.NDArray[np.int64]: ...
+
+# --- reading (owned by the reader work) ---
+def open_reader(
+    paths: list[str],
+    format: str,
+    compression: str | None,
+    batch_size: int,
+    columns: list[str] | None,
+    on_error: str,
+) -> Iterator[Any]: ...
+# --- end reading ---
