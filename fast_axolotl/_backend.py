@@ -96,3 +96,8 @@ def use(implementation: Implementation) -> Iterator[ModuleType]:
         yield chosen
     finally:
         _active = previous
+
+
+def available() -> list[Implementation]:
+    """The implementations usable in this process (native first)."""
+    return ["native", "fallback"] if _native is not None else ["fallback"]

@@ -1,0 +1,50 @@
+"""Shared fixtures: run every test against both implementations, Hypothesis profiles."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import fast_axolotl
+from fast_axolotl import _backend
+
+sys.path.insert(0, str(Path(__file__).parent))  # axolotl_reference, helpers
+
+settings.register_profile("default", max_examples=100, deadline=None)
+settings.register_profile(
+    "parity", max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+REQUESTED = os.environ.get("FAST_AXOLOTL_IMPL", "auto")
+IMPLEMENTATIONS = ["native", "fallback"] if fast_axolotl.IMPLEMENTATION == "native" else ["fallback"]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        f"fast_axolotl {fast_axolotl.get_version()} from {fast_axolotl.__file__}",
+        f"FAST_AXOLOTL_IMPL={REQUESTED}; implementations under test: {IMPLEMENTATIONS}",
+    ]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # A strict native run must really test the extension, never the fallback by accident.
+    if REQUESTED == "native" and fast_axolotl.IMPLEMENTATION != "native":
+        raise pytest.UsageError("FAST_AXOLOTL_IMPL=native but the native backend is not active")
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def impl(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Route the public API to one implementation for the duration of a test."""
+    with _backend.use(request.param):
+        yield request.param
+
+
+needs_native = pytest.mark.skipif(
+    fast_axolotl.IMPLEMENTATION != "native", reason="the native extension is not in use in this run"
+)
