@@ -8,7 +8,6 @@ layout of an Arrow list array, which numpy/Arrow inputs reach without a Python l
 
 from __future__ import annotations
 
-import itertools
 import numbers
 from collections.abc import Sequence
 from typing import Any
@@ -93,37 +92,35 @@ def ragged(sequences: Any, name: str = "sequences") -> tuple[Int64Array, Int64Ar
         return values, np.arange(rows + 1, dtype=np.int64) * width
     if isinstance(sequences, (str, bytes)) or not isinstance(sequences, (Sequence, np.ndarray)):
         raise ArgumentTypeError(f"{name} must be a sequence of integer sequences, got {type(sequences).__name__}")
-    lengths = np.empty(len(sequences) + 1, dtype=np.int64)
-    lengths[0] = 0
-    all_lists = True
+    if all(isinstance(seq, (list, tuple)) for seq in sequences):
+        from . import _backend
+
+        return _backend.kernels().ragged_from_lists(sequences, name)  # type: ignore[no-any-return]
+    parts: list[Int64Array] = []
     for index, seq in enumerate(sequences):
-        if isinstance(seq, (list, tuple)):
-            lengths[index + 1] = len(seq)
+        if isinstance(seq, (pa.Array, pa.ChunkedArray)):
+            if seq.null_count or not pa.types.is_integer(seq.type):
+                raise ArgumentTypeError(f"{name}[{index}] must be an Arrow array of non-null integers, got {seq.type}")
+            part = _int_values(seq.to_numpy(), f"{name}[{index}]")
         elif isinstance(seq, np.ndarray) and seq.ndim == 1:
-            all_lists = False
-            lengths[index + 1] = seq.shape[0]
-        elif isinstance(seq, (pa.Array, pa.ChunkedArray)):
-            all_lists = False
-            lengths[index + 1] = len(seq)
+            part = _int_values(seq, f"{name}[{index}]")
+        elif isinstance(seq, (list, tuple)):
+            part = _backend_lists([seq], f"{name}[{index}]")
         else:
             raise ArgumentTypeError(
                 f"{name}[{index}] must be a list, tuple or 1-D array of ints, got {type(seq).__name__}"
             )
-    offsets = np.cumsum(lengths)
-    if all_lists:
-        try:
-            flat = np.asarray(list(itertools.chain.from_iterable(sequences)))
-        except OverflowError:
-            raise InvalidArgumentError(f"{name} holds an integer that does not fit in int64") from None
-    else:
-        parts = [np.asarray(s) if not isinstance(s, (pa.Array, pa.ChunkedArray)) else s.to_numpy() for s in sequences]
-        flat = np.concatenate([np.asarray(p).reshape(-1) for p in parts]) if parts else np.zeros(0, np.int64)
-    if flat.dtype == object or flat.dtype.kind == "b":
-        bad = next((v for v in itertools.chain.from_iterable(sequences) if isinstance(v, bool) or not isinstance(v, numbers.Integral)), None)
-        if bad is None:
-            raise InvalidArgumentError(f"{name} holds an integer that does not fit in int64")
-        raise ArgumentTypeError(f"{name} must hold integers, found {type(bad).__name__} {bad!r}")
-    return _int_values(flat, name), offsets
+        parts.append(part)
+    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum([len(p) for p in parts], out=offsets[1:])
+    values = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    return np.ascontiguousarray(values, dtype=np.int64), offsets
+
+
+def _backend_lists(sequences: Sequence[Any], name: str) -> Int64Array:
+    from . import _backend
+
+    return _backend.kernels().ragged_from_lists(sequences, name)[0]  # type: ignore[no-any-return]
 
 
 def lengths_of(offsets: Int64Array) -> Int64Array:

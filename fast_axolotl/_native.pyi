@@ -61,6 +61,9 @@ def pad_rows(
     range_padding: bool,
 ) -> npt.NDArray[np.int64]: ...
 
+# inputs
+def ragged_from_lists(sequences: Sequence[Sequence[Any]], name: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+
 # --- reading (owned by the reader work) ---
 def open_reader(
     paths: list[str],

@@ -149,6 +149,7 @@ def deduplicate(dataset: Any, seen: set[bytes] | None = None, *, num_threads: in
     digests = hash_table(dataset, num_threads=num_threads)
     kept = _backend.kernels().select_unique(digests, seen)
     if _is_hf_dataset(dataset):
-        return dataset.select(kept), seen
+        # A list, as Axolotl passes: datasets treats lists and arrays differently (indices mapping).
+        return dataset.select(kept.tolist()), seen
     table, _ = _as_table(dataset)
     return table.take(pa.array(kept, type=pa.int64())), seen

@@ -135,3 +135,19 @@ def test_panics_never_escape_as_base_exceptions() -> None:
         native.pad_rows(np.array([1, 2], dtype=np.int64), np.array([0, 5], dtype=np.int64), 8, 0, False, False)
     with pytest.raises(fa.errors.InvalidArgumentError):
         native.pack_sequences(np.array([1], dtype=np.int64), np.array([1, 0], dtype=np.int64), 8, 0, 2, -100, "truncate", False)
+
+
+_elements = st.one_of(
+    st.integers(-(2**64), 2**64),
+    st.booleans(),
+    st.floats(allow_nan=False, width=32),
+    st.integers(-(2**63), 2**63 - 1).map(np.int64),
+    st.integers(0, 255).map(np.uint8),
+    st.just(np.True_),
+    st.text(max_size=2),
+)
+
+
+@given(seqs=st.lists(st.lists(_elements, max_size=6) | st.tuples(_elements), max_size=6))
+def test_list_inputs(seqs: list[Any]) -> None:
+    check(lambda: fa.pad_sequences(seqs))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from .._version import __version__
+from .inputs import ragged_from_lists
 from .hashing import dedup_rows, hash_arrow, hash_rows, select_unique
 from .packing import concatenate_and_pack, pack_bins, pack_sequences
 from .padding import pad_rows
@@ -26,6 +27,7 @@ __all__ = [
     "concatenate_and_pack",
     "pack_bins",
     "pad_rows",
+    "ragged_from_lists",
     "open_reader",
 ]
 

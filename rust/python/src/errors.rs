@@ -48,8 +48,6 @@ impl From<CoreError> for PyErr {
     }
 }
 
-pub type CoreResult<T> = Result<T, CoreError>;
-
 /// Run native work with the GIL released; a panic becomes `InternalError`, never an abort.
 pub fn detached<T, F>(py: Python<'_>, f: F) -> PyResult<T>
 where

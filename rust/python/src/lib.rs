@@ -6,6 +6,7 @@
 
 mod errors;
 mod hashing;
+mod inputs;
 mod packing;
 mod padding;
 mod reading;
@@ -29,6 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(packing::concatenate_and_pack, m)?)?;
     m.add_function(wrap_pyfunction!(packing::pack_bins, m)?)?;
     m.add_function(wrap_pyfunction!(padding::pad_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(inputs::ragged_from_lists, m)?)?;
     reading::register(m)?;
     Ok(())
 }

@@ -1,0 +1,35 @@
+"""Reference kernel: flatten a list of integer lists into ``(values, offsets)``."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import ArgumentTypeError, InvalidArgumentError
+
+_MIN, _MAX = -(2**63), 2**63 - 1
+
+
+def ragged_from_lists(
+    sequences: Sequence[Sequence[Any]], name: str
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Every element must be an integer (anything with ``__index__`` except bool) fitting int64."""
+    values: list[int] = []
+    offsets = [0]
+    for row, seq in enumerate(sequences):
+        for value in seq:
+            if isinstance(value, (bool, np.bool_)):
+                raise ArgumentTypeError(f"{name}[{row}] holds a bool; token ids must be ints")
+            try:
+                number = operator.index(value)
+            except TypeError:
+                raise ArgumentTypeError(f"{name}[{row}] holds {type(value).__name__} {value!r}; expected int") from None
+            if not _MIN <= number <= _MAX:
+                raise InvalidArgumentError(f"{name}[{row}] holds {number}, which does not fit in int64")
+            values.append(number)
+        offsets.append(len(values))
+    return np.array(values, dtype=np.int64), np.array(offsets, dtype=np.int64)
