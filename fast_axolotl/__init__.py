@@ -8,9 +8,9 @@ results. ``FAST_AXOLOTL_IMPL=auto|native|fallback`` picks the implementation.
 
 from __future__ import annotations
 
+from . import errors as errors
 from ._backend import IMPLEMENTATION, REASON
 from ._version import __version__
-from . import errors
 from .hashing import deduplicate, deduplicate_indices, hash_table, parallel_hash_rows
 from .packing import concatenate_and_pack, cu_seqlens, pack_bins, pack_sequences, position_ids
 from .padding import collate, create_padding_mask, pad_sequences

@@ -57,7 +57,10 @@ def _prepare(args: argparse.Namespace) -> int:
         tokens = int(packed["attention_mask"].sum())
         width = rows.shape[1]
         table = pa.table(
-            {key: pa.FixedSizeListArray.from_arrays(pa.array(value.reshape(-1)), width) for key, value in packed.items()}
+            {
+                key: pa.FixedSizeListArray.from_arrays(pa.array(value.reshape(-1)), width)
+                for key, value in packed.items()
+            }
         )
         cells = rows.size or 1
         print(f"packed into {rows.shape[0]} rows of {width} tokens; efficiency {tokens / cells:.1%}")

@@ -22,18 +22,21 @@ Int64Array = npt.NDArray[np.int64]
 _I64 = np.iinfo(np.int64)
 
 
-def check_int(name: str, value: Any, *, minimum: int | None = None, allow_none: bool = False) -> int | None:
-    """An exact integer (bool rejected), optionally bounded below."""
-    if value is None and allow_none:
-        return None
+def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
+    """An exact integer (bool rejected) that fits int64, optionally bounded below."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ArgumentTypeError(f"{name} must be an int, got {type(value).__name__}")
-    value = int(value)
-    if not _I64.min <= value <= _I64.max:
-        raise InvalidArgumentError(f"{name}={value} does not fit in int64")
-    if minimum is not None and value < minimum:
-        raise InvalidArgumentError(f"{name} must be >= {minimum}, got {value}")
-    return value
+    number = int(value)
+    if not _I64.min <= number <= _I64.max:
+        raise InvalidArgumentError(f"{name}={number} does not fit in int64")
+    if minimum is not None and number < minimum:
+        raise InvalidArgumentError(f"{name} must be >= {minimum}, got {number}")
+    return number
+
+
+def check_optional_int(name: str, value: Any, *, minimum: int | None = None) -> int | None:
+    """Like :func:`check_int`, but ``None`` passes through."""
+    return None if value is None else check_int(name, value, minimum=minimum)
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:

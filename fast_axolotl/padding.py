@@ -8,7 +8,7 @@ from typing import Any, Literal
 import numpy as np
 
 from . import _backend
-from ._inputs import Int64Array, check_choice, check_int, ragged
+from ._inputs import Int64Array, check_choice, check_int, check_optional_int, ragged
 from ._outputs import ReturnTensors, check_return_tensors, convert, convert_dict
 from .errors import ArgumentTypeError, InvalidArgumentError, SequenceTooLongError
 
@@ -28,8 +28,11 @@ def _round_up(length: int, multiple: int | None) -> int:
     return (length + multiple - 1) // multiple * multiple
 
 
-def _pad(values: Int64Array, offsets: Int64Array, target: int, pad_value: int, side: str, range_padding: bool = False) -> np.ndarray:
-    return _backend.kernels().pad_rows(values, offsets, target, pad_value, side == "left", range_padding)
+def _pad(
+    values: Int64Array, offsets: Int64Array, target: int, pad_value: int, side: str, range_padding: bool = False
+) -> np.ndarray:
+    out: np.ndarray = _backend.kernels().pad_rows(values, offsets, target, pad_value, side == "left", range_padding)
+    return out
 
 
 def pad_sequences(
@@ -49,10 +52,10 @@ def pad_sequences(
     (nothing is truncated silently). ``padding_side="left"`` pads before the tokens.
     """
     values, offsets = ragged(sequences)
-    target = check_int("target_length", target_length, minimum=0, allow_none=True)
+    target = check_optional_int("target_length", target_length, minimum=0)
     pad = check_int("pad_value", pad_value)
     side = check_choice("padding_side", padding_side, _SIDES)
-    multiple = check_int("pad_to_multiple_of", pad_to_multiple_of, minimum=1, allow_none=True)
+    multiple = check_optional_int("pad_to_multiple_of", pad_to_multiple_of, minimum=1)
     tensors = check_return_tensors(return_tensors)
     lengths = np.diff(offsets)
     longest = int(lengths.max()) if lengths.size else 0
@@ -70,7 +73,6 @@ def create_padding_mask(current_length: int, target_length: int) -> list[int]:
     position ids Axolotl pads ``position_ids`` with (the 0.2.0 name is kept)."""
     current = check_int("current_length", current_length, minimum=0)
     target = check_int("target_length", target_length, minimum=0)
-    assert current is not None and target is not None
     return list(range(max(0, target - current)))
 
 
@@ -143,7 +145,7 @@ def collate(
     pad = check_int("pad_token_id", pad_token_id)
     label_pad = check_int("label_pad_token_id", label_pad_token_id)
     side = check_choice("padding_side", padding_side, _SIDES)
-    multiple = check_int("pad_to_multiple_of", pad_to_multiple_of, minimum=1, allow_none=True)
+    multiple = check_optional_int("pad_to_multiple_of", pad_to_multiple_of, minimum=1)
     if multipack is not None:
         check_choice("multipack", multipack, ("batch_sampler", "v2"))
     tensors = check_return_tensors(return_tensors)

@@ -9,6 +9,7 @@ the ``@numba.njit`` decorators are dropped (same semantics in pure Python), and
 and ``numel`` are used). Do not edit the copied bodies; re-copy on a new Axolotl.
 The real Axolotl is exercised by ``nox -s axolotl``.
 """
+
 # ruff: noqa
 # mypy: ignore-errors
 from __future__ import annotations
@@ -97,10 +98,7 @@ def pack_group(
         # Try to place sequence in existing bins
         add_new_bin = True
         for bin_idx, _ in enumerate(bins_remaining_space):
-            if (
-                bins_remaining_space[bin_idx] >= size
-                and len(bins_assigned_sequences[bin_idx]) < bin_size
-            ):
+            if bins_remaining_space[bin_idx] >= size and len(bins_assigned_sequences[bin_idx]) < bin_size:
                 bins_remaining_space[bin_idx] -= size
                 bins_assigned_sequences[bin_idx].append(global_idx)
                 add_new_bin = False
@@ -126,9 +124,7 @@ def _process_group(
 ) -> list[list[int]]:
     """Standalone function for multiprocessing."""
     group_lengths, start_idx, bin_capacity, max_bins, bin_size, safe_mode = args
-    return pack_group(
-        group_lengths, start_idx, bin_capacity, max_bins, bin_size, safe_mode
-    )
+    return pack_group(group_lengths, start_idx, bin_capacity, max_bins, bin_size, safe_mode)
 
 
 def pack_parallel(
@@ -178,9 +174,7 @@ def pack_parallel(
                 f"Failed to get multiprocessing context '{mp_start_method}'. "
                 f"Falling back to default. Available: {get_context().get_all_start_methods()}"
             )
-            mp_ctx = (
-                None  # Fallback to default context if specified one is not available
-            )
+            mp_ctx = None  # Fallback to default context if specified one is not available
 
     if num_processes == 1:
         LOG.debug("Using single process for pack_parallel, running sequentially.")
@@ -190,9 +184,7 @@ def pack_parallel(
     else:
         # Use ProcessPoolExecutor only if num_processes > 1
         # Pass mp_context if available
-        with ProcessPoolExecutor(
-            max_workers=num_processes, mp_context=mp_ctx
-        ) as executor:
+        with ProcessPoolExecutor(max_workers=num_processes, mp_context=mp_ctx) as executor:
             for group_bins in executor.map(_process_group, tasks):
                 all_bins.extend(group_bins)
 
@@ -499,11 +491,7 @@ class DataCollatorForSeq2Seq:
             ("labels", self.label_pad_token_id),
             ("position_ids", self.position_pad_token_id),
         ]:
-            feat = (
-                [feature[feature_name] for feature in features]
-                if feature_name in features[0].keys()
-                else None
-            )
+            feat = [feature[feature_name] for feature in features] if feature_name in features[0].keys() else None
             labels = feat if feat and feature_name == "labels" else labels
             # We have to pad the labels before calling `tokenizer.pad` as this method won't pad them and needs them of the
             # same length to return tensors.
@@ -530,13 +518,9 @@ class DataCollatorForSeq2Seq:
                             else remainder + feature[feature_name]
                         )
                     elif padding_side == "right":
-                        feature[feature_name] = np.concatenate(
-                            [feature[feature_name], remainder]
-                        ).astype(np.int64)
+                        feature[feature_name] = np.concatenate([feature[feature_name], remainder]).astype(np.int64)
                     else:
-                        feature[feature_name] = np.concatenate(
-                            [remainder, feature[feature_name]]
-                        ).astype(np.int64)
+                        feature[feature_name] = np.concatenate([remainder, feature[feature_name]]).astype(np.int64)
 
         features = self.tokenizer.pad(
             features,
@@ -554,9 +538,7 @@ class DataCollatorForSeq2Seq:
             and self.model is not None
             and hasattr(self.model, "prepare_decoder_input_ids_from_labels")
         ):
-            decoder_input_ids = self.model.prepare_decoder_input_ids_from_labels(
-                labels=features["labels"]
-            )
+            decoder_input_ids = self.model.prepare_decoder_input_ids_from_labels(labels=features["labels"])
             features["decoder_input_ids"] = decoder_input_ids
 
         if self.cp_shard is not None:
@@ -568,10 +550,7 @@ class DataCollatorForSeq2Seq:
             and "position_ids" in features
             and (
                 "attention_mask" not in features
-                or (
-                    features["attention_mask"].ndim == 2
-                    and bool(features["attention_mask"].all())
-                )
+                or (features["attention_mask"].ndim == 2 and bool(features["attention_mask"].all()))
             )
         ):
             # Precompute FA varlen metadata once per batch so transformers skips its per-layer derivation
@@ -581,9 +560,7 @@ class DataCollatorForSeq2Seq:
                     prepare_fa_kwargs_from_position_ids,
                 )
 
-                (cu_q, cu_k), (max_q, max_k) = prepare_fa_kwargs_from_position_ids(
-                    features["position_ids"]
-                )
+                (cu_q, cu_k), (max_q, max_k) = prepare_fa_kwargs_from_position_ids(features["position_ids"])
                 features["cu_seq_lens_q"] = cu_q
                 # transformers aliases k to q; dynamo (torch >= 2.13) graph-breaks an
                 # autograd.Function that receives the same tensor twice.
@@ -599,8 +576,7 @@ class DataCollatorForSeq2Seq:
                 IndexError,
             ) as exc:  # pragma: no cover - fall back to per-layer derivation
                 LOG.warning_once(
-                    f"FA varlen kwargs precompute failed ({exc}); falling back to "
-                    "transformers' per-layer derivation"
+                    f"FA varlen kwargs precompute failed ({exc}); falling back to transformers' per-layer derivation"
                 )
 
         return features
@@ -621,16 +597,10 @@ class BatchSamplerDataCollatorForSeq2Seq(DataCollatorForSeq2Seq):
                 if feature == "length":
                     continue
                 if feature == "attention_mask":
-                    arrays = [
-                        (1) * np.array(item[feature])
-                        for i, item in enumerate(features_)
-                        if feature in item
-                    ]
+                    arrays = [(1) * np.array(item[feature]) for i, item in enumerate(features_) if feature in item]
                     out_features[i][feature] = np.concatenate(arrays)
                 else:
-                    arrays = [
-                        np.array(item[feature]) for item in features_ if feature in item
-                    ]
+                    arrays = [np.array(item[feature]) for item in features_ if feature in item]
                     out_features[i][feature] = np.concatenate(arrays)
 
         return super().__call__(out_features, return_tensors=return_tensors)
@@ -653,25 +623,17 @@ class V2BatchSamplerDataCollatorForSeq2Seq(DataCollatorForSeq2Seq):
                 if feature == "length":
                     continue
                 if feature == "attention_mask":
-                    arrays = [
-                        (i + 1) * np.array(item[feature])
-                        for i, item in enumerate(features_)
-                        if feature in item
-                    ]
+                    arrays = [(i + 1) * np.array(item[feature]) for i, item in enumerate(features_) if feature in item]
                     out_features[i][feature] = np.concatenate(arrays)
                 elif feature == "position_ids" and self.squash_position_ids:
-                    arrays = [
-                        np.array(item[feature]) for item in features_ if feature in item
-                    ]
+                    arrays = [np.array(item[feature]) for item in features_ if feature in item]
                     # concatenate, get total length and create arange of new total position ids
                     position_ids = np.concatenate(arrays)
                     total_length = position_ids.shape[0]
                     position_ids = np.arange(total_length)
                     out_features[i][feature] = position_ids
                 else:
-                    arrays = [
-                        np.array(item[feature]) for item in features_ if feature in item
-                    ]
+                    arrays = [np.array(item[feature]) for item in features_ if feature in item]
                     out_features[i][feature] = np.concatenate(arrays)
 
         return super().__call__(out_features, return_tensors=return_tensors)
@@ -694,10 +656,7 @@ class PretrainingBatchSamplerDataCollatorForSeq2Seq(DataCollatorForSeq2Seq):
                 continue
             if feature == "attention_mask":
                 if self.multipack_attn:
-                    arrays = [
-                        (i + 1) * np.array(item)
-                        for i, item in enumerate(features[feature])
-                    ]
+                    arrays = [(i + 1) * np.array(item) for i, item in enumerate(features[feature])]
                 else:
                     arrays = [(1) * np.array(item) for item in features[feature]]
                 chunked_data[feature] = np.concatenate(arrays)

@@ -16,9 +16,7 @@ from fast_axolotl import _backend
 sys.path.insert(0, str(Path(__file__).parent))  # axolotl_reference, helpers
 
 settings.register_profile("default", max_examples=100, deadline=None)
-settings.register_profile(
-    "parity", max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("parity", max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 REQUESTED = os.environ.get("FAST_AXOLOTL_IMPL", "auto")

@@ -51,7 +51,9 @@ def column_types(draw: st.DrawFn, depth: int = 0) -> tuple[pa.DataType, st.Searc
         return list_type, st.lists(_nullable(inner_values), max_size=5)
     if choice == 8:
         return pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])), st.lists(
-            st.fixed_dictionaries({"role": _nullable(st.sampled_from(["user", "assistant"])), "content": _nullable(_text)}),
+            st.fixed_dictionaries(
+                {"role": _nullable(st.sampled_from(["user", "assistant"])), "content": _nullable(_text)}
+            ),
             max_size=3,
         )
     other_type, other_values = draw(column_types(depth + 1))
@@ -63,7 +65,11 @@ def column_types(draw: st.DrawFn, depth: int = 0) -> tuple[pa.DataType, st.Searc
 def tables(draw: st.DrawFn, max_rows: int = 12, duplicates: bool = True) -> pa.Table:
     """A table with 1-4 typed columns; with ``duplicates`` rows are drawn from a small pool."""
     ncols = draw(st.integers(1, 4))
-    names = draw(st.lists(st.sampled_from(["input_ids", "labels", "text", "x", "y", "é"]), min_size=ncols, max_size=ncols, unique=True))
+    names = draw(
+        st.lists(
+            st.sampled_from(["input_ids", "labels", "text", "x", "y", "é"]), min_size=ncols, max_size=ncols, unique=True
+        )
+    )
     specs = [draw(column_types()) for _ in names]
     row_strategy = st.tuples(*[_nullable(values) for _, values in specs])
     if duplicates:

@@ -8,9 +8,9 @@ import sys
 import tempfile
 
 import pytest
+from conftest import needs_native
 
 import fast_axolotl as fa
-from conftest import needs_native
 
 
 def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -46,7 +46,10 @@ def test_invalid_choice_is_an_error() -> None:
 
 @needs_native
 def test_native_strict_mode_and_auto() -> None:
-    assert _run("import fast_axolotl as f; assert f.IMPLEMENTATION == 'native'", FAST_AXOLOTL_IMPL="native").returncode == 0
+    assert (
+        _run("import fast_axolotl as f; assert f.IMPLEMENTATION == 'native'", FAST_AXOLOTL_IMPL="native").returncode
+        == 0
+    )
     assert _run("import fast_axolotl as f; assert f.IMPLEMENTATION == 'native'").returncode == 0
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import hashlib
 import math
 
+import axolotl_reference as axo
 import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import tables
 
-import axolotl_reference as axo
 import fast_axolotl as fa
 from fast_axolotl.errors import ArgumentTypeError, InvalidArgumentError, UnsupportedTypeError
-from strategies import tables
 
 datasets = pytest.importorskip("datasets")
 
@@ -63,8 +63,24 @@ SUBTLE = [
     pa.table({"x": pa.array([1, None, None, 1], pa.int8())}),
     pa.table({"t": ["é", "e\u0301", "é", ""]}),
     pa.table({"ids": pa.array([[], [], [1], [1, None], [1, None]], pa.list_(pa.int64()))}),
-    pa.table({"m": pa.array([[{"role": "user", "content": "hi"}], [{"role": "user", "content": "hi"}], [{"role": "user", "content": None}]])}),
-    pa.table({"s": pa.array([{"a": 1, "b": None}, None, {"a": 1, "b": None}], pa.struct([("a", pa.int32()), ("b", pa.string())]))}),
+    pa.table(
+        {
+            "m": pa.array(
+                [
+                    [{"role": "user", "content": "hi"}],
+                    [{"role": "user", "content": "hi"}],
+                    [{"role": "user", "content": None}],
+                ]
+            )
+        }
+    ),
+    pa.table(
+        {
+            "s": pa.array(
+                [{"a": 1, "b": None}, None, {"a": 1, "b": None}], pa.struct([("a", pa.int32()), ("b", pa.string())])
+            )
+        }
+    ),
     pa.table({"u": pa.array([2**64 - 1, 2**63, 2**64 - 1], pa.uint64())}),
 ]
 

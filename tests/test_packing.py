@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import axolotl_reference as axo
 import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import axolotl_reference as axo
 import fast_axolotl as fa
 from fast_axolotl.errors import ArgumentTypeError, InvalidArgumentError, SequenceTooLongError
 
@@ -55,7 +55,9 @@ def test_pack_bins_rejects_bad_arguments(impl: str, kwargs: dict, error: type) -
     bin_size=st.integers(1, 8),
     group_size=st.integers(1, 70),
 )
-def test_pack_bins_equals_axolotl_pack_parallel(lengths: list[int], capacity: int, bin_size: int, group_size: int) -> None:
+def test_pack_bins_equals_axolotl_pack_parallel(
+    lengths: list[int], capacity: int, bin_size: int, group_size: int
+) -> None:
     expected = axo.pack_parallel(np.array(lengths, dtype=np.int32), capacity, group_size, bin_size, num_processes=1)
     for name in fa._backend.available():
         with fa._backend.use(name):
@@ -90,7 +92,9 @@ def test_pack_sequences_equals_axolotl_encode_streaming(sequences: list[list[int
     for name in fa._backend.available():
         with fa._backend.use(name):
             got = fa.pack_sequences(sequences, max_length, pad_token_id=0, eos_token_id=2, return_tensors="list")
-            assert got == {key: [list(row) for row in expected[key]] for key in ("input_ids", "labels", "attention_mask")}
+            assert got == {
+                key: [list(row) for row in expected[key]] for key in ("input_ids", "labels", "attention_mask")
+            }
 
 
 def test_pack_sequences_hand_checked(impl: str) -> None:
@@ -150,7 +154,9 @@ def test_concatenate_and_pack(impl: str) -> None:
         fa.concatenate_and_pack([[1], [2]], [[1]], [[1], [1]], 4, 0)
     with pytest.raises(InvalidArgumentError, match="sample 1"):
         fa.concatenate_and_pack([[1], [2, 3]], [[1], [2]], [[1], [1, 1]], 4, 0)
-    assert fa.concatenate_and_pack([[1, 2, 3, 4, 5]], [[1, 2, 3, 4, 5]], [[1] * 5], 4, 0)["input_ids"].tolist() == [[1, 2, 3, 4]]
+    assert fa.concatenate_and_pack([[1, 2, 3, 4, 5]], [[1, 2, 3, 4, 5]], [[1] * 5], 4, 0)["input_ids"].tolist() == [
+        [1, 2, 3, 4]
+    ]
 
 
 def test_position_ids_and_cu_seqlens(impl: str) -> None:

@@ -20,7 +20,10 @@ import axolotl_reference as axo  # noqa: E402
 def test_pad_sequences(impl: str) -> None:
     seqs = [[1, 2, 3], [4]]
     assert fa.pad_sequences(seqs).tolist() == [[1, 2, 3], [4, 0, 0]]
-    assert fa.pad_sequences(seqs, 5, pad_value=-1, padding_side="left").tolist() == [[-1, -1, 1, 2, 3], [-1, -1, -1, -1, 4]]
+    assert fa.pad_sequences(seqs, 5, pad_value=-1, padding_side="left").tolist() == [
+        [-1, -1, 1, 2, 3],
+        [-1, -1, -1, -1, 4],
+    ]
     assert fa.pad_sequences(seqs, pad_to_multiple_of=4).shape == (2, 4)
     assert fa.pad_sequences(seqs, 2 + 3, pad_to_multiple_of=4).shape == (2, 8)
     assert fa.pad_sequences([]).shape == (0, 0)
@@ -146,7 +149,10 @@ def test_collate_equals_multipack_collators(tokenizer_factory, bins, flag, side,
     for name in fa._backend.available():
         with fa._backend.use(name):
             got = fa.collate(
-                features, pad_token_id=0, padding_side=side, pad_to_multiple_of=multiple,
+                features,
+                pad_token_id=0,
+                padding_side=side,
+                pad_to_multiple_of=multiple,
                 multipack="v2" if v2 else "batch_sampler",
             )
             _assert_same(got, expected)

@@ -5,15 +5,16 @@ Run with ``HYPOTHESIS_PROFILE=parity`` (``nox -s parity``) for thousands of case
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
+from conftest import needs_native
 from hypothesis import given
 from hypothesis import strategies as st
 
 import fast_axolotl as fa
-from conftest import needs_native
 
 pytestmark = needs_native
 
@@ -35,7 +36,7 @@ def _same(a: Any, b: Any) -> None:
             _same(a[key], b[key])
     elif isinstance(a, (list, tuple)):
         assert type(a) is type(b) and len(a) == len(b)
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=True):
             _same(x, y)
     elif isinstance(a, np.ndarray):
         assert a.dtype == b.dtype and a.shape == b.shape
@@ -64,14 +65,27 @@ def check(call: Callable[[], Any]) -> None:
     seq_lens=st.booleans(),
 )
 def test_pack_sequences(seqs: list[list[int]], max_length: int, overflow: str, positions: bool, seq_lens: bool) -> None:
-    check(lambda: fa.pack_sequences(seqs, max_length, 0, 2, overflow=overflow, return_position_ids=positions, return_seq_lens=seq_lens))
+    check(
+        lambda: fa.pack_sequences(
+            seqs, max_length, 0, 2, overflow=overflow, return_position_ids=positions, return_seq_lens=seq_lens
+        )
+    )
 
 
-@given(seqs=sequences, max_length=small_int, overflow=st.sampled_from(["truncate", "split", "error"]), positions=st.booleans())
+@given(
+    seqs=sequences,
+    max_length=small_int,
+    overflow=st.sampled_from(["truncate", "split", "error"]),
+    positions=st.booleans(),
+)
 def test_concatenate_and_pack(seqs: list[list[int]], max_length: int, overflow: str, positions: bool) -> None:
     labels = [[-100 if t % 2 else t for t in s] for s in seqs]
     masks = [[1] * len(s) for s in seqs]
-    check(lambda: fa.concatenate_and_pack(seqs, labels, masks, max_length, 0, overflow=overflow, return_position_ids=positions, return_seq_lens=True))
+    check(
+        lambda: fa.concatenate_and_pack(
+            seqs, labels, masks, max_length, 0, overflow=overflow, return_position_ids=positions, return_seq_lens=True
+        )
+    )
 
 
 @given(
@@ -82,8 +96,14 @@ def test_concatenate_and_pack(seqs: list[list[int]], max_length: int, overflow: 
     sequential=st.booleans(),
     threads=st.integers(0, 3),
 )
-def test_pack_bins(lengths: list[int], capacity: int, bin_size: int | None, group_size: int, sequential: bool, threads: int) -> None:
-    check(lambda: fa.pack_bins(lengths, capacity, bin_size=bin_size, group_size=group_size, sequential=sequential, num_threads=threads))
+def test_pack_bins(
+    lengths: list[int], capacity: int, bin_size: int | None, group_size: int, sequential: bool, threads: int
+) -> None:
+    check(
+        lambda: fa.pack_bins(
+            lengths, capacity, bin_size=bin_size, group_size=group_size, sequential=sequential, num_threads=threads
+        )
+    )
 
 
 @given(
@@ -118,13 +138,22 @@ def test_hash_and_dedup_rows(rows: list[str | bytes], existing: list[str], threa
 )
 def test_collate(bins: list[list[list[int]]], multipack: str | None, side: str, multiple: int | None) -> None:
     def feature(ids: list[int]) -> dict[str, Any]:
-        return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": ids[::-1], "position_ids": list(range(len(ids)))}
+        return {
+            "input_ids": ids,
+            "attention_mask": [1] * len(ids),
+            "labels": ids[::-1],
+            "position_ids": list(range(len(ids))),
+        }
 
     if multipack is None:
         features: Any = [feature(ids) for b in bins for ids in b]
     else:
         features = [[feature(ids) for ids in b] for b in bins]
-    check(lambda: fa.collate(features, pad_token_id=7, padding_side=side, pad_to_multiple_of=multiple, multipack=multipack))
+    check(
+        lambda: fa.collate(
+            features, pad_token_id=7, padding_side=side, pad_to_multiple_of=multiple, multipack=multipack
+        )
+    )
 
 
 def test_panics_never_escape_as_base_exceptions() -> None:
@@ -134,7 +163,9 @@ def test_panics_never_escape_as_base_exceptions() -> None:
     with pytest.raises(fa.errors.InvalidArgumentError):
         native.pad_rows(np.array([1, 2], dtype=np.int64), np.array([0, 5], dtype=np.int64), 8, 0, False, False)
     with pytest.raises(fa.errors.InvalidArgumentError):
-        native.pack_sequences(np.array([1], dtype=np.int64), np.array([1, 0], dtype=np.int64), 8, 0, 2, -100, "truncate", False)
+        native.pack_sequences(
+            np.array([1], dtype=np.int64), np.array([1, 0], dtype=np.int64), 8, 0, 2, -100, "truncate", False
+        )
 
 
 _elements = st.one_of(

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 
 from .._version import __version__
-from .inputs import ragged_from_lists
 from .hashing import dedup_rows, hash_arrow, hash_rows, select_unique
+from .inputs import ragged_from_lists
 from .packing import concatenate_and_pack, pack_bins, pack_sequences
 from .padding import pad_rows
 from .reading import open_reader

@@ -13,6 +13,12 @@ mod reading;
 
 use pyo3::prelude::*;
 
+/// Two int64 arrays, e.g. `(values, offsets)` or `(indices, bin_offsets)`.
+pub type Int64Pair<'py> = (
+    Bound<'py, numpy::PyArray1<i64>>,
+    Bound<'py, numpy::PyArray1<i64>>,
+);
+
 #[pyfunction]
 fn thread_count() -> usize {
     fast_axolotl_core::pool::default_threads()
