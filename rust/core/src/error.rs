@@ -80,7 +80,11 @@ impl Error {
         }
     }
 
-    pub fn data(path: impl Into<String>, position: Option<Position>, message: impl Into<String>) -> Self {
+    pub fn data(
+        path: impl Into<String>,
+        position: Option<Position>,
+        message: impl Into<String>,
+    ) -> Self {
         Error::DataFormat {
             path: path.into(),
             position,

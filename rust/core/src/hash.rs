@@ -82,7 +82,10 @@ mod tests {
     fn parallel_equals_serial() {
         let data: Vec<u8> = (0..10_000u32).flat_map(|i| i.to_le_bytes()).collect();
         let offsets: Vec<usize> = (0..=2_500).map(|i| i * 16).collect();
-        let rows = Rows { data: &data, offsets: &offsets };
+        let rows = Rows {
+            data: &data,
+            offsets: &offsets,
+        };
         let one = hash_rows(&rows, 1).unwrap();
         let four = hash_rows(&rows, 4).unwrap();
         assert_eq!(one, four);

@@ -20,7 +20,9 @@ impl<'a> Ragged<'a> {
         }
         let mut previous = offsets[0];
         if previous < 0 {
-            return Err(Error::invalid("offsets must start at a non-negative position"));
+            return Err(Error::invalid(
+                "offsets must start at a non-negative position",
+            ));
         }
         for &o in &offsets[1..] {
             if o < previous {
@@ -29,7 +31,10 @@ impl<'a> Ragged<'a> {
             previous = o;
         }
         if previous as u64 > values.len() as u64 {
-            return Err(Error::invalid(format!("offsets end at {previous} but there are {} values", values.len())));
+            return Err(Error::invalid(format!(
+                "offsets end at {previous} but there are {} values",
+                values.len()
+            )));
         }
         Ok(Ragged { values, offsets })
     }
@@ -107,13 +112,18 @@ struct Piece {
 pub fn pack(input: &PackInput<'_>, num_threads: usize) -> Result<Packed> {
     let extra = if input.separator.is_some() { 2 } else { 0 };
     if input.max_length <= extra {
-        return Err(Error::invalid(format!("max_length must be > {extra}, got {}", input.max_length)));
+        return Err(Error::invalid(format!(
+            "max_length must be > {extra}, got {}",
+            input.max_length
+        )));
     }
     let total = input.ids.offsets[input.ids.len()] as usize;
     for (name, other) in [("labels", input.labels), ("attention_mask", input.mask)] {
         if let Some(values) = other {
             if values.len() < total {
-                return Err(Error::invalid(format!("{name} has fewer values than input_ids")));
+                return Err(Error::invalid(format!(
+                    "{name} has fewer values than input_ids"
+                )));
             }
         }
     }
@@ -191,7 +201,11 @@ pub fn pack(input: &PackInput<'_>, num_threads: usize) -> Result<Packed> {
             .zip(out.labels.par_chunks_mut(width))
             .zip(out.attention_mask.par_chunks_mut(width))
             .enumerate();
-        let write = |r: usize, ids: &mut [i64], labels: &mut [i64], mask: &mut [i64], pos: Option<&mut [i64]>| {
+        let write = |r: usize,
+                     ids: &mut [i64],
+                     labels: &mut [i64],
+                     mask: &mut [i64],
+                     pos: Option<&mut [i64]>| {
             let mut at = 0usize;
             let mut pos = pos;
             for piece in &pieces[splits[r] as usize..splits[r + 1] as usize] {
@@ -231,9 +245,9 @@ pub fn pack(input: &PackInput<'_>, num_threads: usize) -> Result<Packed> {
             }
         };
         if with_positions {
-            rows_iter
-                .zip(positions.par_chunks_mut(width))
-                .for_each(|((r, ((ids, labels), mask)), pos)| write(r, ids, labels, mask, Some(pos)));
+            rows_iter.zip(positions.par_chunks_mut(width)).for_each(
+                |((r, ((ids, labels), mask)), pos)| write(r, ids, labels, mask, Some(pos)),
+            );
         } else {
             rows_iter.for_each(|(r, ((ids, labels), mask))| write(r, ids, labels, mask, None));
         }
@@ -250,7 +264,10 @@ pub struct Bins {
 
 impl Bins {
     fn from_lists(lists: impl IntoIterator<Item = Vec<Vec<i64>>>) -> Self {
-        let mut bins = Bins { indices: Vec::new(), offsets: vec![0] };
+        let mut bins = Bins {
+            indices: Vec::new(),
+            offsets: vec![0],
+        };
         for group in lists {
             for b in group {
                 bins.indices.extend_from_slice(&b);
@@ -272,7 +289,10 @@ const CLOSED: i64 = i64::MIN;
 impl OpenBins {
     fn new(capacity_hint: usize) -> Self {
         let leaves = capacity_hint.max(1).next_power_of_two();
-        OpenBins { leaves, tree: vec![CLOSED; 2 * leaves] }
+        OpenBins {
+            leaves,
+            tree: vec![CLOSED; 2 * leaves],
+        }
     }
 
     fn set(&mut self, bin: usize, remaining: i64) {
@@ -291,7 +311,11 @@ impl OpenBins {
         }
         let mut node = 1;
         while node < self.leaves {
-            node = if self.tree[2 * node] >= size { 2 * node } else { 2 * node + 1 };
+            node = if self.tree[2 * node] >= size {
+                2 * node
+            } else {
+                2 * node + 1
+            };
         }
         Some(node - self.leaves)
     }
@@ -299,7 +323,12 @@ impl OpenBins {
 
 /// Axolotl `pack_group`: first fit in the given order, at most `bin_size` items a bin;
 /// an item larger than the capacity opens a bin of its own.
-pub fn first_fit_group(lengths: &[i64], offset: usize, capacity: i64, bin_size: u64) -> Vec<Vec<i64>> {
+pub fn first_fit_group(
+    lengths: &[i64],
+    offset: usize,
+    capacity: i64,
+    bin_size: u64,
+) -> Vec<Vec<i64>> {
     let mut open = OpenBins::new(lengths.len());
     let mut remaining: Vec<i64> = Vec::new();
     let mut bins: Vec<Vec<i64>> = Vec::new();
@@ -361,7 +390,10 @@ pub fn pack_bins(
         return Err(Error::invalid("bin_size and group_size must be >= 1"));
     }
     if let Some(i) = lengths.iter().position(|&l| l < 0) {
-        return Err(Error::invalid(format!("lengths must be >= 0 (item {i} is {})", lengths[i])));
+        return Err(Error::invalid(format!(
+            "lengths must be >= 0 (item {i} is {})",
+            lengths[i]
+        )));
     }
     if sequential {
         return Ok(Bins::from_lists([next_fit(lengths, capacity)]));
@@ -381,18 +413,30 @@ mod tests {
     use super::*;
 
     fn lists(b: &Bins) -> Vec<Vec<i64>> {
-        b.offsets.windows(2).map(|w| b.indices[w[0] as usize..w[1] as usize].to_vec()).collect()
+        b.offsets
+            .windows(2)
+            .map(|w| b.indices[w[0] as usize..w[1] as usize].to_vec())
+            .collect()
     }
 
     #[test]
     fn axolotl_examples() {
         let lengths = [5, 3000, 7, 2, 9, 9, 9];
         let bins = pack_bins(&lengths, 16, u64::MAX, 100_000, false, 1).unwrap();
-        assert_eq!(lists(&bins), vec![vec![0, 2, 3], vec![1], vec![4], vec![5], vec![6]]);
+        assert_eq!(
+            lists(&bins),
+            vec![vec![0, 2, 3], vec![1], vec![4], vec![5], vec![6]]
+        );
         let bins = pack_bins(&lengths, 16, 2, 100_000, false, 1).unwrap();
-        assert_eq!(lists(&bins), vec![vec![0, 2], vec![1], vec![3, 4], vec![5], vec![6]]);
+        assert_eq!(
+            lists(&bins),
+            vec![vec![0, 2], vec![1], vec![3, 4], vec![5], vec![6]]
+        );
         let bins = pack_bins(&lengths, 16, 2, 100_000, true, 1).unwrap();
-        assert_eq!(lists(&bins), vec![vec![0], vec![1], vec![2, 3], vec![4], vec![5], vec![6]]);
+        assert_eq!(
+            lists(&bins),
+            vec![vec![0], vec![1], vec![2, 3], vec![4], vec![5], vec![6]]
+        );
     }
 
     #[test]

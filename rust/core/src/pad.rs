@@ -14,7 +14,13 @@ pub enum Fill {
 }
 
 /// Rows of `rows.len()` x `target`, each row padded on the left or the right.
-pub fn pad_rows(rows: Ragged<'_>, target: usize, fill: Fill, left: bool, num_threads: usize) -> Result<Vec<i64>> {
+pub fn pad_rows(
+    rows: Ragged<'_>,
+    target: usize,
+    fill: Fill,
+    left: bool,
+    num_threads: usize,
+) -> Result<Vec<i64>> {
     for i in 0..rows.len() {
         let (start, end) = rows.range(i);
         if end - start > target {
@@ -32,18 +38,28 @@ pub fn pad_rows(rows: Ragged<'_>, target: usize, fill: Fill, left: bool, num_thr
         let (start, end) = rows.range(i);
         let tokens = &rows.values[start..end];
         let pad = target - tokens.len();
-        let (padding, body) = if left { row.split_at_mut(pad) } else { let (b, p) = row.split_at_mut(tokens.len()); (p, b) };
+        let (padding, body) = if left {
+            row.split_at_mut(pad)
+        } else {
+            let (b, p) = row.split_at_mut(tokens.len());
+            (p, b)
+        };
         body.copy_from_slice(tokens);
         match fill {
             Fill::Value(v) => padding.fill(v),
-            Fill::Range => padding.iter_mut().enumerate().for_each(|(j, slot)| *slot = j as i64),
+            Fill::Range => padding
+                .iter_mut()
+                .enumerate()
+                .for_each(|(j, slot)| *slot = j as i64),
         }
     };
     // Small batches are not worth waking the pool for.
     if out.len() < 1 << 16 {
         out.chunks_mut(target).enumerate().for_each(write);
     } else {
-        pool::install(num_threads, || out.par_chunks_mut(target).enumerate().for_each(write))?;
+        pool::install(num_threads, || {
+            out.par_chunks_mut(target).enumerate().for_each(write)
+        })?;
     }
     Ok(out)
 }
@@ -56,9 +72,18 @@ mod tests {
     fn right_left_and_range() {
         let values = [5, 6, 7, 8, 9];
         let rows = Ragged::new(&values, &[0, 3, 5]).unwrap();
-        assert_eq!(pad_rows(rows, 4, Fill::Value(0), false, 1).unwrap(), vec![5, 6, 7, 0, 8, 9, 0, 0]);
-        assert_eq!(pad_rows(rows, 4, Fill::Value(-1), true, 1).unwrap(), vec![-1, 5, 6, 7, -1, -1, 8, 9]);
-        assert_eq!(pad_rows(rows, 4, Fill::Range, true, 1).unwrap(), vec![0, 5, 6, 7, 0, 1, 8, 9]);
+        assert_eq!(
+            pad_rows(rows, 4, Fill::Value(0), false, 1).unwrap(),
+            vec![5, 6, 7, 0, 8, 9, 0, 0]
+        );
+        assert_eq!(
+            pad_rows(rows, 4, Fill::Value(-1), true, 1).unwrap(),
+            vec![-1, 5, 6, 7, -1, -1, 8, 9]
+        );
+        assert_eq!(
+            pad_rows(rows, 4, Fill::Range, true, 1).unwrap(),
+            vec![0, 5, 6, 7, 0, 1, 8, 9]
+        );
         assert!(pad_rows(rows, 2, Fill::Value(0), false, 1).is_err());
     }
 }

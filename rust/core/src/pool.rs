@@ -21,14 +21,24 @@ pub fn default_threads() -> usize {
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
 }
 
 /// The pool for `num_threads` (0 = default), built once per process and size.
 pub fn get(num_threads: usize) -> Result<Arc<ThreadPool>> {
-    let threads = if num_threads == 0 { default_threads() } else { num_threads };
+    let threads = if num_threads == 0 {
+        default_threads()
+    } else {
+        num_threads
+    };
     let pid = std::process::id();
-    let mut guard = POOLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut guard = POOLS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if guard.as_ref().map(|(owner, _)| *owner) != Some(pid) {
         // First use, or we are a forked child: the parent's workers do not exist here.
         // The old pools are leaked on purpose: dropping them would wait for threads that are gone.

@@ -117,7 +117,11 @@ macro_rules! unsigned_at {
                 Array::is_null(self, i)
             }
             fn max(&self, start: usize, end: usize) -> u64 {
-                self.values()[start..end].iter().map(|&v| v as u64).max().unwrap_or(0)
+                self.values()[start..end]
+                    .iter()
+                    .map(|&v| v as u64)
+                    .max()
+                    .unwrap_or(0)
             }
         }
     };
@@ -171,7 +175,13 @@ impl BytesAt for arrow_array::FixedSizeBinaryArray {
 
 /// The type with every dictionary replaced by its value type (decoded before encoding).
 fn without_dictionaries(data_type: &DataType) -> DataType {
-    let field = |f: &Arc<Field>| Arc::new(f.as_ref().clone().with_data_type(without_dictionaries(f.data_type())));
+    let field = |f: &Arc<Field>| {
+        Arc::new(
+            f.as_ref()
+                .clone()
+                .with_data_type(without_dictionaries(f.data_type())),
+        )
+    };
     match data_type {
         DataType::Dictionary(_, value) => without_dictionaries(value),
         DataType::List(f) => DataType::List(field(f)),
@@ -189,17 +199,21 @@ pub fn prepare_column(name: &str, array: &ArrayRef) -> Result<ArrayRef> {
     if &plain == array.data_type() {
         return Ok(array.clone());
     }
-    arrow_cast::cast(array, &plain)
-        .map_err(|e| Error::UnsupportedType(format!("column {name:?}: cannot decode dictionary: {e}")))
+    arrow_cast::cast(array, &plain).map_err(|e| {
+        Error::UnsupportedType(format!("column {name:?}: cannot decode dictionary: {e}"))
+    })
 }
 
 fn check_type(name: &str, data_type: &DataType) -> Result<()> {
     use DataType::*;
     match data_type {
-        Null | Boolean | Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Float16 | Float32
-        | Float64 | Utf8 | LargeUtf8 | Utf8View | Binary | LargeBinary | BinaryView | FixedSizeBinary(_) => Ok(()),
+        Null | Boolean | Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64
+        | Float16 | Float32 | Float64 | Utf8 | LargeUtf8 | Utf8View | Binary | LargeBinary
+        | BinaryView | FixedSizeBinary(_) => Ok(()),
         List(f) | LargeList(f) | FixedSizeList(f, _) => check_type(name, f.data_type()),
-        Struct(fields) => fields.iter().try_for_each(|f| check_type(name, f.data_type())),
+        Struct(fields) => fields
+            .iter()
+            .try_for_each(|f| check_type(name, f.data_type())),
         Dictionary(_, value) => check_type(name, value),
         other => Err(Error::UnsupportedType(format!(
             "column {name:?}: Arrow type {other} is not supported for row hashing"
@@ -213,10 +227,22 @@ fn view(array: &dyn Array) -> Col<'_> {
     match array.data_type() {
         Null => Col::Null,
         Boolean => Col::Bool(array.as_boolean()),
-        Int8 => Col::Signed(IntView { array: array.as_primitive::<Int8Type>(), nulls }),
-        Int16 => Col::Signed(IntView { array: array.as_primitive::<Int16Type>(), nulls }),
-        Int32 => Col::Signed(IntView { array: array.as_primitive::<Int32Type>(), nulls }),
-        Int64 => Col::Signed(IntView { array: array.as_primitive::<Int64Type>(), nulls }),
+        Int8 => Col::Signed(IntView {
+            array: array.as_primitive::<Int8Type>(),
+            nulls,
+        }),
+        Int16 => Col::Signed(IntView {
+            array: array.as_primitive::<Int16Type>(),
+            nulls,
+        }),
+        Int32 => Col::Signed(IntView {
+            array: array.as_primitive::<Int32Type>(),
+            nulls,
+        }),
+        Int64 => Col::Signed(IntView {
+            array: array.as_primitive::<Int64Type>(),
+            nulls,
+        }),
         UInt8 => Col::Unsigned(array.as_primitive::<UInt8Type>()),
         UInt16 => Col::Unsigned(array.as_primitive::<UInt16Type>()),
         UInt32 => Col::Unsigned(array.as_primitive::<UInt32Type>()),
@@ -233,11 +259,19 @@ fn view(array: &dyn Array) -> Col<'_> {
         FixedSizeBinary(_) => Col::Binary(array.as_fixed_size_binary(), nulls),
         List(_) => {
             let list = array.as_list::<i32>();
-            Col::List { nulls, offsets: Offsets::I32(list.value_offsets()), child: Box::new(view(list.values().as_ref())) }
+            Col::List {
+                nulls,
+                offsets: Offsets::I32(list.value_offsets()),
+                child: Box::new(view(list.values().as_ref())),
+            }
         }
         LargeList(_) => {
             let list = array.as_list::<i64>();
-            Col::List { nulls, offsets: Offsets::I64(list.value_offsets()), child: Box::new(view(list.values().as_ref())) }
+            Col::List {
+                nulls,
+                offsets: Offsets::I64(list.value_offsets()),
+                child: Box::new(view(list.values().as_ref())),
+            }
         }
         FixedSizeList(_, n) => {
             let list = array.as_fixed_size_list();
@@ -331,13 +365,25 @@ fn encode_list(out: &mut Vec<u8>, child: &Col<'_>, start: usize, end: usize) {
         match child {
             Col::Signed(iv) if !range_has_nulls(iv.nulls, start, end) => {
                 let (lo, hi) = iv.array.min_max(start, end);
-                put_packed(out, count, width_for(lo, hi), (start..end).map(|i| iv.array.at(i)));
+                put_packed(
+                    out,
+                    count,
+                    width_for(lo, hi),
+                    (start..end).map(|i| iv.array.at(i)),
+                );
                 return;
             }
-            Col::Unsigned(u) if !(start..end).any(|i| u.is_null(i)) && u.max(start, end) <= i64::MAX as u64 => {
+            Col::Unsigned(u)
+                if !(start..end).any(|i| u.is_null(i)) && u.max(start, end) <= i64::MAX as u64 =>
+            {
                 let hi = u.max(start, end) as i64;
                 let lo = (start..end).map(|i| u.at(i) as i64).min().unwrap_or(0);
-                put_packed(out, count, width_for(lo, hi), (start..end).map(|i| u.at(i) as i64));
+                put_packed(
+                    out,
+                    count,
+                    width_for(lo, hi),
+                    (start..end).map(|i| u.at(i) as i64),
+                );
                 return;
             }
             _ => {}
@@ -380,7 +426,11 @@ fn encode_value(out: &mut Vec<u8>, col: &Col<'_>, i: usize) {
                 out.push(b'N')
             } else {
                 let v = a.at(i);
-                let bits = if v.is_nan() { CANONICAL_NAN } else { v.to_bits() };
+                let bits = if v.is_nan() {
+                    CANONICAL_NAN
+                } else {
+                    v.to_bits()
+                };
                 out.push(b'F');
                 out.extend_from_slice(&bits.to_le_bytes());
             }
@@ -390,12 +440,20 @@ fn encode_value(out: &mut Vec<u8>, col: &Col<'_>, i: usize) {
                 out.push(b'N')
             } else {
                 let bytes = a.bytes(i);
-                out.push(if matches!(col, Col::Utf8(..)) { b'S' } else { b'Y' });
+                out.push(if matches!(col, Col::Utf8(..)) {
+                    b'S'
+                } else {
+                    b'Y'
+                });
                 put_len(out, bytes.len());
                 out.extend_from_slice(bytes);
             }
         }
-        Col::List { nulls, offsets, child } => {
+        Col::List {
+            nulls,
+            offsets,
+            child,
+        } => {
             if is_null(*nulls, i) {
                 out.push(b'N')
             } else {
@@ -403,7 +461,11 @@ fn encode_value(out: &mut Vec<u8>, col: &Col<'_>, i: usize) {
                 encode_list(out, child, start, end);
             }
         }
-        Col::Struct { nulls, names, children } => {
+        Col::Struct {
+            nulls,
+            names,
+            children,
+        } => {
             if is_null(*nulls, i) {
                 out.push(b'N')
             } else {
@@ -455,10 +517,17 @@ fn prepared(batch: &RecordBatch) -> Result<(Vec<&str>, Vec<ArrayRef>)> {
 }
 
 /// SHA-256 of every row's encoding, written to `out` (one digest per row, in order).
-pub fn hash_batches(batches: &[RecordBatch], out: &mut [Digest32], num_threads: usize) -> Result<()> {
+pub fn hash_batches(
+    batches: &[RecordBatch],
+    out: &mut [Digest32],
+    num_threads: usize,
+) -> Result<()> {
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
     if out.len() != total {
-        return Err(Error::invalid(format!("output has {} rows, batches have {total}", out.len())));
+        return Err(Error::invalid(format!(
+            "output has {} rows, batches have {total}",
+            out.len()
+        )));
     }
     let prepared_batches = batches.iter().map(prepared).collect::<Result<Vec<_>>>()?;
     pool::install(num_threads, || {
@@ -467,13 +536,15 @@ pub fn hash_batches(batches: &[RecordBatch], out: &mut [Digest32], num_threads: 
             let (head, tail) = rest.split_at_mut(batch.num_rows());
             rest = tail;
             let cols: Vec<Col<'_>> = arrays.iter().map(|a| view(a.as_ref())).collect();
-            head.par_chunks_mut(64).enumerate().for_each_init(Vec::new, |buf, (chunk, digests)| {
-                for (k, digest) in digests.iter_mut().enumerate() {
-                    buf.clear();
-                    encode_row(buf, names, &cols, chunk * 64 + k);
-                    *digest = sha256(buf);
-                }
-            });
+            head.par_chunks_mut(64)
+                .enumerate()
+                .for_each_init(Vec::new, |buf, (chunk, digests)| {
+                    for (k, digest) in digests.iter_mut().enumerate() {
+                        buf.clear();
+                        encode_row(buf, names, &cols, chunk * 64 + k);
+                        *digest = sha256(buf);
+                    }
+                });
         }
     })
 }
@@ -485,22 +556,35 @@ mod tests {
     use arrow_schema::Schema;
 
     fn batch(cols: Vec<(&str, ArrayRef)>) -> RecordBatch {
-        let fields: Vec<Field> = cols.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect();
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols.into_iter().map(|(_, a)| a).collect()).unwrap()
+        let fields: Vec<Field> = cols
+            .iter()
+            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+            .collect();
+        RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            cols.into_iter().map(|(_, a)| a).collect(),
+        )
+        .unwrap()
     }
 
     #[test]
     fn int_width_does_not_matter_but_float_does() {
         let a = batch(vec![("x", Arc::new(Int32Array::from(vec![1])) as ArrayRef)]);
         let b = batch(vec![("x", Arc::new(Int64Array::from(vec![1])) as ArrayRef)]);
-        let c = batch(vec![("x", Arc::new(Float64Array::from(vec![1.0])) as ArrayRef)]);
+        let c = batch(vec![(
+            "x",
+            Arc::new(Float64Array::from(vec![1.0])) as ArrayRef,
+        )]);
         assert_eq!(encode_batch(&a).unwrap(), encode_batch(&b).unwrap());
         assert_ne!(encode_batch(&a).unwrap(), encode_batch(&c).unwrap());
     }
 
     #[test]
     fn nan_is_canonical_and_signed_zero_is_not() {
-        let a = batch(vec![("x", Arc::new(Float64Array::from(vec![f64::NAN, -f64::NAN, 0.0, -0.0])) as ArrayRef)]);
+        let a = batch(vec![(
+            "x",
+            Arc::new(Float64Array::from(vec![f64::NAN, -f64::NAN, 0.0, -0.0])) as ArrayRef,
+        )]);
         let rows = encode_batch(&a).unwrap();
         assert_eq!(rows[0], rows[1]);
         assert_ne!(rows[2], rows[3]);
@@ -508,7 +592,10 @@ mod tests {
 
     #[test]
     fn packed_list_and_hash_match_encoding() {
-        let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1), Some(300)]), Some(vec![])]);
+        let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
+            Some(vec![Some(1), Some(300)]),
+            Some(vec![]),
+        ]);
         let b = batch(vec![
             ("ids", Arc::new(list) as ArrayRef),
             ("t", Arc::new(StringArray::from(vec!["a", "b"])) as ArrayRef),

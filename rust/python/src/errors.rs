@@ -37,10 +37,12 @@ impl From<CoreError> for PyErr {
             Error::SequenceTooLong(_) => SequenceTooLongError::new_err(message),
             Error::UnsupportedType(_) => UnsupportedTypeError::new_err(message),
             Error::UnsupportedFormat(_) => UnsupportedFormatError::new_err(message),
-            Error::DataFormat { path, position: p, .. } => DataFormatError::new_err((message, path, position(&p))),
-            Error::SchemaMismatch { path, position: p, .. } => {
-                SchemaMismatchError::new_err((message, path, position(&p)))
-            }
+            Error::DataFormat {
+                path, position: p, ..
+            } => DataFormatError::new_err((message, path, position(&p))),
+            Error::SchemaMismatch {
+                path, position: p, ..
+            } => SchemaMismatchError::new_err((message, path, position(&p))),
             Error::NotFound { path } => DatasetNotFoundError::new_err((message, path)),
             Error::Io { path, .. } => DatasetReadError::new_err((message, path)),
             Error::Interrupted => PyKeyboardInterrupt::new_err("interrupted"),
@@ -69,5 +71,7 @@ pub fn panic_to_py(panic: Box<dyn std::any::Any + Send>) -> PyErr {
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_string());
-    InternalError::new_err(format!("fast-axolotl native code panicked (a bug, please report it): {what}"))
+    InternalError::new_err(format!(
+        "fast-axolotl native code panicked (a bug, please report it): {what}"
+    ))
 }

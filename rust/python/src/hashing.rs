@@ -34,9 +34,21 @@ fn gather(rows: &Bound<'_, PyAny>) -> PyResult<(Vec<u8>, Vec<usize>)> {
 }
 
 #[pyfunction]
-pub fn hash_rows(py: Python<'_>, rows: &Bound<'_, PyAny>, num_threads: usize) -> PyResult<Vec<String>> {
+pub fn hash_rows(
+    py: Python<'_>,
+    rows: &Bound<'_, PyAny>,
+    num_threads: usize,
+) -> PyResult<Vec<String>> {
     let (data, offsets) = gather(rows)?;
-    let digests = detached(py, || hash::hash_rows(&Rows { data: &data, offsets: &offsets }, num_threads))?;
+    let digests = detached(py, || {
+        hash::hash_rows(
+            &Rows {
+                data: &data,
+                offsets: &offsets,
+            },
+            num_threads,
+        )
+    })?;
     Ok(digests.iter().map(hash::to_hex).collect())
 }
 
@@ -58,15 +70,28 @@ pub fn dedup_rows(
         }
     }
     let kept = detached(py, || {
-        let digests = hash::hash_rows(&Rows { data: &data, offsets: &offsets }, num_threads)?;
+        let digests = hash::hash_rows(
+            &Rows {
+                data: &data,
+                offsets: &offsets,
+            },
+            num_threads,
+        )?;
         let kept = hash::first_unseen(&digests, &known);
-        Ok(kept.into_iter().map(|i| (i, hash::to_hex(&digests[i]))).collect::<Vec<_>>())
+        Ok(kept
+            .into_iter()
+            .map(|i| (i, hash::to_hex(&digests[i])))
+            .collect::<Vec<_>>())
     })?;
     Ok(kept.into_iter().unzip())
 }
 
 fn parse_hex(text: &str) -> Option<Digest32> {
-    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if text.len() != 64
+        || !text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     let mut out = [0u8; 32];
@@ -92,7 +117,11 @@ pub fn import_stream(obj: &Bound<'_, PyAny>) -> PyResult<Vec<RecordBatch>> {
 }
 
 #[pyfunction]
-pub fn hash_arrow<'py>(py: Python<'py>, table: &Bound<'py, PyAny>, num_threads: usize) -> PyResult<Bound<'py, PyArray2<u8>>> {
+pub fn hash_arrow<'py>(
+    py: Python<'py>,
+    table: &Bound<'py, PyAny>,
+    num_threads: usize,
+) -> PyResult<Bound<'py, PyArray2<u8>>> {
     let batches = import_stream(table)?;
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     let digests = detached(py, || {
@@ -113,7 +142,10 @@ pub fn select_unique<'py>(
         return Err(CoreError(Error::invalid("digests must have shape (n, 32)")).into());
     }
     let flat = digests.as_slice()?;
-    let rows: Vec<Digest32> = flat.chunks_exact(32).map(|c| c.try_into().expect("32 bytes")).collect();
+    let rows: Vec<Digest32> = flat
+        .chunks_exact(32)
+        .map(|c| c.try_into().expect("32 bytes"))
+        .collect();
     // In-batch first occurrences, detached; then the (usually few) checks against `seen`.
     let candidates = detached(py, || Ok(hash::first_unseen(&rows, &HashSet::new())))?;
     let mut kept = Vec::with_capacity(candidates.len());
@@ -126,4 +158,3 @@ pub fn select_unique<'py>(
     }
     Ok(PyArray1::from_vec(py, kept))
 }
-

@@ -18,11 +18,23 @@ fn overflow(name: &str) -> PyResult<Overflow> {
 fn to_dict<'py>(py: Python<'py>, packed: Packed, width: usize) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
     let rows = packed.rows;
-    out.set_item("input_ids", PyArray1::from_vec(py, packed.input_ids).reshape([rows, width])?)?;
-    out.set_item("labels", PyArray1::from_vec(py, packed.labels).reshape([rows, width])?)?;
-    out.set_item("attention_mask", PyArray1::from_vec(py, packed.attention_mask).reshape([rows, width])?)?;
+    out.set_item(
+        "input_ids",
+        PyArray1::from_vec(py, packed.input_ids).reshape([rows, width])?,
+    )?;
+    out.set_item(
+        "labels",
+        PyArray1::from_vec(py, packed.labels).reshape([rows, width])?,
+    )?;
+    out.set_item(
+        "attention_mask",
+        PyArray1::from_vec(py, packed.attention_mask).reshape([rows, width])?,
+    )?;
     if let Some(pos) = packed.position_ids {
-        out.set_item("position_ids", PyArray1::from_vec(py, pos).reshape([rows, width])?)?;
+        out.set_item(
+            "position_ids",
+            PyArray1::from_vec(py, pos).reshape([rows, width])?,
+        )?;
     }
     out.set_item("seq_lens", PyArray1::from_vec(py, packed.seq_lens))?;
     out.set_item("row_splits", PyArray1::from_vec(py, packed.row_splits))?;
@@ -97,6 +109,18 @@ pub fn pack_bins<'py>(
     num_threads: usize,
 ) -> PyResult<(Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>)> {
     let lengths = lengths.as_slice()?;
-    let bins = detached(py, || pack::pack_bins(lengths, capacity, bin_size, group_size, sequential, num_threads))?;
-    Ok((PyArray1::from_vec(py, bins.indices), PyArray1::from_vec(py, bins.offsets)))
+    let bins = detached(py, || {
+        pack::pack_bins(
+            lengths,
+            capacity,
+            bin_size,
+            group_size,
+            sequential,
+            num_threads,
+        )
+    })?;
+    Ok((
+        PyArray1::from_vec(py, bins.indices),
+        PyArray1::from_vec(py, bins.offsets),
+    ))
 }

@@ -18,7 +18,11 @@ pub fn pad_rows<'py>(
     range_padding: bool,
 ) -> PyResult<Bound<'py, PyArray2<i64>>> {
     let rows = Ragged::new(values.as_slice()?, offsets.as_slice()?).map_err(CoreError)?;
-    let fill = if range_padding { Fill::Range } else { Fill::Value(pad_value) };
+    let fill = if range_padding {
+        Fill::Range
+    } else {
+        Fill::Value(pad_value)
+    };
     let out = detached(py, || pad::pad_rows(rows, target_length, fill, left, 0))?;
     PyArray1::from_vec(py, out).reshape([rows.len(), target_length])
 }
