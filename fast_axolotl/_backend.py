@@ -35,8 +35,7 @@ def _load_native() -> tuple[ModuleType | None, str]:
     native_version = getattr(module, "__version__", None)
     if native_version != __version__:
         return None, (
-            f"the native extension is version {native_version!r} but the package is "
-            f"{__version__!r} (a stale build?)"
+            f"the native extension is version {native_version!r} but the package is {__version__!r} (a stale build?)"
         )
     return module, "the native extension is loaded"
 
@@ -44,9 +43,7 @@ def _load_native() -> tuple[ModuleType | None, str]:
 def _select() -> tuple[Implementation, ModuleType | None, str]:
     requested = os.environ.get("FAST_AXOLOTL_IMPL", "auto").strip().lower() or "auto"
     if requested not in _CHOICES:
-        raise NativeBackendError(
-            f"FAST_AXOLOTL_IMPL={requested!r} is not one of {', '.join(_CHOICES)}"
-        )
+        raise NativeBackendError(f"FAST_AXOLOTL_IMPL={requested!r} is not one of {', '.join(_CHOICES)}")
     if requested == "fallback":
         return "fallback", None, "FAST_AXOLOTL_IMPL=fallback"
     native, why = _load_native()

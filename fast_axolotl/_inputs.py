@@ -119,7 +119,14 @@ def ragged(sequences: Any, name: str = "sequences") -> tuple[Int64Array, Int64Ar
         parts = [np.asarray(s) if not isinstance(s, (pa.Array, pa.ChunkedArray)) else s.to_numpy() for s in sequences]
         flat = np.concatenate([np.asarray(p).reshape(-1) for p in parts]) if parts else np.zeros(0, np.int64)
     if flat.dtype == object or flat.dtype.kind == "b":
-        bad = next((v for v in itertools.chain.from_iterable(sequences) if isinstance(v, bool) or not isinstance(v, numbers.Integral)), None)
+        bad = next(
+            (
+                v
+                for v in itertools.chain.from_iterable(sequences)
+                if isinstance(v, bool) or not isinstance(v, numbers.Integral)
+            ),
+            None,
+        )
         if bad is None:
             raise InvalidArgumentError(f"{name} holds an integer that does not fit in int64")
         raise ArgumentTypeError(f"{name} must hold integers, found {type(bad).__name__} {bad!r}")

@@ -22,7 +22,11 @@ def _finish(raw: dict[str, Any], return_seq_lens: bool, return_tensors: ReturnTe
     seq_lens, row_splits = raw.pop("seq_lens"), raw.pop("row_splits")
     out = convert_dict(raw, return_tensors)
     if return_seq_lens:
-        out["seq_lens"] = [convert(part, return_tensors) for part in np.split(seq_lens, row_splits[1:-1])] if len(row_splits) > 1 else []
+        out["seq_lens"] = (
+            [convert(part, return_tensors) for part in np.split(seq_lens, row_splits[1:-1])]
+            if len(row_splits) > 1
+            else []
+        )
     return out
 
 
@@ -92,9 +96,7 @@ def concatenate_and_pack(
     mask_values, mask_offsets = ragged(attention_mask, "attention_mask")
     for name, other in (("labels", label_offsets), ("attention_mask", mask_offsets)):
         if len(other) != len(offsets):
-            raise InvalidArgumentError(
-                f"{name} has {len(other) - 1} samples but input_ids has {len(offsets) - 1}"
-            )
+            raise InvalidArgumentError(f"{name} has {len(other) - 1} samples but input_ids has {len(offsets) - 1}")
         if not np.array_equal(other, offsets):
             row = int(np.flatnonzero(np.diff(other) != np.diff(offsets))[0])
             raise InvalidArgumentError(
@@ -107,7 +109,14 @@ def concatenate_and_pack(
     check_choice("overflow", overflow, _OVERFLOW)
     tensors = check_return_tensors(return_tensors)
     raw = _backend.kernels().concatenate_and_pack(
-        ids_values, labels_values, mask_values, offsets, max_length, pad, label_pad, overflow,
+        ids_values,
+        labels_values,
+        mask_values,
+        offsets,
+        max_length,
+        pad,
+        label_pad,
+        overflow,
         bool(return_position_ids),
     )
     return _finish(raw, return_seq_lens, tensors)

@@ -28,7 +28,9 @@ def _round_up(length: int, multiple: int | None) -> int:
     return (length + multiple - 1) // multiple * multiple
 
 
-def _pad(values: Int64Array, offsets: Int64Array, target: int, pad_value: int, side: str, range_padding: bool = False) -> np.ndarray:
+def _pad(
+    values: Int64Array, offsets: Int64Array, target: int, pad_value: int, side: str, range_padding: bool = False
+) -> np.ndarray:
     return _backend.kernels().pad_rows(values, offsets, target, pad_value, side == "left", range_padding)
 
 

@@ -21,9 +21,7 @@ def hash_rows(rows: Sequence[str | bytes], num_threads: int) -> list[str]:
     return [hashlib.sha256(_as_bytes(row)).hexdigest() for row in rows]
 
 
-def dedup_rows(
-    rows: Sequence[str | bytes], existing: Iterable[str], num_threads: int
-) -> tuple[list[int], list[str]]:
+def dedup_rows(rows: Sequence[str | bytes], existing: Iterable[str], num_threads: int) -> tuple[list[int], list[str]]:
     seen = set(existing)
     kept: list[int] = []
     hashes: list[str] = []

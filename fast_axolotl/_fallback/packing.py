@@ -25,8 +25,7 @@ def _pieces(length: int, limit: int, overflow: str, index: int) -> list[tuple[in
     if overflow == "split":
         return [(start, min(start + limit, length)) for start in range(0, length, limit)]
     raise SequenceTooLongError(
-        f"sequence {index} has {length} tokens; at most {limit} fit in max_length "
-        f"(use overflow='truncate' or 'split')"
+        f"sequence {index} has {length} tokens; at most {limit} fit in max_length (use overflow='truncate' or 'split')"
     )
 
 

@@ -20,7 +20,12 @@ from ..errors import UnsupportedTypeError
 
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _CANONICAL_NAN = struct.pack("<Q", 0x7FF8000000000000)
-_WIDTH_CODES = ((1, "b", -(2**7), 2**7 - 1), (2, "h", -(2**15), 2**15 - 1), (4, "i", -(2**31), 2**31 - 1), (8, "q", _I64_MIN, _I64_MAX))
+_WIDTH_CODES = (
+    (1, "b", -(2**7), 2**7 - 1),
+    (2, "h", -(2**15), 2**15 - 1),
+    (4, "i", -(2**31), 2**31 - 1),
+    (8, "q", _I64_MIN, _I64_MAX),
+)
 
 
 def _u64(n: int) -> bytes:
@@ -52,9 +57,7 @@ def check_hashable_type(field_name: str, data_type: pa.DataType) -> None:
     if t.is_dictionary(data_type):
         check_hashable_type(field_name, data_type.value_type)
         return
-    raise UnsupportedTypeError(
-        f"column {field_name!r}: Arrow type {data_type} is not supported for row hashing"
-    )
+    raise UnsupportedTypeError(f"column {field_name!r}: Arrow type {data_type} is not supported for row hashing")
 
 
 def _encode_int(out: bytearray, value: int) -> None:
