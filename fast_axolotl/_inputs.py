@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -23,18 +23,22 @@ Int64Array = npt.NDArray[np.int64]
 _I64 = np.iinfo(np.int64)
 
 
+@overload
+def check_int(name: str, value: Any, *, minimum: int | None = None, allow_none: Literal[False] = False) -> int: ...
+@overload
+def check_int(name: str, value: Any, *, minimum: int | None = None, allow_none: bool) -> int | None: ...
 def check_int(name: str, value: Any, *, minimum: int | None = None, allow_none: bool = False) -> int | None:
     """An exact integer (bool rejected), optionally bounded below."""
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ArgumentTypeError(f"{name} must be an int, got {type(value).__name__}")
-    value = int(value)
-    if not _I64.min <= value <= _I64.max:
-        raise InvalidArgumentError(f"{name}={value} does not fit in int64")
-    if minimum is not None and value < minimum:
-        raise InvalidArgumentError(f"{name} must be >= {minimum}, got {value}")
-    return value
+    result = int(value)
+    if not _I64.min <= result <= _I64.max:
+        raise InvalidArgumentError(f"{name}={result} does not fit in int64")
+    if minimum is not None and result < minimum:
+        raise InvalidArgumentError(f"{name} must be >= {minimum}, got {result}")
+    return result
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:

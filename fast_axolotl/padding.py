@@ -31,7 +31,8 @@ def _round_up(length: int, multiple: int | None) -> int:
 def _pad(
     values: Int64Array, offsets: Int64Array, target: int, pad_value: int, side: str, range_padding: bool = False
 ) -> np.ndarray:
-    return _backend.kernels().pad_rows(values, offsets, target, pad_value, side == "left", range_padding)
+    out: np.ndarray = _backend.kernels().pad_rows(values, offsets, target, pad_value, side == "left", range_padding)
+    return out
 
 
 def pad_sequences(

@@ -45,7 +45,7 @@ def hash_arrow(table: Any, num_threads: int) -> npt.NDArray[np.uint8]:
     row = 0
     for batch in table.to_batches():
         columns = [column.to_pylist() for column in batch.columns]
-        for values in zip(*columns) if columns else [()] * batch.num_rows:
+        for values in zip(*columns, strict=False) if columns else [()] * batch.num_rows:
             digest = hashlib.sha256(encode_row(names, list(values))).digest()
             out[row] = np.frombuffer(digest, dtype=np.uint8)
             row += 1

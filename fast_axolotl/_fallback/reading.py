@@ -1,5 +1,9 @@
 """Reference readers (written by the reader work)."""
 
+from __future__ import annotations
 
-def open_reader(*args, **kwargs):  # placeholder until the reader lands
+from typing import Any
+
+
+def open_reader(*args: Any, **kwargs: Any) -> Any:  # placeholder until the reader lands
     raise NotImplementedError

@@ -126,7 +126,7 @@ def _encode_key(out: bytearray, key: str) -> None:
 def encode_row(names: list[str], values: list[Any]) -> bytes:
     out = bytearray(b"R")
     out += _u64(len(names))
-    for name, value in zip(names, values):
+    for name, value in zip(names, values, strict=False):
         _encode_key(out, name)
         encode_value(out, value)
     return bytes(out)

@@ -50,6 +50,7 @@ impl From<CoreError> for PyErr {
     }
 }
 
+#[allow(dead_code)] // not used yet by any binding
 pub type CoreResult<T> = Result<T, CoreError>;
 
 /// Run native work with the GIL released; a panic becomes `InternalError`, never an abort.

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use arrow_array::ffi_stream::{ArrowArrayStreamReader, FFI_ArrowArrayStream};
+use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
 use arrow_array::RecordBatch;
 use fast_axolotl_core::hash::{self, Digest32, Rows};
 use fast_axolotl_core::{rowcodec, Error};
@@ -109,7 +109,7 @@ pub fn import_stream(obj: &Bound<'_, PyAny>) -> PyResult<Vec<RecordBatch>> {
     // SAFETY: the capsule holds an ArrowArrayStream (checked by name); from_raw moves it
     // out and leaves a released stream behind, which the capsule destructor ignores.
     let stream = unsafe { FFI_ArrowArrayStream::from_raw(pointer.as_ptr().cast()) };
-    let reader = ArrowArrayStreamReader::try_new(stream)
+    let reader = RecordBatchStreamReader::try_new(stream)
         .map_err(|e| CoreError(Error::invalid(format!("cannot import Arrow stream: {e}"))))?;
     reader
         .collect::<Result<Vec<_>, _>>()

@@ -98,6 +98,9 @@ pub fn concatenate_and_pack<'py>(
     to_dict(py, packed, max_length)
 }
 
+/// `(indices, bin_offsets)`: bin `k` is `indices[bin_offsets[k]..bin_offsets[k + 1]]`.
+type Bins<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>);
+
 #[pyfunction]
 pub fn pack_bins<'py>(
     py: Python<'py>,
@@ -107,7 +110,7 @@ pub fn pack_bins<'py>(
     group_size: usize,
     sequential: bool,
     num_threads: usize,
-) -> PyResult<(Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>)> {
+) -> PyResult<Bins<'py>> {
     let lengths = lengths.as_slice()?;
     let bins = detached(py, || {
         pack::pack_bins(
