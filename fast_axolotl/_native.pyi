@@ -10,6 +10,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "__version__",
+    "thread_count",
+    "hash_rows",
+    "dedup_rows",
+    "hash_arrow",
+    "select_unique",
+    "pack_sequences",
+    "concatenate_and_pack",
+    "pack_bins",
+    "pad_rows",
+    "ragged_from_lists",
+    "open_reader",
+]
+
 __version__: str
 
 def thread_count() -> int: ...

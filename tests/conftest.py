@@ -26,14 +26,17 @@ IMPLEMENTATIONS = ["native", "fallback"] if fast_axolotl.IMPLEMENTATION == "nati
 def pytest_report_header(config: pytest.Config) -> list[str]:
     return [
         f"fast_axolotl {fast_axolotl.get_version()} from {fast_axolotl.__file__}",
-        f"FAST_AXOLOTL_IMPL={REQUESTED}; implementations under test: {IMPLEMENTATIONS}",
+        f"FAST_AXOLOTL_IMPL={REQUESTED}; implementations under test: {IMPLEMENTATIONS}; {fast_axolotl.REASON}",
+        f"hypothesis profile: {PROFILE}",
     ]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    # A strict native run must really test the extension, never the fallback by accident.
-    if REQUESTED == "native" and fast_axolotl.IMPLEMENTATION != "native":
-        raise pytest.UsageError("FAST_AXOLOTL_IMPL=native but the native backend is not active")
+    # A strict run must test what it asked for, never the fallback by accident.
+    if REQUESTED in ("native", "fallback") and fast_axolotl.IMPLEMENTATION != REQUESTED:
+        raise pytest.UsageError(
+            f"FAST_AXOLOTL_IMPL={REQUESTED} but fast_axolotl selected {fast_axolotl.IMPLEMENTATION!r}: {fast_axolotl.REASON}"
+        )
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)
