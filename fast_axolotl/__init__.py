@@ -11,8 +11,16 @@ from __future__ import annotations
 from . import errors as errors
 from ._backend import IMPLEMENTATION, REASON
 from ._version import __version__
-from .hashing import deduplicate, deduplicate_indices, hash_table, parallel_hash_rows
-from .packing import concatenate_and_pack, cu_seqlens, pack_bins, pack_sequences, position_ids
+from .hashing import (
+    deduplicate,
+    deduplicate_file,
+    deduplicate_indices,
+    deduplicate_stream,
+    digest_set,
+    hash_table,
+    parallel_hash_rows,
+)
+from .packing import concatenate_and_pack, cu_seqlens, lengths_from, pack_bins, pack_sequences, position_ids
 from .padding import collate, create_padding_mask, pad_sequences
 from .reading import detect_format, list_supported_formats, read_batches, read_table, streaming_dataset_reader
 
@@ -31,11 +39,15 @@ __all__ = [
     "deduplicate_indices",
     "hash_table",
     "deduplicate",
+    "deduplicate_stream",
+    "deduplicate_file",
+    "digest_set",
     "pack_sequences",
     "concatenate_and_pack",
     "pack_bins",
     "position_ids",
     "cu_seqlens",
+    "lengths_from",
     "pad_sequences",
     "collate",
     "create_padding_mask",

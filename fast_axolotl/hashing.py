@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,15 @@ from . import _backend
 from ._inputs import check_int
 from .errors import ArgumentTypeError, InvalidArgumentError
 
-__all__ = ["parallel_hash_rows", "deduplicate_indices", "hash_table", "deduplicate"]
+__all__ = [
+    "parallel_hash_rows",
+    "deduplicate_indices",
+    "hash_table",
+    "deduplicate",
+    "digest_set",
+    "deduplicate_stream",
+    "deduplicate_file",
+]
 
 
 def _check_rows(rows: Any) -> Sequence[str | bytes]:
@@ -153,3 +162,103 @@ def deduplicate(dataset: Any, seen: set[bytes] | None = None, *, num_threads: in
         return dataset.select(kept.tolist()), seen
     table, _ = _as_table(dataset)
     return table.take(pa.array(kept, type=pa.int64())), seen
+
+
+def digest_set() -> Any:
+    """A new, empty set of 16-byte digest prefixes for :func:`deduplicate_stream`."""
+    return _backend.kernels().DigestSet()
+
+
+def _batches_of(source: Any, batch_size: int) -> Iterator[pa.RecordBatch]:
+    if isinstance(source, (str, os.PathLike)) or (
+        isinstance(source, (list, tuple)) and source and isinstance(source[0], (str, os.PathLike))
+    ):
+        from .reading import read_batches
+
+        yield from read_batches(source, batch_size=batch_size)
+        return
+    if isinstance(source, pa.RecordBatch):
+        yield source
+        return
+    if isinstance(source, pa.Table) or _is_hf_dataset(source):
+        table, indices = _as_table(source)
+        if indices is not None:
+            table = table.take(pa.array(indices))
+        yield from table.to_batches(max_chunksize=batch_size)
+        return
+    if isinstance(source, Iterable):
+        for index, batch in enumerate(source):
+            if not isinstance(batch, pa.RecordBatch):
+                raise ArgumentTypeError(f"batch {index} is {type(batch).__name__}, not a pyarrow.RecordBatch")
+            yield batch
+        return
+    raise ArgumentTypeError(f"cannot stream batches from {type(source).__name__}")
+
+
+def deduplicate_stream(
+    source: Any,
+    *,
+    seen: Any = None,
+    columns: Sequence[str] | None = None,
+    batch_size: int = 10_000,
+    num_threads: int = 0,
+) -> Iterator[pa.RecordBatch]:
+    """Exact deduplication of data larger than memory, batch by batch, lazily.
+
+    ``source``: a path (or list of paths) that :func:`read_batches` reads, an iterable
+    of RecordBatches, a Table or a Hugging Face Dataset. Yields the kept rows (first
+    occurrence wins, order preserved). Rows are keyed by the first 16 bytes of the
+    :func:`hash_table` digest over ``columns`` (default: all), kept in ``seen`` (a
+    :func:`digest_set`, 16 bytes a distinct row, reusable across calls): the chance of
+    any false duplicate among ``n`` rows is below ``n**2 / 2**129``.
+    """
+    threads = check_int("num_threads", num_threads, minimum=0)
+    size = check_int("batch_size", batch_size, minimum=1)
+    prefixes = digest_set() if seen is None else seen
+    for batch in _batches_of(source, size):
+        if batch.num_rows == 0:
+            continue
+        digests = hash_table(batch, columns=columns, num_threads=threads)
+        kept = prefixes.insert_new(digests)
+        if len(kept) == batch.num_rows:
+            yield batch
+        elif len(kept):
+            yield batch.take(pa.array(kept, type=pa.int64()))
+
+
+def deduplicate_file(
+    source: Any,
+    output: str | os.PathLike[str],
+    *,
+    seen: Any = None,
+    columns: Sequence[str] | None = None,
+    batch_size: int = 10_000,
+    num_threads: int = 0,
+) -> dict[str, int]:
+    """Stream ``source`` through :func:`deduplicate_stream` into a Parquet file.
+
+    Returns ``{"rows_in": ..., "rows_out": ..., "duplicates": ...}``.
+    """
+    import pyarrow.parquet as pq
+
+    counter = {"rows_in": 0}
+
+    def counted() -> Iterator[pa.RecordBatch]:
+        for batch in _batches_of(source, batch_size):
+            counter["rows_in"] += batch.num_rows
+            yield batch
+
+    rows_out = 0
+    writer: pq.ParquetWriter | None = None
+    try:
+        for batch in deduplicate_stream(
+            counted(), seen=seen, columns=columns, batch_size=batch_size, num_threads=num_threads
+        ):
+            if writer is None:
+                writer = pq.ParquetWriter(os.fspath(output), batch.schema)
+            writer.write_batch(batch)
+            rows_out += batch.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    return {"rows_in": counter["rows_in"], "rows_out": rows_out, "duplicates": counter["rows_in"] - rows_out}

@@ -6,16 +6,17 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from . import _backend
 from ._inputs import check_choice, check_int, check_optional_int, int_vector, ragged
 from ._outputs import ReturnTensors, check_return_tensors, convert, convert_dict
-from .errors import InvalidArgumentError
+from .errors import ArgumentTypeError, InvalidArgumentError
 
 Overflow = Literal["truncate", "split", "error"]
 _OVERFLOW = ("truncate", "split", "error")
 
-__all__ = ["pack_sequences", "concatenate_and_pack", "pack_bins", "position_ids", "cu_seqlens"]
+__all__ = ["pack_sequences", "concatenate_and_pack", "pack_bins", "position_ids", "cu_seqlens", "lengths_from"]
 
 
 def _finish(raw: dict[str, Any], return_seq_lens: bool, return_tensors: ReturnTensors) -> dict[str, Any]:
@@ -187,3 +188,63 @@ def cu_seqlens(lengths: Any, *, return_tensors: ReturnTensors = "np") -> Any:
     out = np.zeros(values.size + 1, dtype=np.int32)
     np.cumsum(values, out=out[1:])
     return convert(out, tensors)
+
+
+def _list_lengths(column: Any, name: str) -> npt.NDArray[np.int64]:
+    """Lengths of an Arrow list column, from its offsets (no element is touched)."""
+    if isinstance(column, pa.ChunkedArray):
+        parts = [_list_lengths(chunk, name) for chunk in column.chunks]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    if not isinstance(column, pa.Array) or not (
+        pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or pa.types.is_fixed_size_list(column.type)
+    ):
+        raise ArgumentTypeError(
+            f"{name} must be an Arrow list column, got {getattr(column, 'type', type(column).__name__)}"
+        )
+    if column.null_count:
+        raise InvalidArgumentError(f"{name} has a null row")
+    if pa.types.is_fixed_size_list(column.type):
+        return np.full(len(column), column.type.list_size, dtype=np.int64)
+    offsets = column.offsets.to_numpy()
+    return np.diff(offsets).astype(np.int64, copy=False)
+
+
+def lengths_from(data: Any, *, from_arrow: bool = False) -> npt.NDArray[np.int64]:
+    """Sequence lengths, as Axolotl's ``get_dataset_lengths`` computes them, read from Arrow.
+
+    ``data`` is a pyarrow list array / chunked array (lengths from its offsets) or a
+    Hugging Face ``Dataset``: its ``length`` column when present, else the last
+    ``position_ids`` + 1, else the lengths of ``input_ids``. As in Axolotl,
+    ``from_arrow=True`` reads ``input_ids`` from the underlying table, ignoring an
+    indices mapping; otherwise the dataset's row order (``select``/``shuffle``) applies.
+    """
+    if isinstance(data, (pa.Array, pa.ChunkedArray)):
+        return _list_lengths(data, "data")
+    if not (hasattr(data, "column_names") and hasattr(data, "data")):
+        raise ArgumentTypeError(f"expected a pyarrow list array or a datasets.Dataset, got {type(data).__name__}")
+    table = data.data.table if hasattr(data.data, "table") else data.data
+    indices = None
+    if getattr(data, "_indices", None) is not None:
+        indices = np.asarray(data._indices.column(0).to_numpy(), dtype=np.int64)
+
+    def ordered(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        return values if indices is None else values[indices]
+
+    names = data.column_names
+    if "length" in names:
+        column = table.column("length")
+        if column.null_count or not pa.types.is_integer(column.type):
+            raise InvalidArgumentError("the length column must hold non-null integers")
+        return ordered(column.to_numpy().astype(np.int64, copy=False))
+    if "position_ids" in names:
+        column = table.column("position_ids").combine_chunks()
+        lengths = _list_lengths(column, "position_ids")
+        if (lengths == 0).any():
+            raise InvalidArgumentError(f"position_ids row {int(np.argmin(lengths))} is empty")
+        values = column.flatten().to_numpy()
+        ends = np.cumsum(lengths) - 1
+        return ordered(values[ends].astype(np.int64) + 1)
+    if "input_ids" not in names:
+        raise InvalidArgumentError("the dataset has none of the columns length, position_ids, input_ids")
+    lengths = _list_lengths(table.column("input_ids"), "input_ids")
+    return lengths if from_arrow else ordered(lengths)

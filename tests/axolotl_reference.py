@@ -1,7 +1,7 @@
 """Verbatim copies of the Axolotl 0.21.0 functions fast-axolotl must equal.
 
 Copied from the PyPI wheel axolotl-0.21.0-py3-none-any.whl (files
-axolotl/utils/samplers/multipack.py, axolotl/utils/data/utils.py,
+axolotl/utils/samplers/multipack.py, axolotl/utils/samplers/utils.py, axolotl/utils/data/utils.py,
 axolotl/utils/data/streaming.py, axolotl/utils/collators/batching.py) so the
 tests can run without installing Axolotl (torch, numba, CUDA wheels). Changes:
 the ``@numba.njit`` decorators are dropped (same semantics in pure Python), and
@@ -665,3 +665,19 @@ class PretrainingBatchSamplerDataCollatorForSeq2Seq(DataCollatorForSeq2Seq):
                 chunked_data[feature] = np.concatenate(arrays)
         features = [chunked_data]
         return super().__call__(features, return_tensors=return_tensors)
+
+
+def get_dataset_lengths(dataset, from_arrow=False):
+    if "length" in dataset.column_names:
+        lengths = np.array(dataset["length"])
+    elif "position_ids" in dataset.column_names:
+        position_ids = dataset["position_ids"]
+        lengths = np.array([x[-1] + 1 for x in position_ids])
+    else:
+        if from_arrow:
+            input_ids = dataset.data.column("input_ids")
+            lengths = np.vectorize(len)(np.array(input_ids, dtype=object))
+        else:
+            input_ids = dataset["input_ids"]
+            lengths = np.array([len(seq) for seq in input_ids])
+    return lengths

@@ -165,3 +165,25 @@ def test_hash_table_parity(table: pa.Table, threads: int) -> None:
             results.append(fa.hash_table(table, num_threads=threads))
     for other in results[1:]:
         np.testing.assert_array_equal(results[0], other)
+
+
+def test_deduplicate_stream_equals_deduplicate(impl: str, tmp_path) -> None:
+    import pyarrow.parquet as pq
+
+    table = pa.table({"x": [1, 2, 1, 3, 2, 4, 1] * 3, "y": ["a", "b", "a", "c", "b", "d", "z"] * 3})
+    expected, _ = fa.deduplicate(table)
+    batches = table.to_batches(max_chunksize=4)
+    streamed = pa.Table.from_batches(list(fa.deduplicate_stream(batches)), schema=table.schema)
+    assert streamed.equals(expected)
+    seen = fa.digest_set()
+    first = list(fa.deduplicate_stream(table.slice(0, 5), seen=seen))
+    second = list(fa.deduplicate_stream(table.slice(5), seen=seen))
+    assert sum(b.num_rows for b in first + second) == expected.num_rows
+    assert len(seen) == expected.num_rows
+    keyed = list(fa.deduplicate_stream(table, columns=["x"]))
+    assert sum(b.num_rows for b in keyed) == 4
+    stats = fa.deduplicate_file(table, tmp_path / "out.parquet", batch_size=3)
+    assert stats == {"rows_in": 21, "rows_out": expected.num_rows, "duplicates": 21 - expected.num_rows}
+    assert pq.read_table(tmp_path / "out.parquet").equals(expected)
+    with pytest.raises(ArgumentTypeError):
+        list(fa.deduplicate_stream([1, 2]))

@@ -163,3 +163,32 @@ def test_position_ids_and_cu_seqlens(impl: str) -> None:
     assert fa.position_ids([3, 0, 2]).tolist() == [0, 1, 2, 0, 1]
     cu = fa.cu_seqlens([3, 0, 2])
     assert cu.tolist() == [0, 3, 3, 5] and cu.dtype == np.int32
+
+
+@pytest.mark.parametrize("from_arrow", [False, True])
+def test_lengths_from_equals_get_dataset_lengths(from_arrow: bool) -> None:
+    datasets = pytest.importorskip("datasets")
+    ids = [[1, 2, 3], [4], [5, 6], [7, 8, 9, 10]]
+    base = datasets.Dataset.from_dict({"input_ids": ids})
+    variants = [
+        base,
+        base.select([3, 1, 0]),
+        base.add_column("position_ids", [list(range(len(x))) for x in ids]).select([2, 0]),
+        base.add_column("length", [len(x) for x in ids]).shuffle(seed=1),
+    ]
+    for ds in variants:
+        expected = axo.get_dataset_lengths(ds, from_arrow=from_arrow)
+        got = fa.lengths_from(ds, from_arrow=from_arrow)
+        assert got.tolist() == expected.tolist()
+        assert got.dtype == np.int64
+
+
+def test_lengths_from_arrow_arrays() -> None:
+    array = pa.array([[1, 2], [], [3, 4, 5]], pa.large_list(pa.int32()))
+    assert fa.lengths_from(array).tolist() == [2, 0, 3]
+    assert fa.lengths_from(array.slice(1)).tolist() == [0, 3]
+    assert fa.lengths_from(pa.chunked_array([array, array])).tolist() == [2, 0, 3, 2, 0, 3]
+    with pytest.raises(InvalidArgumentError):
+        fa.lengths_from(pa.array([[1], None]))
+    with pytest.raises(ArgumentTypeError):
+        fa.lengths_from(pa.array([1, 2]))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from .._version import __version__
-from .hashing import dedup_rows, hash_arrow, hash_rows, select_unique
+from .hashing import DigestSet, dedup_rows, hash_arrow, hash_rows, select_unique
 from .inputs import ragged_from_lists
 from .packing import concatenate_and_pack, pack_bins, pack_sequences
 from .padding import pad_rows
@@ -23,6 +23,7 @@ __all__ = [
     "dedup_rows",
     "hash_arrow",
     "select_unique",
+    "DigestSet",
     "pack_sequences",
     "concatenate_and_pack",
     "pack_bins",

@@ -61,3 +61,25 @@ def select_unique(digests: npt.NDArray[np.uint8], seen: set[bytes]) -> npt.NDArr
             seen.add(key)
             kept.append(index)
     return np.asarray(kept, dtype=np.int64)
+
+
+class DigestSet:
+    """A growing set of 16-byte digest prefixes (streaming deduplication)."""
+
+    def __init__(self) -> None:
+        self._seen: set[bytes] = set()
+
+    def insert_new(self, digests: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
+        kept: list[int] = []
+        for index in range(digests.shape[0]):
+            key = digests[index, :16].tobytes()
+            if key not in self._seen:
+                self._seen.add(key)
+                kept.append(index)
+        return np.asarray(kept, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def __contains__(self, digest: bytes) -> bool:
+        return len(digest) == 32 and digest[:16] in self._seen

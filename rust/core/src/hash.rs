@@ -55,6 +55,50 @@ pub fn first_unseen(digests: &[Digest32], seen: &HashSet<Digest32>) -> Vec<usize
         .collect()
 }
 
+/// A growing set of 16-byte digest prefixes, for deduplicating data larger than memory.
+///
+/// 128 bits keep the chance of any false duplicate among `n` rows below `n^2 / 2^129`
+/// (about 1.5e-19 for ten billion rows) at 16 bytes a row.
+#[derive(Debug, Default)]
+pub struct PrefixSet {
+    seen: HashSet<u128>,
+}
+
+impl PrefixSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+
+    fn prefix(digest: &Digest32) -> u128 {
+        let mut head = [0u8; 16];
+        head.copy_from_slice(&digest[..16]);
+        u128::from_le_bytes(head)
+    }
+
+    pub fn contains(&self, digest: &Digest32) -> bool {
+        self.seen.contains(&Self::prefix(digest))
+    }
+
+    /// Indices (ascending) of the digests not seen before, which are then remembered.
+    pub fn insert_new(&mut self, digests: &[Digest32]) -> Vec<usize> {
+        self.seen.reserve(digests.len());
+        digests
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| self.seen.insert(Self::prefix(d)))
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
 /// Lowercase hexadecimal of a digest.
 pub fn to_hex(digest: &Digest32) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -90,6 +134,16 @@ mod tests {
         let four = hash_rows(&rows, 4).unwrap();
         assert_eq!(one, four);
         assert_eq!(one[3], sha256(&data[48..64]));
+    }
+
+    #[test]
+    fn prefix_set_keeps_first_occurrences_across_calls() {
+        let (a, b, c) = (sha256(b"a"), sha256(b"b"), sha256(b"c"));
+        let mut set = PrefixSet::new();
+        assert_eq!(set.insert_new(&[a, b, a]), vec![0, 1]);
+        assert_eq!(set.insert_new(&[c, b, c]), vec![0]);
+        assert_eq!(set.len(), 3);
+        assert!(set.contains(&a));
     }
 
     #[test]

@@ -158,3 +158,52 @@ pub fn select_unique<'py>(
     }
     Ok(PyArray1::from_vec(py, kept))
 }
+
+/// A growing set of 16-byte digest prefixes (see `fast_axolotl_core::hash::PrefixSet`).
+#[pyclass(module = "fast_axolotl._native")]
+#[derive(Default)]
+pub struct DigestSet {
+    inner: hash::PrefixSet,
+}
+
+fn digest_rows(digests: &PyReadonlyArray2<'_, u8>) -> PyResult<Vec<Digest32>> {
+    if digests.shape()[1] != 32 {
+        return Err(CoreError(Error::invalid("digests must have shape (n, 32)")).into());
+    }
+    Ok(digests
+        .as_slice()?
+        .chunks_exact(32)
+        .map(|c| c.try_into().expect("32 bytes"))
+        .collect())
+}
+
+#[pymethods]
+impl DigestSet {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+
+    /// Indices of the rows whose digest was not seen before; they are remembered.
+    fn insert_new<'py>(
+        &mut self,
+        py: Python<'py>,
+        digests: PyReadonlyArray2<'py, u8>,
+    ) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let rows = digest_rows(&digests)?;
+        let inner = &mut self.inner;
+        let kept = detached(py, || Ok(inner.insert_new(&rows)))?;
+        Ok(PyArray1::from_vec(
+            py,
+            kept.into_iter().map(|i| i as i64).collect(),
+        ))
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn __contains__(&self, digest: &[u8]) -> bool {
+        <&Digest32>::try_from(digest).is_ok_and(|d| self.inner.contains(d))
+    }
+}

@@ -32,6 +32,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hashing::dedup_rows, m)?)?;
     m.add_function(wrap_pyfunction!(hashing::hash_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(hashing::select_unique, m)?)?;
+    m.add_class::<hashing::DigestSet>()?;
     m.add_function(wrap_pyfunction!(packing::pack_sequences, m)?)?;
     m.add_function(wrap_pyfunction!(packing::concatenate_and_pack, m)?)?;
     m.add_function(wrap_pyfunction!(packing::pack_bins, m)?)?;
