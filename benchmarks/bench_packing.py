@@ -28,30 +28,34 @@ def numpy_pad(seqs: list[np.ndarray], target: int) -> np.ndarray:
 
 def bench_pack_sequences(rng: np.random.Generator, sizes: list[int], repeat: int) -> None:
     for n in sizes:
-        seqs = [rng.integers(3, 32000, rng.integers(10, 101)).tolist() for _ in range(n)]
-        native = best(on("native", lambda: fa.pack_sequences(seqs, 512, 0, 2)), repeat)
-        others: dict[str, float | None] = {}
-        if n <= 100_000:
-            others["reference"] = best(
-                on("fallback", lambda: fa.pack_sequences(seqs, 512, 0, 2)), 1 if n > 10_000 else repeat
-            )
-        old = time_old("pack_sequences", (seqs, 512, 0, 2), {}, 1 if n > 10_000 else repeat)
-        if old is not None:
-            ours = fa.pack_sequences(seqs, 512, 0, 2, return_tensors="list")
-            assert old[1] == digest_of({k: ours[k] for k in ("input_ids", "labels", "attention_mask")}), (
-                "0.2.0 output differs"
-            )
-            others["fast-axolotl 0.2.0 (same output)"] = old[0]
-        row("pack_sequences (lists in, lengths 10-100, max 512)", f"{n:,}", native, others)
-        arrow = pa.array(seqs, pa.list_(pa.int32()))
-        row(
-            "pack_sequences (Arrow list<int32> in)",
-            f"{n:,}",
-            best(on("native", lambda: fa.pack_sequences(arrow, 512, 0, 2)), repeat),
-            {
-                "native from lists (above)": native,
-            },
+        _pack_row(rng, n, repeat)
+
+
+def _pack_row(rng: np.random.Generator, n: int, repeat: int) -> None:
+    seqs = [rng.integers(3, 32000, rng.integers(10, 101)).tolist() for _ in range(n)]
+    native = best(on("native", lambda: fa.pack_sequences(seqs, 512, 0, 2)), repeat)
+    others: dict[str, float | None] = {}
+    if n <= 100_000:
+        others["reference"] = best(
+            on("fallback", lambda: fa.pack_sequences(seqs, 512, 0, 2)), 1 if n > 10_000 else repeat
         )
+    old = time_old("pack_sequences", (seqs, 512, 0, 2), {}, 1 if n > 10_000 else repeat)
+    if old is not None:
+        ours = fa.pack_sequences(seqs, 512, 0, 2, return_tensors="list")
+        assert old[1] == digest_of({k: ours[k] for k in ("input_ids", "labels", "attention_mask")}), (
+            "0.2.0 output differs"
+        )
+        others["fast-axolotl 0.2.0 (same output)"] = old[0]
+    row("pack_sequences (lists in, lengths 10-100, max 512)", f"{n:,}", native, others)
+    arrow = pa.array(seqs, pa.list_(pa.int32()))
+    row(
+        "pack_sequences (Arrow list<int32> in)",
+        f"{n:,}",
+        best(on("native", lambda: fa.pack_sequences(arrow, 512, 0, 2)), repeat),
+        {
+            "native from lists (above)": native,
+        },
+    )
 
 
 def bench_pack_bins(rng: np.random.Generator, n: int, repeat: int) -> None:

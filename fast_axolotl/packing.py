@@ -205,8 +205,8 @@ def _list_lengths(column: Any, name: str) -> npt.NDArray[np.int64]:
         raise InvalidArgumentError(f"{name} has a null row")
     if pa.types.is_fixed_size_list(column.type):
         return np.full(len(column), column.type.list_size, dtype=np.int64)
-    offsets = column.offsets.to_numpy()
-    return np.diff(offsets).astype(np.int64, copy=False)
+    offsets: npt.NDArray[np.int64] = column.offsets.to_numpy().astype(np.int64, copy=False)
+    return np.diff(offsets)
 
 
 def lengths_from(data: Any, *, from_arrow: bool = False) -> npt.NDArray[np.int64]:

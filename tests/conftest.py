@@ -15,11 +15,15 @@ from fast_axolotl import _backend
 
 sys.path.insert(0, str(Path(__file__).parent))  # axolotl_reference, helpers
 
-settings.register_profile("default", max_examples=100, deadline=None)
-settings.register_profile("parity", max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+# `impl` only selects a backend (no per-example state), so the function-scoped
+# fixture health check does not apply.
+_SUPPRESS = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+settings.register_profile("default", max_examples=100, deadline=None, suppress_health_check=_SUPPRESS)
+settings.register_profile("parity", max_examples=1500, deadline=None, suppress_health_check=_SUPPRESS)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
+settings.load_profile(PROFILE)
 
-REQUESTED = os.environ.get("FAST_AXOLOTL_IMPL", "auto")
+REQUESTED = os.environ.get("FAST_AXOLOTL_IMPL", "auto").strip().lower() or "auto"
 IMPLEMENTATIONS = ["native", "fallback"] if fast_axolotl.IMPLEMENTATION == "native" else ["fallback"]
 
 
