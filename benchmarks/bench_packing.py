@@ -11,12 +11,13 @@ import argparse
 import copy
 from typing import Any
 
-import axolotl_reference as axo
 import numpy as np
 import pyarrow as pa
-from _common import best, digest_of, header, on, row, time_old
+from _common import best, digest_of, header, on, row, time_old  # also puts tests/ on sys.path
 
 import fast_axolotl as fa
+
+import axolotl_reference as axo  # noqa: E402, I001  (verbatim Axolotl 0.21 code in tests/)
 
 
 def numpy_pad(seqs: list[np.ndarray], target: int) -> np.ndarray:

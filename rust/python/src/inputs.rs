@@ -4,7 +4,7 @@
 use numpy::PyArray1;
 use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
-use pyo3::types::PyInt;
+use pyo3::types::{PyInt, PyList};
 
 use crate::errors::{ArgumentTypeError, InvalidArgumentError};
 
@@ -30,6 +30,44 @@ fn element(value: &Bound<'_, PyAny>, name: &str, row: usize) -> PyResult<i64> {
     })
 }
 
+/// Append the ints of an exact `list` to `values`; `Ok(false)` when an item is not an
+/// exact `int` (the caller then takes the general path for the whole row).
+fn exact_int_list(seq: &Bound<'_, PyAny>, values: &mut Vec<i64>) -> PyResult<bool> {
+    use pyo3::ffi;
+    let Ok(list) = seq.cast::<PyList>() else {
+        return Ok(false);
+    };
+    if !seq.is_exact_instance_of::<PyList>() {
+        return Ok(false);
+    }
+    let start = values.len();
+    let n = list.len();
+    values.reserve(n);
+    for k in 0..n {
+        // SAFETY: `list` is a live exact list we hold a reference to; `k < len`, and no
+        // Python code runs between the size check and the reads (the GIL is held and
+        // PyLong_AsLongLong on an exact int runs no Python code), so the borrowed item
+        // stays valid while used.
+        let value = unsafe {
+            let item = ffi::PyList_GetItem(list.as_ptr(), k as ffi::Py_ssize_t);
+            if item.is_null() || ffi::Py_TYPE(item) != std::ptr::addr_of_mut!(ffi::PyLong_Type) {
+                ffi::PyErr_Clear();
+                values.truncate(start);
+                return Ok(false);
+            }
+            ffi::PyLong_AsLongLong(item)
+        };
+        if value == -1 && PyErr::occurred(seq.py()) {
+            // Overflow: let the general path build the precise error.
+            let _ = PyErr::take(seq.py());
+            values.truncate(start);
+            return Ok(false);
+        }
+        values.push(value);
+    }
+    Ok(true)
+}
+
 #[pyfunction]
 pub fn ragged_from_lists<'py>(
     py: Python<'py>,
@@ -39,7 +77,12 @@ pub fn ragged_from_lists<'py>(
     let mut values: Vec<i64> = Vec::new();
     let mut offsets: Vec<i64> = vec![0];
     for (row, seq) in sequences.try_iter()?.enumerate() {
-        for item in seq?.try_iter()? {
+        let seq = seq?;
+        if exact_int_list(&seq, &mut values)? {
+            offsets.push(values.len() as i64);
+            continue;
+        }
+        for item in seq.try_iter()? {
             let item = item?;
             // Fast path: an exact Python int (the overwhelmingly common case).
             let value = if item.is_exact_instance_of::<PyInt>() {
