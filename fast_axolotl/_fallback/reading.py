@@ -46,6 +46,8 @@ COMPRESSIONS = (None, "gzip", "zstd")
 _BOM = b"\xef\xbb\xbf"
 _CHUNK = 1 << 20
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+#: Deepest nesting of arrays/objects a JSON record may have (the record object is depth 1).
+MAX_DEPTH = 100
 
 
 class _Bad(Exception):
@@ -432,7 +434,10 @@ def _reject_constant(name: str) -> Any:
 
 
 def _parse_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:  # more digits than int() accepts
+        raise _Bad(f"integer {text[:20]}... does not fit in int64") from None
     if not _I64_MIN <= value <= _I64_MAX:
         raise _Bad(f"integer {text} does not fit in int64")
     return value
@@ -460,6 +465,23 @@ def _check_strings(value: Any) -> None:
             _check_strings(item)
 
 
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, (list, dict)):
+                stack.append((child, depth + 1))
+    return False
+
+
+def _maybe_too_deep(text: str, value: Any) -> bool:
+    return text.count("[") + text.count("{") > MAX_DEPTH and isinstance(value, (list, dict)) and _too_deep(value)
+
+
 def _decode_value(text: str) -> Any:
     try:
         value = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int, parse_float=_parse_float)
@@ -471,6 +493,8 @@ def _decode_value(text: str) -> Any:
         raise _Bad(f"invalid JSON number: {exc}") from None
     if _SURROGATE_ESCAPE.search(text):
         _check_strings(value)
+    if _maybe_too_deep(text, value):
+        raise _Bad(f"nested deeper than {MAX_DEPTH} levels")
     return value
 
 
@@ -647,22 +671,28 @@ class _JsonRecords(_Records):
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DataFormatError(f"{path}: byte {exc.start}: invalid UTF-8", path, f"byte {exc.start}") from None
-        marker = object()
         try:
             document = json.loads(
                 text,
-                parse_constant=lambda name: marker,
+                parse_constant=_fatal_constant,
                 parse_int=lambda s: ("int", s),
                 parse_float=lambda s: ("float", s),
             )
         except json.JSONDecodeError as exc:
             raise DataFormatError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}", path, f"line {exc.lineno}") from None
-        except RecursionError:
-            raise DataFormatError(f"{path}: JSON nested too deeply", path, None) from None
+        except (RecursionError, ValueError) as exc:
+            raise DataFormatError(f"{path}: invalid JSON: {exc}", path, None) from None
         if not isinstance(document, list):
             raise DataFormatError(f"{path}: a .json file must hold a top-level array of objects", path, None)
+        # As json.load would: lone surrogates and too-deep elements make the document invalid.
+        surrogates = _SURROGATE_ESCAPE.search(text) is not None
+        deep = text.count("[") + text.count("{") > MAX_DEPTH
         for index, element in enumerate(document, 1):
-            yield path, f"row {index}", (element, marker)
+            if (surrogates and _has_surrogate(element)) or (
+                deep and isinstance(element, (list, dict)) and _too_deep(element)
+            ):
+                raise DataFormatError(f"{path}: row {index}: invalid JSON element", path, f"row {index}")
+            yield path, f"row {index}", element
 
     def _decode(self, raw: Any) -> dict[str, Any]:
         if isinstance(raw, bytes):
@@ -672,10 +702,7 @@ class _JsonRecords(_Records):
                 raise _Bad("invalid UTF-8") from None
             value = _decode_value(text)
         else:
-            element, marker = raw
-            value = _restore(element, marker)
-            if _has_surrogate(value):
-                raise _Bad("string holds a lone surrogate escape")
+            value = _restore(raw)
         if not isinstance(value, dict):
             raise _Bad(f"expected a JSON object, found {type(value).__name__}")
         return value
@@ -729,17 +756,19 @@ class _JsonRecords(_Records):
         return _with_rows(arrays, self.schema, len(rows))
 
 
-def _restore(value: Any, marker: object) -> Any:
-    """Undo the parse hooks of the whole-document parse, checking numbers per element."""
-    if value is marker:
-        raise _Bad("NaN/Infinity is not valid JSON")
+def _fatal_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _restore(value: Any) -> Any:
+    """Undo the number hooks of the whole-document parse, checking numbers per element."""
     if isinstance(value, tuple):
         kind, text = value
         return _parse_int(text) if kind == "int" else _parse_float(text)
     if isinstance(value, list):
-        return [_restore(v, marker) for v in value]
+        return [_restore(v) for v in value]
     if isinstance(value, dict):
-        return {k: _restore(v, marker) for k, v in value.items()}
+        return {k: _restore(v) for k, v in value.items()}
     return value
 
 
