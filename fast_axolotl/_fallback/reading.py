@@ -86,7 +86,8 @@ class _Decoded:
         self.compression = compression
         self._raw = _open_file(path)
         self.offset = 0
-        if compression is None:
+        if compression is None or os.fstat(self._raw.fileno()).st_size == 0:
+            # A zero-byte file is empty content, whatever the compression.
             self._stream: Any = self._raw
         elif compression == "gzip":
             self._stream = gzip.GzipFile(fileobj=self._raw, mode="rb")

@@ -70,8 +70,11 @@ pub fn open_file(path: &str) -> Result<File> {
 
 /// The (decompressed) bytes of `path`, streamed.
 pub fn open_decoded(path: &str, compression: Option<Compression>) -> Result<Box<dyn BufRead + Send>> {
-    let file = BufReader::with_capacity(BUFFER, open_file(path)?);
-    Ok(match compression {
+    let file = open_file(path)?;
+    // A zero-byte file is empty content, whatever the compression (as Python's gzip).
+    let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(false);
+    let file = BufReader::with_capacity(BUFFER, file);
+    Ok(match if empty { None } else { compression } {
         None => Box::new(file),
         Some(Compression::Gzip) => Box::new(BufReader::with_capacity(
             BUFFER,
@@ -144,6 +147,8 @@ impl Lines {
         let mut end = self.buf.len();
         if self.buf[end - 1] == b'\n' {
             end -= 1;
+        } else if start == end {
+            return Ok(None); // the input is just a BOM
         }
         if start > end {
             start = end;
