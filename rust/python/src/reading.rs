@@ -74,12 +74,16 @@ pub struct Reader {
 }
 
 impl Reader {
-    fn with<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut CoreReader) -> fast_axolotl_core::Result<T> + Send) -> PyResult<T> {
+    fn with<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut CoreReader) -> fast_axolotl_core::Result<T> + Send,
+    ) -> PyResult<T> {
         let inner = self.inner.clone();
         detached(py, move || {
-            let mut guard = inner
-                .lock()
-                .map_err(|_| Error::invalid("the reader is unusable after a panic in another call"))?;
+            let mut guard = inner.lock().map_err(|_| {
+                Error::invalid("the reader is unusable after a panic in another call")
+            })?;
             f(&mut guard)
         })
     }
@@ -92,7 +96,9 @@ impl Reader {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<ArrowBatch>> {
-        Ok(self.with(py, |r| r.next_batch())?.map(|batch| ArrowBatch { batch }))
+        Ok(self
+            .with(py, |r| r.next_batch())?
+            .map(|batch| ArrowBatch { batch }))
     }
 
     /// The output schema (opens the input if not yet open).
@@ -122,7 +128,12 @@ pub fn open_reader(
     let skip_bad = match on_error {
         "raise" => false,
         "skip" => true,
-        other => return Err(CoreError(Error::invalid(format!("on_error must be 'raise' or 'skip', got {other:?}"))).into()),
+        other => {
+            return Err(CoreError(Error::invalid(format!(
+                "on_error must be 'raise' or 'skip', got {other:?}"
+            )))
+            .into())
+        }
     };
     let options = ReadOptions {
         format: Format::parse(format).map_err(CoreError)?,

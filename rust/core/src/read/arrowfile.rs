@@ -56,7 +56,12 @@ struct OneFile {
 }
 
 impl OneFile {
-    fn open(path: &str, format: Format, compression: Option<Compression>, batch_size: usize) -> Result<Self> {
+    fn open(
+        path: &str,
+        format: Format,
+        compression: Option<Compression>,
+        batch_size: usize,
+    ) -> Result<Self> {
         if format == Format::Parquet {
             let file = match compression {
                 None => open_file(path)?,
@@ -86,7 +91,8 @@ impl OneFile {
         let is_file = head.starts_with(b"ARROW1");
         if is_file && compression.is_none() {
             drop(input);
-            let reader = FileReader::try_new_buffered(open_file(path)?, None).map_err(|e| corrupt(path, e))?;
+            let reader = FileReader::try_new_buffered(open_file(path)?, None)
+                .map_err(|e| corrupt(path, e))?;
             return Ok(OneFile {
                 path: path.to_string(),
                 schema: reader.schema(),
@@ -96,8 +102,15 @@ impl OneFile {
         }
         // The IPC file format is "ARROW1\0\0" + a stream + a footer: read its stream part.
         let head = if is_file { Vec::new() } else { head };
-        let reader = StreamReader::try_new_buffered(Prefixed { head, at: 0, inner: input }, None)
-            .map_err(|e| corrupt(path, e))?;
+        let reader = StreamReader::try_new_buffered(
+            Prefixed {
+                head,
+                at: 0,
+                inner: input,
+            },
+            None,
+        )
+        .map_err(|e| corrupt(path, e))?;
         Ok(OneFile {
             path: path.to_string(),
             schema: reader.schema(),
@@ -131,7 +144,9 @@ impl OneFile {
         let batch = match &mut self.open {
             Open::Parquet { builder, reader } => {
                 if reader.is_none() {
-                    let b = builder.take().ok_or_else(|| Error::invalid("internal: parquet builder gone"))?;
+                    let b = builder
+                        .take()
+                        .ok_or_else(|| Error::invalid("internal: parquet builder gone"))?;
                     *reader = Some(b.build().map_err(|e| corrupt(path, e))?);
                 }
                 let r = reader.as_mut().expect("built above");
@@ -161,7 +176,12 @@ pub struct ArrowFiles {
 }
 
 impl ArrowFiles {
-    pub fn open(paths: Vec<String>, format: Format, compression: Option<Compression>, batch_size: usize) -> Result<Self> {
+    pub fn open(
+        paths: Vec<String>,
+        format: Format,
+        compression: Option<Compression>,
+        batch_size: usize,
+    ) -> Result<Self> {
         let (schema, current) = match paths.first() {
             Some(p) => {
                 let f = OneFile::open(p, format, compression, batch_size)?;

@@ -83,7 +83,10 @@ impl Parser {
             };
             if self.state == 0 && memchr::memchr2(b'"', b'\r', line).is_none() {
                 if !line.is_empty() {
-                    let fields = line.split(|&b| b == self.delimiter).map(<[u8]>::to_vec).collect();
+                    let fields = line
+                        .split(|&b| b == self.delimiter)
+                        .map(<[u8]>::to_vec)
+                        .collect();
                     self.ready.push_back((number, fields));
                 }
                 continue;
@@ -316,7 +319,11 @@ impl CsvSource {
         }
         let unique: std::collections::HashSet<&String> = names.iter().collect();
         if unique.len() != names.len() {
-            return Err(Error::data(path, position, "duplicate column names in the header"));
+            return Err(Error::data(
+                path,
+                position,
+                "duplicate column names in the header",
+            ));
         }
         match &self.header {
             None => self.header = Some(names),
@@ -335,7 +342,10 @@ impl CsvSource {
     fn decode(&self, raw: &mut Raw) -> std::result::Result<Vec<String>, String> {
         let expected = self.header.as_ref().map(Vec::len).unwrap_or(0);
         if raw.fields.len() != expected {
-            return Err(format!("expected {expected} fields, found {}", raw.fields.len()));
+            return Err(format!(
+                "expected {expected} fields, found {}",
+                raw.fields.len()
+            ));
         }
         std::mem::take(&mut raw.fields)
             .into_iter()
@@ -350,9 +360,17 @@ impl CsvSource {
         }
         let (path, position) = (raw.path.clone(), Some(Position::Line(raw.line)));
         Err(if mismatch {
-            Error::SchemaMismatch { path, position, message }
+            Error::SchemaMismatch {
+                path,
+                position,
+                message,
+            }
         } else {
-            Error::DataFormat { path, position, message }
+            Error::DataFormat {
+                path,
+                position,
+                message,
+            }
         })
     }
 
@@ -362,7 +380,9 @@ impl CsvSource {
         let mut bools: Vec<bool> = Vec::new();
         let mut seen: Vec<bool> = Vec::new();
         while self.buffer.len() < INFER_ROWS {
-            let Some(mut raw) = self.next_raw()? else { break };
+            let Some(mut raw) = self.next_raw()? else {
+                break;
+            };
             let row = match self.decode(&mut raw) {
                 Ok(row) => row,
                 Err(m) => {
@@ -372,7 +392,8 @@ impl CsvSource {
             };
             if seen.is_empty() {
                 let n = row.len();
-                (ints, floats, bools, seen) = (vec![true; n], vec![true; n], vec![true; n], vec![false; n]);
+                (ints, floats, bools, seen) =
+                    (vec![true; n], vec![true; n], vec![true; n], vec![false; n]);
             }
             for (i, text) in row.iter().enumerate() {
                 if text.is_empty() {
@@ -436,7 +457,11 @@ impl CsvSource {
                 CType::Bool => parse_bool(text).is_some(),
             };
             if !ok {
-                return Err(format!("column {:?}: {text:?} is not a {}", field.name(), field.data_type()));
+                return Err(format!(
+                    "column {:?}: {text:?} is not a {}",
+                    field.name(),
+                    field.data_type()
+                ));
             }
         }
         Ok(())
@@ -447,7 +472,9 @@ impl CsvSource {
             return Ok(Some(row));
         }
         loop {
-            let Some(mut raw) = self.next_raw()? else { return Ok(None) };
+            let Some(mut raw) = self.next_raw()? else {
+                return Ok(None);
+            };
             match self.decode(&mut raw) {
                 Err(m) => self.fail(&raw, m, false)?,
                 Ok(row) => match self.check(&row) {
@@ -480,7 +507,9 @@ impl Source for CsvSource {
             .iter()
             .enumerate()
             .map(|(i, t)| -> ArrayRef {
-                let cells = rows.iter().map(|r| Some(r[i].as_str()).filter(|s| !s.is_empty()));
+                let cells = rows
+                    .iter()
+                    .map(|r| Some(r[i].as_str()).filter(|s| !s.is_empty()));
                 match t {
                     CType::Int => {
                         let mut b = Int64Builder::with_capacity(rows.len());

@@ -47,7 +47,10 @@ impl<R: Read> Read for Decoded<R> {
 
 /// Map an I/O error met while reading `path`: decompression failures are `DataFormat`.
 pub fn read_error(path: &str, e: io::Error) -> Error {
-    if let Some(corrupt) = e.get_ref().and_then(|inner| inner.downcast_ref::<Corrupt>()) {
+    if let Some(corrupt) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<Corrupt>())
+    {
         return Error::data(path, None, corrupt.0.clone());
     }
     if e.kind() == io::ErrorKind::UnexpectedEof || e.kind() == io::ErrorKind::InvalidData {
@@ -69,7 +72,10 @@ pub fn open_file(path: &str) -> Result<File> {
 }
 
 /// The (decompressed) bytes of `path`, streamed.
-pub fn open_decoded(path: &str, compression: Option<Compression>) -> Result<Box<dyn BufRead + Send>> {
+pub fn open_decoded(
+    path: &str,
+    compression: Option<Compression>,
+) -> Result<Box<dyn BufRead + Send>> {
     let file = open_file(path)?;
     // A zero-byte file is empty content, whatever the compression (as Python's gzip).
     let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(false);
@@ -85,8 +91,9 @@ pub fn open_decoded(path: &str, compression: Option<Compression>) -> Result<Box<
             },
         )),
         Some(Compression::Zstd) => {
-            let decoder = zstd::stream::read::Decoder::with_buffer(file)
-                .map_err(|e| Error::data(path, Some(Position::Byte(0)), format!("bad zstd data: {e}")))?;
+            let decoder = zstd::stream::read::Decoder::with_buffer(file).map_err(|e| {
+                Error::data(path, Some(Position::Byte(0)), format!("bad zstd data: {e}"))
+            })?;
             Box::new(BufReader::with_capacity(
                 BUFFER,
                 Decoded {
@@ -102,7 +109,10 @@ pub fn open_decoded(path: &str, compression: Option<Compression>) -> Result<Box<
 /// Read up to `n` bytes (fewer only at end of input).
 pub fn read_head(path: &str, input: &mut dyn Read, n: usize) -> Result<Vec<u8>> {
     let mut head = Vec::with_capacity(n);
-    input.take(n as u64).read_to_end(&mut head).map_err(|e| read_error(path, e))?;
+    input
+        .take(n as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| read_error(path, e))?;
     Ok(head)
 }
 
@@ -182,7 +192,8 @@ pub fn spool(path: &str, compression: Compression) -> Result<File> {
     let _ = std::fs::remove_file(&tmp);
     copied?;
     use std::io::Seek;
-    out.seek(io::SeekFrom::Start(0)).map_err(|e| Error::io(tmp_name, e))?;
+    out.seek(io::SeekFrom::Start(0))
+        .map_err(|e| Error::io(tmp_name, e))?;
     Ok(out)
 }
 

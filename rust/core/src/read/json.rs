@@ -148,7 +148,9 @@ fn unify(a: JType, b: JType, at: &str) -> std::result::Result<JType, Bad> {
         (JType::Null, b) => b,
         (a, JType::Null) => a,
         (JType::Int, JType::Float) | (JType::Float, JType::Int) => JType::Float,
-        (JType::List(x), JType::List(y)) => JType::List(Box::new(unify(*x, *y, &format!("{at}[]"))?)),
+        (JType::List(x), JType::List(y)) => {
+            JType::List(Box::new(unify(*x, *y, &format!("{at}[]"))?))
+        }
         (JType::Struct(mut fields), JType::Struct(other)) => {
             for (key, kind) in other {
                 if let Some(slot) = fields.iter_mut().find(|(k, _)| *k == key) {
@@ -170,10 +172,14 @@ fn unify(a: JType, b: JType, at: &str) -> std::result::Result<JType, Bad> {
     })
 }
 
-fn unify_row(schema: &[(String, JType)], row: &Map<String, Value>) -> std::result::Result<Vec<(String, JType)>, Bad> {
+fn unify_row(
+    schema: &[(String, JType)],
+    row: &Map<String, Value>,
+) -> std::result::Result<Vec<(String, JType)>, Bad> {
     let mut merged = schema.to_vec();
     for (key, value) in row {
-        let kind = type_of(value).map_err(|b| mismatch(format!("column {key:?}: {}", b.message)))?;
+        let kind =
+            type_of(value).map_err(|b| mismatch(format!("column {key:?}: {}", b.message)))?;
         if let Some(slot) = merged.iter_mut().find(|(k, _)| k == key) {
             let old = std::mem::replace(&mut slot.1, JType::Null);
             slot.1 = unify(old, kind, key)?;
@@ -199,7 +205,11 @@ fn fits(kind: &JType, value: &Value, at: &str) -> std::result::Result<(), Bad> {
             for (key, v) in map {
                 match fields.iter().find(|(k, _)| k == key) {
                     Some((_, k)) => fits(k, v, &format!("{at}.{key}"))?,
-                    None => return Err(mismatch(format!("column {at:?}: key {key:?} is not in the inferred struct"))),
+                    None => {
+                        return Err(mismatch(format!(
+                            "column {at:?}: key {key:?} is not in the inferred struct"
+                        )))
+                    }
                 }
             }
             return Ok(());
@@ -269,22 +279,30 @@ fn build(kind: &JType, values: &[Option<&Value>]) -> ArrayRef {
         JType::Null => Arc::new(NullArray::new(values.len())),
         JType::Bool => {
             let mut b = BooleanBuilder::with_capacity(values.len());
-            values.iter().for_each(|v| b.append_option(v.and_then(Value::as_bool)));
+            values
+                .iter()
+                .for_each(|v| b.append_option(v.and_then(Value::as_bool)));
             Arc::new(b.finish())
         }
         JType::Int => {
             let mut b = Int64Builder::with_capacity(values.len());
-            values.iter().for_each(|v| b.append_option(v.and_then(number_i64)));
+            values
+                .iter()
+                .for_each(|v| b.append_option(v.and_then(number_i64)));
             Arc::new(b.finish())
         }
         JType::Float => {
             let mut b = Float64Builder::with_capacity(values.len());
-            values.iter().for_each(|v| b.append_option(v.and_then(number_f64)));
+            values
+                .iter()
+                .for_each(|v| b.append_option(v.and_then(number_f64)));
             Arc::new(b.finish())
         }
         JType::Str => {
             let mut b = StringBuilder::with_capacity(values.len(), 0);
-            values.iter().for_each(|v| b.append_option(v.and_then(Value::as_str)));
+            values
+                .iter()
+                .for_each(|v| b.append_option(v.and_then(Value::as_str)));
             Arc::new(b.finish())
         }
         JType::List(item) => {
@@ -361,8 +379,13 @@ impl ArraySplitter {
         if let Some(b) = self.peeked.take() {
             return Ok(Some(b)); // already counted in `line`
         }
-        let buf = self.input.fill_buf().map_err(|e| read_error(&self.path, e))?;
-        let Some(&b) = buf.first() else { return Ok(None) };
+        let buf = self
+            .input
+            .fill_buf()
+            .map_err(|e| read_error(&self.path, e))?;
+        let Some(&b) = buf.first() else {
+            return Ok(None);
+        };
         self.input.consume(1);
         if b == b'\n' {
             self.line += 1;
@@ -389,7 +412,11 @@ impl ArraySplitter {
             match self.state {
                 0 => match self.skip_ws()? {
                     Some(b'[') => self.state = 1,
-                    _ => return Err(self.fatal("a .json file must hold a top-level array of objects")),
+                    _ => {
+                        return Err(
+                            self.fatal("a .json file must hold a top-level array of objects")
+                        )
+                    }
                 },
                 1 | 3 => {
                     let first = self.skip_ws()?;
@@ -573,7 +600,8 @@ impl Records {
 }
 
 fn parse_record(bytes: &[u8], in_array: bool) -> std::result::Result<Map<String, Value>, Bad> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("invalid JSON: {e}")))?;
     let depth_base = 0;
     if let Err(b) = check_value(&value, depth_base) {
         if in_array && b.message.starts_with("nested") {
@@ -583,7 +611,10 @@ fn parse_record(bytes: &[u8], in_array: bool) -> std::result::Result<Map<String,
     }
     match value {
         Value::Object(map) => Ok(map),
-        other => Err(bad(format!("expected a JSON object, found {}", kind_name(&other)))),
+        other => Err(bad(format!(
+            "expected a JSON object, found {}",
+            kind_name(&other)
+        ))),
     }
 }
 
@@ -669,7 +700,9 @@ impl JsonSource {
     fn infer(&mut self) -> Result<()> {
         let mut kinds: Vec<(String, JType)> = Vec::new();
         while self.buffer.len() < INFER_ROWS {
-            let Some(mut raw) = self.records.next()? else { break };
+            let Some(mut raw) = self.records.next()? else {
+                break;
+            };
             let parsed = std::mem::replace(&mut raw.parsed, Err(bad("")));
             let row = match parsed {
                 Ok(row) => row,
@@ -697,13 +730,19 @@ impl JsonSource {
             return Ok(Some(row));
         }
         loop {
-            let Some(mut raw) = self.records.next()? else { return Ok(None) };
+            let Some(mut raw) = self.records.next()? else {
+                return Ok(None);
+            };
             let parsed = std::mem::replace(&mut raw.parsed, Err(bad("")));
             let checked = parsed.and_then(|row| {
                 for (key, value) in &row {
                     match self.kinds.iter().find(|(k, _)| k == key) {
                         Some((_, kind)) => fits(kind, value, key)?,
-                        None => return Err(mismatch(format!("key {key:?} is not a column of the inferred schema"))),
+                        None => {
+                            return Err(mismatch(format!(
+                                "key {key:?} is not a column of the inferred schema"
+                            )))
+                        }
                     }
                 }
                 Ok(row)
@@ -736,7 +775,8 @@ impl Source for JsonSource {
             .kinds
             .iter()
             .map(|(name, kind)| {
-                let values: Vec<Option<&Value>> = rows.iter().map(|r| non_null(r.get(name))).collect();
+                let values: Vec<Option<&Value>> =
+                    rows.iter().map(|r| non_null(r.get(name))).collect();
                 build(kind, &values)
             })
             .collect();

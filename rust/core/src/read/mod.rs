@@ -46,7 +46,11 @@ impl Format {
             "csv" => Format::Csv,
             "tsv" => Format::Tsv,
             "text" => Format::Text,
-            other => return Err(Error::UnsupportedFormat(format!("unsupported format {other:?}"))),
+            other => {
+                return Err(Error::UnsupportedFormat(format!(
+                    "unsupported format {other:?}"
+                )))
+            }
         })
     }
 }
@@ -63,7 +67,11 @@ impl Compression {
             None => None,
             Some("gzip") => Some(Compression::Gzip),
             Some("zstd") => Some(Compression::Zstd),
-            Some(other) => return Err(Error::UnsupportedFormat(format!("unsupported compression {other:?}"))),
+            Some(other) => {
+                return Err(Error::UnsupportedFormat(format!(
+                    "unsupported compression {other:?}"
+                )))
+            }
         })
     }
 }
@@ -165,7 +173,10 @@ impl Reader {
                 Some(columns) => {
                     let indices = project(&full, columns)?;
                     let schema = Arc::new(Schema::new(
-                        indices.iter().map(|&i| full.field(i).clone()).collect::<Vec<_>>(),
+                        indices
+                            .iter()
+                            .map(|&i| full.field(i).clone())
+                            .collect::<Vec<_>>(),
                     ));
                     let mut sorted = indices.clone();
                     sorted.sort_unstable();
@@ -180,7 +191,11 @@ impl Reader {
                     (schema, Some(take))
                 }
             };
-            self.opened = Some(Opened { source, schema, take });
+            self.opened = Some(Opened {
+                source,
+                schema,
+                take,
+            });
         }
         Ok(self.opened.as_mut().expect("opened above"))
     }
@@ -198,7 +213,10 @@ impl Reader {
 
     /// Records dropped so far under `on_error="skip"`.
     pub fn skipped(&self) -> u64 {
-        self.opened.as_ref().map(|o| o.source.skipped()).unwrap_or(0)
+        self.opened
+            .as_ref()
+            .map(|o| o.source.skipped())
+            .unwrap_or(0)
     }
 
     /// The next batch of exactly `batch_size` rows (the last may be shorter), or None.
@@ -248,7 +266,8 @@ impl Reader {
                 parts.push(front);
             } else {
                 parts.push(front.slice(0, need));
-                self.pending.push_front(front.slice(need, front.num_rows() - need));
+                self.pending
+                    .push_front(front.slice(need, front.num_rows() - need));
                 need = 0;
             }
         }
@@ -259,7 +278,13 @@ impl Reader {
         }
         arrow_select::concat::concat_batches(&schema, &parts)
             .map(Some)
-            .map_err(|e| Error::data(self.paths.first().cloned().unwrap_or_default(), None, e.to_string()))
+            .map_err(|e| {
+                Error::data(
+                    self.paths.first().cloned().unwrap_or_default(),
+                    None,
+                    e.to_string(),
+                )
+            })
     }
 }
 
@@ -271,10 +296,12 @@ pub(crate) fn with_rows(
     from: &SchemaRef,
 ) -> Result<RecordBatch> {
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
-    RecordBatch::try_new_with_options(schema.clone(), columns, &options).map_err(|e| Error::SchemaMismatch {
-        path: String::new(),
-        position: None,
-        message: format!("columns {from} do not fit the schema {schema}: {e}"),
+    RecordBatch::try_new_with_options(schema.clone(), columns, &options).map_err(|e| {
+        Error::SchemaMismatch {
+            path: String::new(),
+            position: None,
+            message: format!("columns {from} do not fit the schema {schema}: {e}"),
+        }
     })
 }
 
@@ -309,15 +336,18 @@ fn project(schema: &Schema, columns: &[String]) -> Result<Vec<usize>> {
 /// Whether two schemas have the same column names and types (metadata ignored).
 pub(crate) fn same_columns(a: &Schema, b: &Schema) -> bool {
     a.fields().len() == b.fields().len()
-        && a
-            .fields()
+        && a.fields()
             .iter()
             .zip(b.fields().iter())
             .all(|(x, y)| x.name() == y.name() && x.data_type().equals_datatype(y.data_type()))
 }
 
 /// Build a batch of `rows` rows from columns (zero columns allowed).
-pub(crate) fn batch_of(schema: &SchemaRef, columns: Vec<arrow_array::ArrayRef>, rows: usize) -> Result<RecordBatch> {
+pub(crate) fn batch_of(
+    schema: &SchemaRef,
+    columns: Vec<arrow_array::ArrayRef>,
+    rows: usize,
+) -> Result<RecordBatch> {
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
     RecordBatch::try_new_with_options(schema.clone(), columns, &options)
         .map_err(|e| Error::invalid(format!("internal: cannot assemble a batch: {e}")))

@@ -9,7 +9,10 @@ fn temp(name: &str, data: &[u8]) -> String {
     let dir = std::env::temp_dir().join(format!("fa-read-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
-    std::fs::File::create(&path).unwrap().write_all(data).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(data)
+        .unwrap();
     path.display().to_string()
 }
 
@@ -54,7 +57,9 @@ fn jsonl_bad_line_has_line_number() {
     let path = temp("bad.jsonl", b"{\"a\": 1}\n\n{\"a\": \"x}\n");
     let mut r = Reader::new(vec![path], options(Format::Jsonl, 10)).unwrap();
     match r.next_batch() {
-        Err(Error::DataFormat { position, .. }) => assert_eq!(position, Some(crate::error::Position::Line(3))),
+        Err(Error::DataFormat { position, .. }) => {
+            assert_eq!(position, Some(crate::error::Position::Line(3)))
+        }
         other => panic!("unexpected {other:?}"),
     }
     assert!(r.next_batch().unwrap().is_none());
@@ -75,14 +80,20 @@ fn csv_ragged_row() {
     let path = temp("r.csv", b"a,b\n1,2\n3\n");
     let mut r = Reader::new(vec![path], options(Format::Csv, 10)).unwrap();
     match r.next_batch() {
-        Err(Error::DataFormat { position, .. }) => assert_eq!(position, Some(crate::error::Position::Line(3))),
+        Err(Error::DataFormat { position, .. }) => {
+            assert_eq!(position, Some(crate::error::Position::Line(3)))
+        }
         other => panic!("unexpected {other:?}"),
     }
 }
 
 #[test]
 fn missing_and_directory() {
-    let mut r = Reader::new(vec!["/nonexistent/x.jsonl".into()], options(Format::Jsonl, 10)).unwrap();
+    let mut r = Reader::new(
+        vec!["/nonexistent/x.jsonl".into()],
+        options(Format::Jsonl, 10),
+    )
+    .unwrap();
     assert!(matches!(r.next_batch(), Err(Error::NotFound { .. })));
     let dir = std::env::temp_dir().display().to_string();
     let mut r = Reader::new(vec![dir], options(Format::Text, 10)).unwrap();

@@ -23,7 +23,12 @@ pub struct TextSource {
 }
 
 impl TextSource {
-    pub fn new(paths: Vec<String>, compression: Option<Compression>, batch_size: usize, skip_bad: bool) -> Self {
+    pub fn new(
+        paths: Vec<String>,
+        compression: Option<Compression>,
+        batch_size: usize,
+        skip_bad: bool,
+    ) -> Self {
         TextSource {
             paths,
             next: 0,
