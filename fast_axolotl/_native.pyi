@@ -62,6 +62,27 @@ def pad_rows(
 ) -> npt.NDArray[np.int64]: ...
 
 # --- reading (owned by the reader work) ---
+# Inputs arrive resolved by fast_axolotl.reading: files of one base format
+# ("parquet", "arrow" (also Feather v2 and save_to_disk shards), "jsonl", "json", "csv",
+# "tsv", "text") and one compression (None, "gzip", "zstd"). Nothing is opened before the
+# first next() / schema(). Batches hold exactly batch_size rows (the last may be shorter).
+class ArrowBatch:
+    """One record batch, exported through the Arrow PyCapsule interface."""
+
+    @property
+    def num_rows(self) -> int: ...
+    def __arrow_c_array__(self, requested_schema: object | None = None) -> tuple[object, object]: ...
+
+class ArrowSchema:
+    def __arrow_c_schema__(self) -> object: ...
+
+class Reader:
+    def __iter__(self) -> Reader: ...
+    def __next__(self) -> ArrowBatch: ...
+    def schema(self) -> ArrowSchema: ...
+    @property
+    def skipped(self) -> int: ...
+
 def open_reader(
     paths: list[str],
     format: str,
@@ -69,5 +90,5 @@ def open_reader(
     batch_size: int,
     columns: list[str] | None,
     on_error: str,
-) -> Iterator[Any]: ...
+) -> Reader: ...
 # --- end reading ---
