@@ -428,6 +428,15 @@ class _PyStream:
 
 NULL, BOOL, INT, FLOAT, STR = ("null",), ("bool",), ("int",), ("float",), ("str",)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_RAW_SURROGATE = re.compile("[\udc80-\udcff]")
+_JSON_WS = " \t\n\r"
+
+
+def _skip_ws(text: str, i: int) -> int:
+    n = len(text)
+    while i < n and text[i] in _JSON_WS:
+        i += 1
+    return i
 
 
 def _reject_constant(name: str) -> Any:
@@ -667,33 +676,58 @@ class _JsonRecords(_Records):
                 yield from self._array(path)
 
     def _array(self, path: str) -> Iterator[tuple[str, str, Any]]:
+        """The elements of a top-level array, one at a time, in the order a streaming
+        parser meets them: a syntax error in element N is raised after elements < N were
+        processed (the native reader streams the document)."""
         data = _read_all(path, self.reader.compression)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise DataFormatError(f"{path}: byte {exc.start}: invalid UTF-8", path, f"byte {exc.start}") from None
-        try:
-            document = json.loads(
-                text,
-                parse_constant=_fatal_constant,
-                parse_int=lambda s: ("int", s),
-                parse_float=lambda s: ("float", s),
-            )
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}", path, f"line {exc.lineno}") from None
-        except (RecursionError, ValueError) as exc:
-            raise DataFormatError(f"{path}: invalid JSON: {exc}", path, None) from None
-        if not isinstance(document, list):
-            raise DataFormatError(f"{path}: a .json file must hold a top-level array of objects", path, None)
-        # As json.load would: lone surrogates and too-deep elements make the document invalid.
-        surrogates = _SURROGATE_ESCAPE.search(text) is not None
+        text = data.decode("utf-8", "surrogateescape")  # invalid bytes: checked per element
+        decoder = json.JSONDecoder(
+            parse_constant=_fatal_constant,
+            parse_int=lambda s: ("int", s),
+            parse_float=lambda s: ("float", s),
+        )
         deep = text.count("[") + text.count("{") > MAX_DEPTH
-        for index, element in enumerate(document, 1):
-            if (surrogates and _has_surrogate(element)) or (
-                deep and isinstance(element, (list, dict)) and _too_deep(element)
-            ):
-                raise DataFormatError(f"{path}: row {index}: invalid JSON element", path, f"row {index}")
-            yield path, f"row {index}", element
+        n = len(text)
+
+        def fatal(message: str, position: str | None) -> DataFormatError:
+            where = f"{position}: " if position else ""
+            return DataFormatError(f"{path}: {where}{message}", path, position)
+
+        i = _skip_ws(text, 0)
+        if i >= n or text[i] != "[":
+            raise fatal("a .json file must hold a top-level array of objects", None)
+        i = _skip_ws(text, i + 1)
+        if i < n and text[i] == "]":
+            if _skip_ws(text, i + 1) != n:
+                raise fatal("extra data after the top-level array", None)
+            return
+        index = 0
+        while True:
+            if i >= n:
+                raise fatal("unexpected end of input inside the array", None)
+            index += 1
+            row = f"row {index}"
+            try:
+                element, end = decoder.raw_decode(text, i)
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError, NaN/Infinity
+                raise fatal(f"invalid JSON: {exc}", row) from None
+            chunk = text[i:end]
+            if _RAW_SURROGATE.search(chunk):
+                raise fatal("invalid UTF-8", row)
+            if _SURROGATE_ESCAPE.search(chunk) and _has_surrogate(element):
+                raise fatal("invalid JSON: lone surrogate escape", row)
+            if deep and isinstance(element, (list, dict)) and _too_deep(element):
+                raise fatal(f"invalid JSON: nested deeper than {MAX_DEPTH} levels", row)
+            yield path, row, element
+            i = _skip_ws(text, end)
+            if i < n and text[i] == ",":
+                i = _skip_ws(text, i + 1)
+                continue
+            if i < n and text[i] == "]":
+                if _skip_ws(text, i + 1) != n:
+                    raise fatal("extra data after the top-level array", None)
+                return
+            raise fatal("expected ',' or ']' after an array element", row)
 
     def _decode(self, raw: Any) -> dict[str, Any]:
         if isinstance(raw, bytes):
