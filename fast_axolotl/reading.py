@@ -148,8 +148,7 @@ def _detect_file(path: str) -> tuple[str, str | None]:
     if head.startswith(b"FEA1"):
         raise UnsupportedFormatError(f"{path}: Feather v1 files are not supported (rewrite as Feather v2)")
     raise UnsupportedFormatError(
-        f"{path}: cannot tell the format from the name or the content; pass format= "
-        f"(one of {', '.join(FORMATS)})"
+        f"{path}: cannot tell the format from the name or the content; pass format= (one of {', '.join(FORMATS)})"
     )
 
 
@@ -281,7 +280,7 @@ def _resolve(path: Any, format: Any) -> tuple[list[str], str, str | None]:
         else:
             base, compression = _common(paths)
     elif not explicit:
-        compressions = set()
+        compressions: set[str | None] = set()
         for f in paths:
             magic = _head(f, None, 4)
             if magic.startswith(_GZIP_MAGIC):

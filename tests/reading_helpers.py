@@ -101,7 +101,7 @@ def assert_same(a: tuple[str, Any], b: tuple[str, Any]) -> None:
     (xb, xs, xk), (yb, ys, yk) = a[1], b[1]
     assert xs.equals(ys, check_metadata=True), (xs, ys)
     assert [x.num_rows for x in xb] == [y.num_rows for y in yb]
-    for x, y in zip(xb, yb):
+    for x, y in zip(xb, yb, strict=True):
         assert x.schema.equals(y.schema, check_metadata=True), (x.schema, y.schema)
         assert x.equals(y), (x.to_pylist(), y.to_pylist())
     assert xk == yk

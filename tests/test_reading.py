@@ -17,6 +17,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from reading_helpers import (  # noqa: E402
+    arrow_bytes,
+    compress,
+    csv_bytes,
+    json_bytes,
+    jsonl_bytes,
+    parquet_bytes,
+    write_bytes,
+)
+
 import fast_axolotl as fa  # noqa: E402
 from fast_axolotl import _backend, reading  # noqa: E402
 from fast_axolotl.errors import (  # noqa: E402
@@ -26,15 +36,6 @@ from fast_axolotl.errors import (  # noqa: E402
     InvalidArgumentError,
     SchemaMismatchError,
     UnsupportedFormatError,
-)
-from reading_helpers import (  # noqa: E402
-    arrow_bytes,
-    compress,
-    csv_bytes,
-    json_bytes,
-    jsonl_bytes,
-    parquet_bytes,
-    write_bytes,
 )
 
 IMPLS = ["native", "fallback"] if _backend.native_module() is not None else ["fallback"]
@@ -257,9 +258,7 @@ def test_streaming_dataset_reader_dicts(impl: str, tmp_path: Path) -> None:
     out = list(fa.streaming_dataset_reader(str(path), "auto", batch_size=2))
     assert out == [{"zeta": [1, 2], "alpha": ["x", "y"]}, {"zeta": [3], "alpha": ["z"]}]
     assert list(out[0]) == ["zeta", "alpha"]
-    assert list(fa.streaming_dataset_reader(str(path), "csv", 10, 4, columns=["alpha"])) == [
-        {"alpha": ["x", "y", "z"]}
-    ]
+    assert list(fa.streaming_dataset_reader(str(path), "csv", 10, 4, columns=["alpha"])) == [{"alpha": ["x", "y", "z"]}]
 
 
 def test_zero_rows(impl: str, tmp_path: Path) -> None:
@@ -396,12 +395,17 @@ def test_json_array(impl: str, tmp_path: Path) -> None:
 
 def test_csv_inference_and_grammar(impl: str, tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
-    path.write_bytes(
-        b'i,f,b,s,z,e\r\n1,1,true,007,"-0",\r\n-2,2.5e3,False,x,0,\r\n\r\n,,,"a ""q"", b",-1,\n'
-    )
+    path.write_bytes(b'i,f,b,s,z,e\r\n1,1,true,007,"-0",\r\n-2,2.5e3,False,x,0,\r\n\r\n,,,"a ""q"", b",-1,\n')
     table = fa.read_table(path)
     assert table.schema == pa.schema(
-        [("i", pa.int64()), ("f", pa.float64()), ("b", pa.bool_()), ("s", pa.string()), ("z", pa.int64()), ("e", pa.string())]
+        [
+            ("i", pa.int64()),
+            ("f", pa.float64()),
+            ("b", pa.bool_()),
+            ("s", pa.string()),
+            ("z", pa.int64()),
+            ("e", pa.string()),
+        ]
     )
     assert table.to_pylist() == [
         {"i": 1, "f": 1.0, "b": True, "s": "007", "z": 0, "e": None},
@@ -488,7 +492,15 @@ def test_detect_format(impl: str, tmp_path: Path) -> None:
 
 def test_list_supported_formats() -> None:
     assert fa.list_supported_formats() == [
-        "parquet", "arrow", "feather", "hf_dataset", "jsonl", "json", "csv", "tsv", "text"
+        "parquet",
+        "arrow",
+        "feather",
+        "hf_dataset",
+        "jsonl",
+        "json",
+        "csv",
+        "tsv",
+        "text",
     ]
     assert reading.list_supported_compressions() == ["gzip", "zstd"]
 

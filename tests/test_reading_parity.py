@@ -21,16 +21,15 @@ from hypothesis.errors import InvalidArgument
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fast_axolotl import _backend  # noqa: E402
 from reading_helpers import arrow_bytes, both, compress, csv_bytes, parquet_bytes  # noqa: E402
+
+from fast_axolotl import _backend  # noqa: E402
 
 try:  # the suite's conftest may already have registered the profiles
     settings.get_profile("parity")
 except InvalidArgument:
     settings.register_profile("default", max_examples=100, deadline=None)
-    settings.register_profile(
-        "parity", max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-    )
+    settings.register_profile("parity", max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 pytestmark = pytest.mark.skipif(_backend.native_module() is None, reason="needs the native extension")
@@ -169,8 +168,10 @@ def test_json_records(
     the later records are checked against a fixed schema."""
     prefix = [template] * INFER_ROWS if template is not None else []
     if array:
-        items = [dumps(r) if isinstance(r, dict) else (r if r.strip() and r not in ("{", '{"a":1}{') else "0")
-                 for r in prefix + records]
+        items = [
+            dumps(r) if isinstance(r, dict) else (r if r.strip() and r not in ("{", '{"a":1}{') else "0")
+            for r in prefix + records
+        ]
         text = "[" + ",\n".join(items) + "]"
         name = "r.json"
     else:
@@ -182,8 +183,35 @@ def test_json_records(
 
 
 JSON_TOKENS = st.sampled_from(
-    ['{', '}', '[', ']', '"a"', '"b"', ':', ',', '1', '-', '0', '.', 'e', '5', 'true', 'null', 'NaN',
-     '"\\ud800"', '"\\ud83d\\ude80"', '" "', ' ', '\r', '\\', 'é', '"', '99999999999999999999', '\t']
+    [
+        "{",
+        "}",
+        "[",
+        "]",
+        '"a"',
+        '"b"',
+        ":",
+        ",",
+        "1",
+        "-",
+        "0",
+        ".",
+        "e",
+        "5",
+        "true",
+        "null",
+        "NaN",
+        '"\\ud800"',
+        '"\\ud83d\\ude80"',
+        '" "',
+        " ",
+        "\r",
+        "\\",
+        "é",
+        '"',
+        "99999999999999999999",
+        "\t",
+    ]
 )
 
 
@@ -207,8 +235,30 @@ def test_json_token_soup(tmp_path: Path, lines: list[str], array: bool, batch_si
 # CSV / TSV / text
 
 CSV_TOKENS = st.sampled_from(
-    ["a", "1", "-", "0", ".", "e", "2.5", "true", "False", ",", "\t", '"', '""', "\r", "\n", "\r\n", "é", " ",
-     "\xff", "9223372036854775808", "1e400", "007"]
+    [
+        "a",
+        "1",
+        "-",
+        "0",
+        ".",
+        "e",
+        "2.5",
+        "true",
+        "False",
+        ",",
+        "\t",
+        '"',
+        '""',
+        "\r",
+        "\n",
+        "\r\n",
+        "é",
+        " ",
+        "\xff",
+        "9223372036854775808",
+        "1e400",
+        "007",
+    ]
 )
 
 
@@ -222,7 +272,13 @@ CSV_TOKENS = st.sampled_from(
     on_error=st.sampled_from(["raise", "skip"]),
 )
 def test_csv_soup(
-    tmp_path: Path, header: list[str], body: list[str], tsv: bool, compression: str | None, batch_size: int, on_error: str
+    tmp_path: Path,
+    header: list[str],
+    body: list[str],
+    tsv: bool,
+    compression: str | None,
+    batch_size: int,
+    on_error: str,
 ) -> None:
     delimiter = "\t" if tsv else ","
     text = delimiter.join(header) + "\n" + "".join(body)
@@ -235,8 +291,14 @@ def test_csv_soup(
 @settings(suppress_health_check=HEALTH)
 @given(
     rows=st.lists(
-        st.lists(st.none() | st.integers(-5, 5) | st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from(
-            ["true", "False", "x", 'a"b', "c,d", "line\nbreak", " "]), min_size=2, max_size=2),
+        st.lists(
+            st.none()
+            | st.integers(-5, 5)
+            | st.floats(allow_nan=False, allow_infinity=False)
+            | st.sampled_from(["true", "False", "x", 'a"b', "c,d", "line\nbreak", " "]),
+            min_size=2,
+            max_size=2,
+        ),
         max_size=20,
     ),
     template=st.none() | st.sampled_from([[1, "true"], [1.5, "s"], ["", ""]]),
@@ -254,7 +316,9 @@ def test_csv_records(
 
 @settings(suppress_health_check=HEALTH)
 @given(
-    parts=st.lists(st.sampled_from([b"a", b"\n", b"\r", b"\r\n", b"\xff", "é".encode(), b"\xef\xbb\xbf", b" "]), max_size=30),
+    parts=st.lists(
+        st.sampled_from([b"a", b"\n", b"\r", b"\r\n", b"\xff", "é".encode(), b"\xef\xbb\xbf", b" "]), max_size=30
+    ),
     compression=COMPRESSION,
     batch_size=st.integers(1, 5),
     on_error=st.sampled_from(["raise", "skip"]),
@@ -286,8 +350,9 @@ def test_damaged_files(
     elif container.startswith("ipc"):
         raw, name = arrow_bytes(table, container[4:], 7), "d.arrow"
     elif container == "jsonl":
-        raw = "".join(dumps({k: (str(v) if isinstance(v, bytes) else v) for k, v in r.items()}) + "\n"
-                      for r in table.to_pylist()).encode()
+        raw = "".join(
+            dumps({k: (str(v) if isinstance(v, bytes) else v) for k, v in r.items()}) + "\n" for r in table.to_pylist()
+        ).encode()
         name = "d.jsonl"
     else:
         raw, name = csv_bytes(["c"], [[r.get(table.column_names[0])] for r in table.to_pylist()]), "d.csv"

@@ -110,9 +110,7 @@ class _Decoded:
 
     def _corrupt(self, exc: BaseException) -> DataFormatError:
         what = f"bad {self.compression} data" if self.compression else "read failed"
-        return DataFormatError(
-            f"{self.path}: byte {self.offset}: {what}: {exc}", self.path, f"byte {self.offset}"
-        )
+        return DataFormatError(f"{self.path}: byte {self.offset}: {what}: {exc}", self.path, f"byte {self.offset}")
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -186,7 +184,7 @@ def _project(schema: pa.Schema, columns: list[str] | None) -> list[int] | None:
 
 
 def _same_columns(a: pa.Schema, b: pa.Schema) -> bool:
-    return a.names == b.names and all(x.type.equals(y.type) for x, y in zip(a, b))
+    return a.names == b.names and all(x.type.equals(y.type) for x, y in zip(a, b, strict=False))
 
 
 def _with_rows(arrays: list[pa.Array], schema: pa.Schema, rows: int) -> pa.RecordBatch:
@@ -320,7 +318,9 @@ class _ArrowFiles:
             head += more
         if head.startswith(b"FEA1"):
             source.close()
-            raise UnsupportedFormatError(f"{path}: Feather v1 files are not supported (rewrite as Feather v2 / Arrow IPC)")
+            raise UnsupportedFormatError(
+                f"{path}: Feather v1 files are not supported (rewrite as Feather v2 / Arrow IPC)"
+            )
         is_file = head.startswith(b"ARROW1")
         try:
             if is_file and self.compression is None:
@@ -385,8 +385,7 @@ class _ArrowFiles:
                         path,
                         None,
                     )
-            for batch in batches:
-                yield batch
+            yield from batches
 
 
 class _PyStream:
@@ -653,6 +652,9 @@ class _Records:
         self._infer()
 
     def records(self) -> Iterator[tuple[str, str, Any]]:  # (path, position, raw record)
+        raise NotImplementedError
+
+    def _infer(self) -> None:
         raise NotImplementedError
 
     def _fail(self, bad: _Bad, path: str, position: str) -> None:
@@ -922,9 +924,13 @@ class _CsvRecords(_Records):
         try:
             names = [f.decode("utf-8") for f in fields]
         except UnicodeDecodeError:
-            raise DataFormatError(f"{path}: line {number}: invalid UTF-8 in the header", path, f"line {number}") from None
+            raise DataFormatError(
+                f"{path}: line {number}: invalid UTF-8 in the header", path, f"line {number}"
+            ) from None
         if len(set(names)) != len(names):
-            raise DataFormatError(f"{path}: line {number}: duplicate column names in the header", path, f"line {number}")
+            raise DataFormatError(
+                f"{path}: line {number}: duplicate column names in the header", path, f"line {number}"
+            )
         if self.header is None:
             self.header = names
         elif names != self.header:
@@ -983,11 +989,11 @@ class _CsvRecords(_Records):
                 kinds.append(pa.bool_())
             else:
                 kinds.append(pa.string())
-        self.schema = pa.schema([pa.field(n, t) for n, t in zip(names, kinds)])
+        self.schema = pa.schema([pa.field(n, t) for n, t in zip(names, kinds, strict=True)])
 
     def _convert(self, row: list[str]) -> list[Any]:
         out: list[Any] = []
-        for text, field in zip(row, self.schema):
+        for text, field in zip(row, self.schema, strict=True):
             kind = field.type
             if text == "":
                 out.append(None)
@@ -1158,4 +1164,3 @@ def open_reader(
     on_error: str,
 ) -> Reader:
     return Reader(paths, format, compression, batch_size, columns, on_error)
-
