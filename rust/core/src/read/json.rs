@@ -190,7 +190,19 @@ fn unify_row(
     Ok(merged)
 }
 
+/// Whether `value` fits `kind`; on failure, the path inside the value (innermost last is
+/// built as the error unwinds, so the common success path allocates nothing).
 fn fits(kind: &JType, value: &Value, at: &str) -> std::result::Result<(), Bad> {
+    fits_inner(kind, value).map_err(|(mut path, message)| {
+        path.push(at.to_string());
+        path.reverse();
+        mismatch(format!("column {:?}: {message}", path.concat()))
+    })
+}
+
+type Misfit = (Vec<String>, String);
+
+fn fits_inner(kind: &JType, value: &Value) -> std::result::Result<(), Misfit> {
     let ok = match (kind, value) {
         (_, Value::Null) => true,
         (JType::Bool, Value::Bool(_)) => true,
@@ -198,17 +210,25 @@ fn fits(kind: &JType, value: &Value, at: &str) -> std::result::Result<(), Bad> {
         (JType::Float, Value::Number(_)) => true,
         (JType::Str, Value::String(_)) => true,
         (JType::List(item), Value::Array(items)) => {
-            let inner = format!("{at}[]");
-            return items.iter().try_for_each(|v| fits(item, v, &inner));
+            return items.iter().try_for_each(|v| {
+                fits_inner(item, v).map_err(|(mut path, m)| {
+                    path.push("[]".to_string());
+                    (path, m)
+                })
+            });
         }
         (JType::Struct(fields), Value::Object(map)) => {
             for (key, v) in map {
                 match fields.iter().find(|(k, _)| k == key) {
-                    Some((_, k)) => fits(k, v, &format!("{at}.{key}"))?,
+                    Some((_, k)) => fits_inner(k, v).map_err(|(mut path, m)| {
+                        path.push(format!(".{key}"));
+                        (path, m)
+                    })?,
                     None => {
-                        return Err(mismatch(format!(
-                            "column {at:?}: key {key:?} is not in the inferred struct"
-                        )))
+                        return Err((
+                            Vec::new(),
+                            format!("key {key:?} is not in the inferred struct"),
+                        ))
                     }
                 }
             }
@@ -219,11 +239,14 @@ fn fits(kind: &JType, value: &Value, at: &str) -> std::result::Result<(), Bad> {
     if ok {
         Ok(())
     } else {
-        Err(mismatch(format!(
-            "column {at:?}: value {} does not fit inferred type {}",
-            short(value),
-            kind.arrow()
-        )))
+        Err((
+            Vec::new(),
+            format!(
+                "value {} does not fit inferred type {}",
+                short(value),
+                kind.arrow()
+            ),
+        ))
     }
 }
 
