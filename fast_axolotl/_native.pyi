@@ -24,6 +24,9 @@ __all__ = [
     "pad_rows",
     "ragged_from_lists",
     "open_reader",
+    "ArrowBatch",
+    "ArrowSchema",
+    "Reader",
 ]
 
 __version__: str
@@ -91,6 +94,27 @@ def ragged_from_lists(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
 
 # --- reading (owned by the reader work) ---
+# Inputs arrive resolved by fast_axolotl.reading: files of one base format
+# ("parquet", "arrow" (also Feather v2 and save_to_disk shards), "jsonl", "json", "csv",
+# "tsv", "text") and one compression (None, "gzip", "zstd"). Nothing is opened before the
+# first next() / schema(). Batches hold exactly batch_size rows (the last may be shorter).
+class ArrowBatch:
+    """One record batch, exported through the Arrow PyCapsule interface."""
+
+    @property
+    def num_rows(self) -> int: ...
+    def __arrow_c_array__(self, requested_schema: object | None = None) -> tuple[object, object]: ...
+
+class ArrowSchema:
+    def __arrow_c_schema__(self) -> object: ...
+
+class Reader:
+    def __iter__(self) -> Reader: ...
+    def __next__(self) -> ArrowBatch: ...
+    def schema(self) -> ArrowSchema: ...
+    @property
+    def skipped(self) -> int: ...
+
 def open_reader(
     paths: list[str],
     format: str,
@@ -98,6 +122,6 @@ def open_reader(
     batch_size: int,
     columns: list[str] | None,
     on_error: str,
-) -> Iterator[Any]: ...
+) -> Reader: ...
 
 # --- end reading ---

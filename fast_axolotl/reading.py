@@ -1,25 +1,414 @@
-"""Streaming readers (written by the reader work)."""
+"""Streaming readers for training-data files: Parquet, Arrow IPC / Feather v2, Hugging Face
+``save_to_disk`` directories, JSON Lines, JSON arrays, CSV, TSV and text, each optionally
+gzip- or zstd-compressed.
+
+Paths are resolved and arguments validated here, once; the kernel (native or reference,
+see ``_backend``) decodes. Both kernels yield identical batches: exactly ``batch_size`` rows
+each (the last may be shorter), columns in file order (or ``columns=`` order). The exact
+rules (type inference, CSV grammar, errors) are in ``docs/reading.md``.
+"""
 
 from __future__ import annotations
 
+import glob as _glob
+import gzip
+import json
+import os
+import warnings
+from collections.abc import Iterator, Sequence
 from typing import Any
+
+import pyarrow as pa
+
+from . import _backend
+from ._inputs import check_int
+from .errors import (
+    ArgumentTypeError,
+    DataFormatError,
+    DatasetNotFoundError,
+    DatasetReadError,
+    InvalidArgumentError,
+    UnsupportedFormatError,
+)
+
+__all__ = [
+    "FORMATS",
+    "COMPRESSIONS",
+    "BatchReader",
+    "list_supported_formats",
+    "list_supported_compressions",
+    "detect_format",
+    "read_batches",
+    "read_table",
+    "streaming_dataset_reader",
+]
+
+#: Base formats, in the order :func:`list_supported_formats` returns them.
+FORMATS = ("parquet", "arrow", "feather", "hf_dataset", "jsonl", "json", "csv", "tsv", "text")
+#: Compressions any file format may be wrapped in (``None`` = uncompressed).
+COMPRESSIONS = ("gzip", "zstd")
+
+_EXTENSIONS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".arrow": "arrow",
+    ".ipc": "arrow",
+    ".feather": "feather",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "text",
+}
+_COMPRESSION_SUFFIXES = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+_COMPRESSION_ALIASES = {"gz": "gzip", "gzip": "gzip", "zst": "zstd", "zstd": "zstd"}
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_DEFAULT_TABLE_BATCH = 65536
 
 
 def list_supported_formats() -> list[str]:
-    raise NotImplementedError
+    """The base formats ``format=`` accepts (besides ``"auto"``). Each may also be
+    gzip- or zstd-compressed: see :func:`list_supported_compressions`; a format string
+    may carry the compression as a suffix, e.g. ``"jsonl.gz"`` or ``"csv.zstd"``."""
+    return list(FORMATS)
+
+
+def list_supported_compressions() -> list[str]:
+    """``["gzip", "zstd"]``: the compressions detected by suffix or magic bytes."""
+    return list(COMPRESSIONS)
+
+
+# ---------------------------------------------------------------------------
+# Detection
+
+
+def _fspath(path: Any, what: str = "path") -> str:
+    if isinstance(path, bytes):
+        return os.fsdecode(path)
+    if isinstance(path, (str, os.PathLike)):
+        return os.fspath(path)
+    raise ArgumentTypeError(f"{what} must be a str or os.PathLike, got {type(path).__name__}")
+
+
+def _head(path: str, compression: str | None, size: int = 8) -> bytes:
+    """The first ``size`` bytes of the (decompressed) file, for magic-byte detection."""
+    try:
+        if compression is None:
+            with open(path, "rb") as f:
+                return f.read(size)
+        if compression == "gzip":
+            with gzip.open(path, "rb") as g:
+                return g.read(size)
+        with pa.input_stream(path, compression="zstd") as z:
+            return bytes(z.read(size))
+    except FileNotFoundError:
+        raise DatasetNotFoundError(f"{path}: no such file or directory", path) from None
+    except (OSError, EOFError, pa.ArrowException) as exc:
+        if compression is None:
+            raise DatasetReadError(f"{path}: {getattr(exc, 'strerror', None) or exc}", path) from None
+        raise DataFormatError(f"{path}: bad {compression} data: {exc}", path, None) from None
+
+
+def _first_json_byte(path: str, compression: str | None) -> bytes:
+    head = _head(path, compression, 4096)
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    stripped = head.lstrip(b" \t\r\n")
+    return stripped[:1]
+
+
+def _detect_file(path: str) -> tuple[str, str | None]:
+    name = os.path.basename(path).lower()
+    stem, ext = os.path.splitext(name)
+    suffix_compression = _COMPRESSION_SUFFIXES.get(ext)
+    if suffix_compression is not None:
+        ext = os.path.splitext(stem)[1]
+    magic = _head(path, None, 4)
+    compression: str | None
+    if magic.startswith(_GZIP_MAGIC):
+        compression = "gzip"
+    elif magic.startswith(_ZSTD_MAGIC):
+        compression = "zstd"
+    else:
+        compression = suffix_compression
+    fmt = _EXTENSIONS.get(ext)
+    if fmt == "json":
+        # HF's json loader reads JSON Lines from .json files too: sniff the first byte.
+        if _first_json_byte(path, compression) == b"{":
+            fmt = "jsonl"
+    if fmt is not None:
+        return fmt, compression
+    head = _head(path, compression, 8)
+    if head.startswith(b"PAR1"):
+        return "parquet", compression
+    if head.startswith(b"ARROW1") or head.startswith(b"\xff\xff\xff\xff"):
+        return "arrow", compression
+    if head.startswith(b"FEA1"):
+        raise UnsupportedFormatError(f"{path}: Feather v1 files are not supported (rewrite as Feather v2)")
+    raise UnsupportedFormatError(
+        f"{path}: cannot tell the format from the name or the content; pass format= (one of {', '.join(FORMATS)})"
+    )
+
+
+def _is_hf_dir(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "state.json")) or os.path.isfile(os.path.join(path, "dataset_info.json"))
+
+
+def _shards(path: str) -> list[str]:
+    names = sorted(
+        n for n in os.listdir(path) if not n.startswith((".", "_")) and os.path.isfile(os.path.join(path, n))
+    )
+    return [os.path.join(path, n) for n in names]
+
+
+def _hf_shards(path: str) -> list[str]:
+    state = os.path.join(path, "state.json")
+    if os.path.isfile(state):
+        try:
+            with open(state, encoding="utf-8") as f:
+                files = json.load(f)["_data_files"]
+            shards = [os.path.join(path, entry["filename"]) for entry in files]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DataFormatError(f"{state}: not a valid datasets state.json: {exc}", state, None) from None
+    else:
+        shards = [p for p in _shards(path) if p.endswith(".arrow")]
+    for shard in shards:
+        if not os.path.exists(shard):
+            raise DatasetNotFoundError(f"{shard}: no such file (listed by {path})", shard)
+    return shards
+
+
+def _check_dir(path: str) -> None:
+    if os.path.isfile(os.path.join(path, "dataset_dict.json")):
+        raise UnsupportedFormatError(
+            f"{path} is a DatasetDict directory; pass one split's subdirectory (e.g. {os.path.join(path, 'train')})"
+        )
 
 
 def detect_format(path: Any) -> tuple[str, str | None]:
-    raise NotImplementedError
+    """``(format, compression)`` of a file or directory, by name, then by content.
+
+    ``compression`` is ``"gzip"``, ``"zstd"`` or ``None``. A ``save_to_disk`` directory
+    is ``("hf_dataset", None)``; a directory of shards is their common format. Raises
+    :class:`UnsupportedFormatError` when it cannot tell (never guesses) and
+    :class:`DatasetNotFoundError` for a missing path."""
+    p = _fspath(path)
+    if not os.path.exists(p):
+        raise DatasetNotFoundError(f"{p}: no such file or directory", p)
+    if os.path.isdir(p):
+        _check_dir(p)
+        if _is_hf_dir(p):
+            return "hf_dataset", None
+        files = _shards(p)
+        if not files:
+            raise DatasetNotFoundError(f"{p}: the directory holds no data files", p)
+        return _common(files)
+    return _detect_file(p)
 
 
-def read_batches(path: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError
+def _common(files: Sequence[str]) -> tuple[str, str | None]:
+    kinds = {f: _detect_file(f) for f in files}
+    distinct = set(kinds.values())
+    if len(distinct) > 1:
+        detail = ", ".join(f"{os.path.basename(f)}: {k[0]}{'.' + k[1] if k[1] else ''}" for f, k in kinds.items())
+        raise UnsupportedFormatError(f"the files mix formats or compressions ({detail})")
+    return next(iter(distinct))
 
 
-def read_table(path: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError
+# ---------------------------------------------------------------------------
+# Resolution of path / format arguments
 
 
-def streaming_dataset_reader(file_path: Any, *args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError
+def _parse_format(format: Any) -> tuple[str, str | None, bool]:
+    """(base format or "auto", compression, compression given explicitly)."""
+    if not isinstance(format, str):
+        raise ArgumentTypeError(f"format must be a str, got {type(format).__name__}")
+    value = format.strip().lower() or "auto"
+    if value == "auto":
+        return "auto", None, False
+    base, _, comp = value.partition(".")
+    if base not in FORMATS or (comp and comp not in _COMPRESSION_ALIASES):
+        raise UnsupportedFormatError(
+            f"unsupported format {format!r}: use 'auto' or one of {', '.join(FORMATS)}, "
+            f"optionally with a compression suffix ('.gz', '.zst')"
+        )
+    return base, _COMPRESSION_ALIASES.get(comp) if comp else None, bool(comp)
+
+
+def _expand(entry: Any) -> list[tuple[str, bool]]:
+    """Files named by one path entry: (file, from a save_to_disk dir)."""
+    p = _fspath(entry, "path")
+    if os.path.isdir(p):
+        _check_dir(p)
+        if _is_hf_dir(p):
+            return [(s, True) for s in _hf_shards(p)]
+        files = _shards(p)
+        if not files:
+            raise DatasetNotFoundError(f"{p}: the directory holds no data files", p)
+        return [(f, False) for f in files]
+    if os.path.exists(p):
+        return [(p, False)]
+    if any(c in p for c in "*?["):
+        matches = sorted(m for m in _glob.glob(p, recursive=True) if os.path.isfile(m))
+        if not matches:
+            raise DatasetNotFoundError(f"{p}: the pattern matches no file", p)
+        return [(m, False) for m in matches]
+    raise DatasetNotFoundError(f"{p}: no such file or directory", p)
+
+
+def _resolve(path: Any, format: Any) -> tuple[list[str], str, str | None]:
+    base, compression, explicit = _parse_format(format)
+    if isinstance(path, (list, tuple)):
+        if not path:
+            raise InvalidArgumentError("path is an empty list")
+        entries = list(path)
+    else:
+        entries = [path]
+    files: list[tuple[str, bool]] = []
+    for entry in entries:
+        files.extend(_expand(entry))
+    paths = [f for f, _ in files]
+    if base == "hf_dataset":
+        if not all(hf for _, hf in files):
+            raise InvalidArgumentError("format='hf_dataset' needs save_to_disk directories")
+        base = "arrow"
+    if base == "auto":
+        if all(hf for _, hf in files):
+            base, compression = ("arrow", None) if not paths else _common(paths)
+        else:
+            base, compression = _common(paths)
+    elif not explicit:
+        compressions: set[str | None] = set()
+        for f in paths:
+            magic = _head(f, None, 4)
+            if magic.startswith(_GZIP_MAGIC):
+                compressions.add("gzip")
+            elif magic.startswith(_ZSTD_MAGIC):
+                compressions.add("zstd")
+            else:
+                ext = os.path.splitext(f.lower())[1]
+                compressions.add(_COMPRESSION_SUFFIXES.get(ext))
+        if len(compressions) > 1:
+            raise UnsupportedFormatError("the files mix compressions; pass format='<format>.<compression>'")
+        compression = compressions.pop() if compressions else None
+    if base == "feather":
+        base = "arrow"
+    return paths, base, compression
+
+
+def _check_columns(columns: Any) -> list[str] | None:
+    if columns is None:
+        return None
+    if isinstance(columns, (str, bytes)) or not isinstance(columns, Sequence):
+        raise ArgumentTypeError("columns must be a list of column names")
+    out = []
+    for name in columns:
+        if not isinstance(name, str):
+            raise ArgumentTypeError(f"columns must hold str, found {type(name).__name__}")
+        out.append(name)
+    if not out:
+        raise InvalidArgumentError("columns must name at least one column (or be None)")
+    if len(set(out)) != len(out):
+        raise InvalidArgumentError("columns names a column twice")
+    return out
+
+
+def _check_on_error(on_error: Any) -> str:
+    if on_error not in ("raise", "skip"):
+        raise InvalidArgumentError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    return str(on_error)
+
+
+# ---------------------------------------------------------------------------
+# The iterator
+
+
+class BatchReader:
+    """Iterator of ``pyarrow.RecordBatch``. ``schema`` is the output schema (opening the
+    input if needed); ``skipped`` counts the records ``on_error="skip"`` dropped so far.
+    When iteration ends with ``skipped > 0`` a ``RuntimeWarning`` says how many."""
+
+    def __init__(self, kernel: Any, paths: list[str]) -> None:
+        self._kernel = kernel
+        self.paths = paths
+        self._warned = False
+
+    @property
+    def skipped(self) -> int:
+        return int(self._kernel.skipped)
+
+    @property
+    def schema(self) -> pa.Schema:
+        schema = self._kernel.schema()
+        return schema if isinstance(schema, pa.Schema) else pa.schema(schema)
+
+    def __iter__(self) -> BatchReader:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        try:
+            batch = next(self._kernel)
+        except StopIteration:
+            if self.skipped and not self._warned:
+                self._warned = True
+                warnings.warn(
+                    f"fast_axolotl: skipped {self.skipped} malformed record(s) (on_error='skip')",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            raise
+        return batch if isinstance(batch, pa.RecordBatch) else pa.record_batch(batch)
+
+
+def _open(path: Any, format: Any, batch_size: Any, columns: Any, on_error: Any) -> BatchReader:
+    size = check_int("batch_size", batch_size, minimum=1)
+    assert size is not None
+    cols = _check_columns(columns)
+    mode = _check_on_error(on_error)
+    paths, base, compression = _resolve(path, format)
+    kernel = _backend.kernels().open_reader(paths, base, compression, size, cols, mode)
+    return BatchReader(kernel, paths)
+
+
+def read_batches(
+    path: Any,
+    *,
+    format: str = "auto",
+    batch_size: int = 1000,
+    columns: Sequence[str] | None = None,
+    on_error: str = "raise",
+) -> BatchReader:
+    """Lazily read ``path`` as ``pyarrow.RecordBatch`` es of exactly ``batch_size`` rows.
+
+    ``path``: a file, a directory of shards, a ``save_to_disk`` directory, a glob, or a
+    list of these (read in order; directories and globs in sorted order). Arguments and
+    paths are checked now; files are opened on the first ``next()``."""
+    return _open(path, format, batch_size, columns, on_error)
+
+
+def read_table(
+    path: Any, *, format: str = "auto", columns: Sequence[str] | None = None, on_error: str = "raise"
+) -> pa.Table:
+    """The whole input as one ``pyarrow.Table`` (an empty table with the schema if no rows)."""
+    reader = _open(path, format, _DEFAULT_TABLE_BATCH, columns, on_error)
+    batches = list(reader)
+    return pa.Table.from_batches(batches, schema=reader.schema)
+
+
+def streaming_dataset_reader(
+    file_path: Any,
+    dataset_type: str = "auto",
+    batch_size: int = 1000,
+    num_threads: int = 0,
+    *,
+    columns: Sequence[str] | None = None,
+) -> Iterator[dict[str, list[Any]]]:
+    """The 0.2.0 API: batches as ``{column: list}`` dicts (column order preserved).
+
+    ``dataset_type`` is a format as for :func:`read_batches` (``"auto"``, ``"jsonl"``,
+    ``"jsonl.zst"``...). ``num_threads`` is accepted for compatibility and ignored."""
+    check_int("num_threads", num_threads, minimum=0)
+    reader = _open(file_path, dataset_type, batch_size, columns, "raise")
+    return (batch.to_pydict() for batch in reader)

@@ -1,5 +1,1166 @@
-"""Reference readers (written by the reader work)."""
+"""Reference readers: pyarrow + stdlib only. The semantic source of truth for reading.
+
+``open_reader(paths, format, compression, batch_size, columns, on_error)`` returns a
+:class:`Reader`: an iterator of ``pyarrow.RecordBatch`` holding exactly ``batch_size``
+rows (the last may be shorter), with ``schema()`` and a ``skipped`` count. The rules
+(type inference, CSV grammar, error classes) are documented in ``docs/reading.md``;
+``rust/core/src/read`` implements the same rules and must give identical batches.
+
+Inputs arrive resolved by the public API: a list of files of one base format
+(``parquet arrow feather jsonl json csv tsv text``) and one compression
+(``None``, ``"gzip"``, ``"zstd"``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import math
+import os
+import re
+import tempfile
+import zlib
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from ..errors import (
+    DataFormatError,
+    DatasetNotFoundError,
+    DatasetReadError,
+    InvalidArgumentError,
+    SchemaMismatchError,
+    UnsupportedFormatError,
+)
+
+__all__ = ["open_reader", "Reader", "INFER_ROWS"]
+
+#: Rows (records) from which JSON/JSONL/CSV/TSV column types are inferred.
+INFER_ROWS = 1000
+BASE_FORMATS = ("parquet", "arrow", "feather", "jsonl", "json", "csv", "tsv", "text")
+COMPRESSIONS = (None, "gzip", "zstd")
+_BOM = b"\xef\xbb\xbf"
+_CHUNK = 1 << 20
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+#: Deepest nesting of arrays/objects a JSON record may have (the record object is depth 1).
+MAX_DEPTH = 100
 
 
-def open_reader(*args, **kwargs):  # placeholder until the reader lands
-    raise NotImplementedError
+class _Bad(Exception):
+    """A record-level problem: DataFormatError, or skipped under on_error="skip"."""
+
+    def __init__(self, message: str, mismatch: bool = False) -> None:
+        super().__init__(message)
+        self.mismatch = mismatch
+
+
+def _record_error(bad: _Bad, path: str, position: str) -> DataFormatError:
+    cls = SchemaMismatchError if bad.mismatch else DataFormatError
+    return cls(f"{path}: {position}: {bad}", path, position)
+
+
+# ---------------------------------------------------------------------------
+# Opening files
+
+
+def _open_file(path: str) -> BinaryIO:
+    try:
+        if os.path.isdir(path):
+            raise IsADirectoryError(21, "Is a directory", path)
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise DatasetNotFoundError(f"{path}: no such file or directory", path) from None
+    except OSError as exc:
+        raise DatasetReadError(f"{path}: {exc.strerror or exc}", path) from None
+
+
+class _Decoded:
+    """A decompressing binary reader whose decode failures become DataFormatError."""
+
+    def __init__(self, path: str, compression: str | None) -> None:
+        self.path = path
+        self.compression = compression
+        self._raw = _open_file(path)
+        self.offset = 0
+        if compression is None or os.fstat(self._raw.fileno()).st_size == 0:
+            # A zero-byte file is empty content, whatever the compression.
+            self._stream: Any = self._raw
+        elif compression == "gzip":
+            self._stream = gzip.GzipFile(fileobj=self._raw, mode="rb")
+        else:
+            self._stream = pa.CompressedInputStream(self._raw, "zstd")
+
+    def read(self, size: int = _CHUNK) -> bytes:
+        try:
+            data = self._stream.read(size)
+        except (EOFError, zlib.error, gzip.BadGzipFile, pa.ArrowException) as exc:
+            raise self._corrupt(exc) from None
+        except OSError as exc:
+            if self.compression is None:
+                raise DatasetReadError(f"{self.path}: {exc.strerror or exc}", self.path) from None
+            raise self._corrupt(exc) from None
+        if isinstance(data, pa.Buffer):
+            data = data.to_pybytes()
+        self.offset += len(data)
+        return bytes(data)
+
+    def _corrupt(self, exc: BaseException) -> DataFormatError:
+        what = f"bad {self.compression} data" if self.compression else "read failed"
+        return DataFormatError(f"{self.path}: byte {self.offset}: {what}: {exc}", self.path, f"byte {self.offset}")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._stream is not self._raw:
+                self._stream.close()
+        self._raw.close()
+
+
+def _lines(path: str, compression: str | None) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, content without the ``\\n``); a leading UTF-8 BOM is dropped.
+    A last line without ``\\n`` counts; an empty remainder after the last ``\\n`` does not."""
+    source = _Decoded(path, compression)
+    try:
+        pending = b""
+        while len(pending) < 3:
+            more = source.read()
+            if not more:
+                break
+            pending += more
+        if pending.startswith(_BOM):
+            pending = pending[3:]
+        number = 0
+        while True:
+            parts = pending.split(b"\n")
+            pending = parts.pop()
+            for line in parts:
+                number += 1
+                yield number, line
+            chunk = source.read()
+            if not chunk:
+                break
+            pending += chunk
+        if pending:
+            yield number + 1, pending
+    finally:
+        source.close()
+
+
+def _read_all(path: str, compression: str | None) -> bytes:
+    source = _Decoded(path, compression)
+    try:
+        parts = []
+        while True:
+            chunk = source.read()
+            if not chunk:
+                break
+            parts.append(chunk)
+        data = b"".join(parts)
+    finally:
+        source.close()
+    return data[3:] if data.startswith(_BOM) else data
+
+
+# ---------------------------------------------------------------------------
+# Schema handling shared by all formats
+
+
+def _project(schema: pa.Schema, columns: list[str] | None) -> list[int] | None:
+    if columns is None:
+        return None
+    names = schema.names
+    indices = []
+    for name in columns:
+        count = names.count(name)
+        if count == 0:
+            raise InvalidArgumentError(f"column {name!r} is not in the data (columns: {', '.join(names)})")
+        if count > 1:
+            raise InvalidArgumentError(f"column {name!r} is ambiguous: the data has {count} columns of that name")
+        indices.append(names.index(name))
+    return indices
+
+
+def _same_columns(a: pa.Schema, b: pa.Schema) -> bool:
+    return a.names == b.names and all(x.type.equals(y.type) for x, y in zip(a, b, strict=False))
+
+
+def _with_rows(arrays: list[pa.Array], schema: pa.Schema, rows: int) -> pa.RecordBatch:
+    if not arrays:
+        return pa.RecordBatch.from_struct_array(pa.array([{}] * rows, type=pa.struct([])))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _rebatch(batches: Iterator[pa.RecordBatch], batch_size: int) -> Iterator[pa.RecordBatch]:
+    """Exactly ``batch_size`` rows per batch (the last may be shorter), any input chunking."""
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        pending.append(batch)
+        rows += batch.num_rows
+        while rows >= batch_size:
+            out, pending, rows = _take(pending, batch_size), *_rest(pending, batch_size)
+            yield out
+    if rows:
+        yield _take(pending, rows)
+
+
+def _take(pending: list[pa.RecordBatch], n: int) -> pa.RecordBatch:
+    parts = []
+    need = n
+    for batch in pending:
+        if need == 0:
+            break
+        part = batch.slice(0, min(need, batch.num_rows))
+        parts.append(part)
+        need -= part.num_rows
+    if len(parts) == 1:
+        return parts[0]
+    if parts[0].num_columns == 0:
+        return _with_rows([], parts[0].schema, n)
+    return pa.concat_batches(parts)
+
+
+def _rest(pending: list[pa.RecordBatch], n: int) -> tuple[list[pa.RecordBatch], int]:
+    rest = []
+    skip = n
+    for batch in pending:
+        if skip >= batch.num_rows:
+            skip -= batch.num_rows
+            continue
+        rest.append(batch.slice(skip) if skip else batch)
+        skip = 0
+    return rest, sum(b.num_rows for b in rest)
+
+
+def _arrow_error(path: str, exc: BaseException) -> DataFormatError:
+    return DataFormatError(f"{path}: corrupt or truncated file: {exc}", path, None)
+
+
+# ---------------------------------------------------------------------------
+# Parquet and Arrow IPC
+
+
+def _spool(path: str, compression: str) -> str:
+    """Decompress into a temporary file (Parquet needs random access); caller deletes it."""
+    source = _Decoded(path, compression)
+    fd, tmp = tempfile.mkstemp(prefix="fast-axolotl-", suffix=".spool")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                chunk = source.read()
+                if not chunk:
+                    break
+                out.write(chunk)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    finally:
+        source.close()
+    return tmp
+
+
+class _ArrowFiles:
+    """Parquet / IPC files: the first file's schema; later files must have the same columns."""
+
+    def __init__(self, paths: list[str], fmt: str, compression: str | None) -> None:
+        self.paths = paths
+        self.fmt = fmt
+        self.compression = compression
+        self._opened = [self._open(p) for p in paths[:1]]
+        self.schema: pa.Schema = self._opened[0][0] if self._opened else pa.schema([])
+
+    def _open(self, path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        if self.fmt == "parquet":
+            return self._open_parquet(path)
+        return self._open_ipc(path)
+
+    def _open_parquet(self, path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        tmp = None
+        handle: Any
+        if self.compression is not None:
+            tmp = _spool(path, self.compression)
+            handle = open(tmp, "rb")
+            os.unlink(tmp)
+        else:
+            handle = _open_file(path)
+        try:
+            pf = pq.ParquetFile(handle)
+            schema = pf.schema_arrow
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            handle.close()
+            raise _arrow_error(path, exc) from None
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                for i in range(pf.num_row_groups):
+                    try:
+                        table = pf.read_row_group(i)
+                    except (pa.ArrowException, OSError, ValueError) as exc:
+                        raise _arrow_error(path, exc) from None
+                    yield from table.to_batches()
+            finally:
+                handle.close()
+
+        return schema, batches()
+
+    def _open_ipc(self, path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        source = _Decoded(path, self.compression)
+        head = b""
+        while len(head) < 8:
+            more = source.read(8 - len(head))
+            if not more:
+                break
+            head += more
+        if head.startswith(b"FEA1"):
+            source.close()
+            raise UnsupportedFormatError(
+                f"{path}: Feather v1 files are not supported (rewrite as Feather v2 / Arrow IPC)"
+            )
+        is_file = head.startswith(b"ARROW1")
+        try:
+            if is_file and self.compression is None:
+                source.close()
+                handle = _open_file(path)
+                reader = ipc.open_file(handle)
+                schema = reader.schema
+
+                def file_batches() -> Iterator[pa.RecordBatch]:
+                    try:
+                        for i in range(reader.num_record_batches):
+                            try:
+                                batch = reader.get_batch(i)
+                            except (pa.ArrowException, OSError, ValueError) as exc:
+                                raise _arrow_error(path, exc) from None
+                            yield batch
+                    finally:
+                        handle.close()
+
+                return schema, file_batches()
+            if not is_file:
+                source.close()
+                source = _Decoded(path, self.compression)
+            stream = _PyStream(source)
+            sreader = ipc.open_stream(stream)
+            schema = sreader.schema
+        except DataFormatError:
+            source.close()
+            raise
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            source.close()
+            raise _arrow_error(path, exc) from None
+
+        def stream_batches() -> Iterator[pa.RecordBatch]:
+            try:
+                while True:
+                    try:
+                        batch = sreader.read_next_batch()
+                    except StopIteration:
+                        return
+                    except DataFormatError:
+                        raise
+                    except (pa.ArrowException, OSError, ValueError) as exc:
+                        if stream.error is not None:
+                            raise stream.error from None
+                        raise _arrow_error(path, exc) from None
+                    yield batch
+            finally:
+                source.close()
+
+        return schema, stream_batches()
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        for index, path in enumerate(self.paths):
+            if index == 0:
+                schema, batches = self._opened[0]
+            else:
+                schema, batches = self._open(path)
+                if not _same_columns(schema, self.schema):
+                    raise SchemaMismatchError(
+                        f"{path}: its columns ({schema}) differ from those of {self.paths[0]} ({self.schema})",
+                        path,
+                        None,
+                    )
+            yield from batches
+
+
+class _PyStream:
+    """A minimal raw file object over a _Decoded source, for pyarrow's stream reader."""
+
+    def __init__(self, source: _Decoded) -> None:
+        self.source = source
+        self.error: DataFormatError | None = None
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = 1 << 62
+        out = []
+        while size > 0:
+            try:
+                data = self.source.read(min(size, _CHUNK))
+            except DataFormatError as exc:
+                self.error = exc
+                raise OSError(str(exc)) from None
+            if not data:
+                break
+            out.append(data)
+            size -= len(data)
+        return b"".join(out)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+# ---------------------------------------------------------------------------
+# JSON / JSONL: parsing and type inference (see docs/reading.md)
+
+NULL, BOOL, INT, FLOAT, STR = ("null",), ("bool",), ("int",), ("float",), ("str",)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_RAW_SURROGATE = re.compile("[\udc80-\udcff]")
+_JSON_WS = " \t\n\r"
+
+
+def _skip_ws(text: str, i: int) -> int:
+    n = len(text)
+    while i < n and text[i] in _JSON_WS:
+        i += 1
+    return i
+
+
+def _reject_constant(name: str) -> Any:
+    raise _Bad(f"{name} is not valid JSON")
+
+
+def _parse_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:  # more digits than int() accepts
+        raise _Bad(f"integer {text[:20]}... does not fit in int64") from None
+    if not _I64_MIN <= value <= _I64_MAX:
+        raise _Bad(f"integer {text} does not fit in int64")
+    return value
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Bad(f"number {text} overflows float64")
+    return value
+
+
+def _check_strings(value: Any) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Bad("string holds a lone surrogate escape") from None
+    elif isinstance(value, list):
+        for item in value:
+            _check_strings(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_strings(key)
+            _check_strings(item)
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, (list, dict)):
+                stack.append((child, depth + 1))
+    return False
+
+
+def _maybe_too_deep(text: str, value: Any) -> bool:
+    return text.count("[") + text.count("{") > MAX_DEPTH and isinstance(value, (list, dict)) and _too_deep(value)
+
+
+def _decode_value(text: str) -> Any:
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int, parse_float=_parse_float)
+    except json.JSONDecodeError as exc:
+        raise _Bad(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    except RecursionError:
+        raise _Bad("JSON nested too deeply") from None
+    except ValueError as exc:  # int() digit limit
+        raise _Bad(f"invalid JSON number: {exc}") from None
+    if _SURROGATE_ESCAPE.search(text):
+        _check_strings(value)
+    if _maybe_too_deep(text, value):
+        raise _Bad(f"nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def _type_of(value: Any) -> tuple[Any, ...]:
+    if value is None:
+        return NULL
+    if value is True or value is False:
+        return BOOL
+    if isinstance(value, int):
+        return INT
+    if isinstance(value, float):
+        return FLOAT
+    if isinstance(value, str):
+        return STR
+    if isinstance(value, list):
+        item: tuple[Any, ...] = NULL
+        for element in value:
+            item = _unify(item, _type_of(element), "[]")
+        return ("list", item)
+    return ("struct", tuple((key, _type_of(item)) for key, item in value.items()))
+
+
+def _describe(kind: tuple[Any, ...]) -> str:
+    return str(_arrow_type(kind))
+
+
+def _unify(a: tuple[Any, ...], b: tuple[Any, ...], where: str) -> tuple[Any, ...]:
+    if a == b:
+        return a
+    if a is NULL or a == NULL:
+        return b
+    if b == NULL:
+        return a
+    if {a[0], b[0]} == {"int", "float"}:
+        return FLOAT
+    if a[0] == b[0] == "list":
+        return ("list", _unify(a[1], b[1], where + "[]"))
+    if a[0] == b[0] == "struct":
+        fields = dict(a[1])
+        for key, kind in b[1]:
+            fields[key] = _unify(fields[key], kind, f"{where}.{key}") if key in fields else kind
+        return ("struct", tuple(fields.items()))
+    raise _Bad(f"column {where!r}: {_describe(b)} does not mix with {_describe(a)}", mismatch=True)
+
+
+def _unify_row(schema: dict[str, tuple[Any, ...]], row: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+    merged = dict(schema)
+    for key, value in row.items():
+        kind = _type_of_at(value, key)
+        merged[key] = _unify(merged[key], kind, key) if key in merged else kind
+    return merged
+
+
+def _type_of_at(value: Any, where: str) -> tuple[Any, ...]:
+    try:
+        return _type_of(value)
+    except _Bad as exc:
+        raise _Bad(f"column {where!r}: {exc}", mismatch=True) from None
+
+
+def _fits(kind: tuple[Any, ...], value: Any, where: str) -> None:
+    if value is None:
+        return
+    tag = kind[0]
+    ok = (
+        (tag == "bool" and (value is True or value is False))
+        or (tag == "int" and isinstance(value, int) and not isinstance(value, bool))
+        or (tag == "float" and isinstance(value, (int, float)) and not isinstance(value, bool))
+        or (tag == "str" and isinstance(value, str))
+    )
+    if tag == "list" and isinstance(value, list):
+        for element in value:
+            _fits(kind[1], element, where + "[]")
+        return
+    if tag == "struct" and isinstance(value, dict):
+        fields = dict(kind[1])
+        for key, item in value.items():
+            if key not in fields:
+                raise _Bad(f"column {where!r}: key {key!r} is not in the inferred struct", mismatch=True)
+            _fits(fields[key], item, f"{where}.{key}")
+        return
+    if not ok:
+        raise _Bad(
+            f"column {where!r}: value of JSON type {type(value).__name__} does not fit inferred type {_describe(kind)}",
+            mismatch=True,
+        )
+
+
+def _fits_row(schema: dict[str, tuple[Any, ...]], row: dict[str, Any]) -> None:
+    for key, value in row.items():
+        if key not in schema:
+            raise _Bad(f"key {key!r} is not a column of the inferred schema", mismatch=True)
+        _fits(schema[key], value, key)
+
+
+def _arrow_type(kind: tuple[Any, ...]) -> pa.DataType:
+    tag = kind[0]
+    if tag == "null":
+        return pa.null()
+    if tag == "bool":
+        return pa.bool_()
+    if tag == "int":
+        return pa.int64()
+    if tag == "float":
+        return pa.float64()
+    if tag == "str":
+        return pa.string()
+    if tag == "list":
+        return pa.list_(_arrow_type(kind[1]))
+    return pa.struct([pa.field(key, _arrow_type(item)) for key, item in kind[1]])
+
+
+def _has_float(kind: tuple[Any, ...]) -> bool:
+    if kind[0] == "float":
+        return True
+    if kind[0] == "list":
+        return _has_float(kind[1])
+    if kind[0] == "struct":
+        return any(_has_float(item) for _, item in kind[1])
+    return False
+
+
+def _normalize(kind: tuple[Any, ...], value: Any) -> Any:
+    """Ints in float columns become floats (exactly as float(int))."""
+    if value is None:
+        return None
+    tag = kind[0]
+    if tag == "float":
+        return float(value)
+    if tag == "list":
+        return [_normalize(kind[1], v) for v in value]
+    if tag == "struct":
+        return {key: _normalize(item, value.get(key)) for key, item in kind[1]}
+    return value
+
+
+class _Records:
+    """Shared driver of the record formats: inference over the first INFER_ROWS accepted
+    records, then validation of every later record, then column building."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self.skip = reader.on_error == "skip"
+        self._source = self.records()
+        self._buffer: list[Any] = []
+        self._infer()
+
+    def records(self) -> Iterator[tuple[str, str, Any]]:  # (path, position, raw record)
+        raise NotImplementedError
+
+    def _infer(self) -> None:
+        raise NotImplementedError
+
+    def _fail(self, bad: _Bad, path: str, position: str) -> None:
+        if self.skip:
+            self.reader.skipped += 1
+            return
+        raise _record_error(bad, path, position)
+
+
+class _JsonRecords(_Records):
+    def records(self) -> Iterator[tuple[str, str, Any]]:
+        reader = self.reader
+        if reader.format == "jsonl":
+            for path in reader.paths:
+                for number, line in _lines(path, reader.compression):
+                    if not line.strip(b" \t\r"):
+                        continue
+                    yield path, f"line {number}", line
+        else:
+            for path in reader.paths:
+                yield from self._array(path)
+
+    def _array(self, path: str) -> Iterator[tuple[str, str, Any]]:
+        """The elements of a top-level array, one at a time, in the order a streaming
+        parser meets them: a syntax error in element N is raised after elements < N were
+        processed (the native reader streams the document)."""
+        data = _read_all(path, self.reader.compression)
+        text = data.decode("utf-8", "surrogateescape")  # invalid bytes: checked per element
+        decoder = json.JSONDecoder(
+            parse_constant=_fatal_constant,
+            parse_int=lambda s: ("int", s),
+            parse_float=lambda s: ("float", s),
+        )
+        deep = text.count("[") + text.count("{") > MAX_DEPTH
+        n = len(text)
+
+        def fatal(message: str, position: str | None) -> DataFormatError:
+            where = f"{position}: " if position else ""
+            return DataFormatError(f"{path}: {where}{message}", path, position)
+
+        i = _skip_ws(text, 0)
+        if i >= n or text[i] != "[":
+            raise fatal("a .json file must hold a top-level array of objects", None)
+        i = _skip_ws(text, i + 1)
+        if i < n and text[i] == "]":
+            if _skip_ws(text, i + 1) != n:
+                raise fatal("extra data after the top-level array", None)
+            return
+        index = 0
+        while True:
+            if i >= n:
+                raise fatal("unexpected end of input inside the array", None)
+            index += 1
+            row = f"row {index}"
+            try:
+                element, end = decoder.raw_decode(text, i)
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError, NaN/Infinity
+                raise fatal(f"invalid JSON: {exc}", row) from None
+            chunk = text[i:end]
+            if _RAW_SURROGATE.search(chunk):
+                raise fatal("invalid UTF-8", row)
+            if _SURROGATE_ESCAPE.search(chunk) and _has_surrogate(element):
+                raise fatal("invalid JSON: lone surrogate escape", row)
+            if deep and isinstance(element, (list, dict)) and _too_deep(element):
+                raise fatal(f"invalid JSON: nested deeper than {MAX_DEPTH} levels", row)
+            yield path, row, element
+            i = _skip_ws(text, end)
+            if i < n and text[i] == ",":
+                i = _skip_ws(text, i + 1)
+                continue
+            if i < n and text[i] == "]":
+                if _skip_ws(text, i + 1) != n:
+                    raise fatal("extra data after the top-level array", None)
+                return
+            raise fatal("expected ',' or ']' after an array element", row)
+
+    def _decode(self, raw: Any) -> dict[str, Any]:
+        if isinstance(raw, bytes):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _Bad("invalid UTF-8") from None
+            value = _decode_value(text)
+        else:
+            value = _restore(raw)
+        if not isinstance(value, dict):
+            raise _Bad(f"expected a JSON object, found {type(value).__name__}")
+        return value
+
+    def _infer(self) -> None:
+        schema: dict[str, tuple[Any, ...]] = {}
+        for path, position, raw in self._source:
+            try:
+                row = self._decode(raw)
+                schema = _unify_row(schema, row)
+            except _Bad as bad:
+                self._fail(bad, path, position)
+                continue
+            self._buffer.append(row)
+            if len(self._buffer) >= INFER_ROWS:
+                break
+        self.kinds = schema
+        self.schema = pa.schema([pa.field(k, _arrow_type(v)) for k, v in schema.items()])
+        self._floaty = {k: _has_float(v) for k, v in schema.items()}
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        yield from self._buffer
+        self._buffer = []
+        for path, position, raw in self._source:
+            try:
+                row = self._decode(raw)
+                _fits_row(self.kinds, row)
+            except _Bad as bad:
+                self._fail(bad, path, position)
+                continue
+            yield row
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        chunk: list[dict[str, Any]] = []
+        for row in self.rows():
+            chunk.append(row)
+            if len(chunk) >= self.reader.batch_size:
+                yield self._build(chunk)
+                chunk = []
+        if chunk:
+            yield self._build(chunk)
+
+    def _build(self, rows: list[dict[str, Any]]) -> pa.RecordBatch:
+        arrays = []
+        for field in self.schema:
+            kind = self.kinds[field.name]
+            values = [row.get(field.name) for row in rows]
+            if self._floaty[field.name]:
+                values = [_normalize(kind, v) for v in values]
+            arrays.append(pa.array(values, type=field.type))
+        return _with_rows(arrays, self.schema, len(rows))
+
+
+def _fatal_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _restore(value: Any) -> Any:
+    """Undo the number hooks of the whole-document parse, checking numbers per element."""
+    if isinstance(value, tuple):
+        kind, text = value
+        return _parse_int(text) if kind == "int" else _parse_float(text)
+    if isinstance(value, list):
+        return [_restore(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _restore(v) for k, v in value.items()}
+    return value
+
+
+def _has_surrogate(value: Any) -> bool:
+    try:
+        _check_strings(value)
+    except _Bad:
+        return True
+    return False
+
+
+# ---------------------------------------------------------------------------
+# CSV / TSV (one grammar, see docs/reading.md) and text
+
+_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_FLOAT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_BOOLS = {"true": True, "false": False, "True": True, "False": False}
+
+
+def _is_int(text: str) -> bool:
+    return _INT.fullmatch(text) is not None and _I64_MIN <= int(text) <= _I64_MAX
+
+
+def _is_float(text: str) -> bool:
+    return _FLOAT.fullmatch(text) is not None and math.isfinite(float(text))
+
+
+def _csv_records(path: str, compression: str | None, delimiter: bytes) -> Iterator[tuple[int, list[bytes]]]:
+    """(start line, raw fields) of each record; blank lines are skipped.
+
+    States: 0 start of record, 1 start of field, 2 unquoted field, 3 quoted field,
+    4 quote inside a quoted field."""
+    delim = delimiter[0]
+    state = 0
+    fields: list[bytes] = []
+    field = bytearray()
+    start = 0
+    for number, line in _lines(path, compression):
+        if state == 0 and 34 not in line and 13 not in line:
+            if line:
+                yield number, line.split(delimiter)
+            continue
+        for byte in line + b"\n":
+            if state == 0:
+                if byte == 13 or byte == 10:
+                    continue
+                start = number
+                state = 1
+            if state == 1:
+                if byte == 34:
+                    state = 3
+                elif byte == delim:
+                    fields.append(b"")
+                elif byte == 13 or byte == 10:
+                    fields.append(b"")
+                    yield start, fields
+                    fields, state = [], 0
+                else:
+                    field.append(byte)
+                    state = 2
+            elif state == 2:
+                if byte == delim:
+                    fields.append(bytes(field))
+                    field.clear()
+                    state = 1
+                elif byte == 13 or byte == 10:
+                    fields.append(bytes(field))
+                    field.clear()
+                    yield start, fields
+                    fields, state = [], 0
+                else:
+                    field.append(byte)
+            elif state == 3:
+                if byte == 34:
+                    state = 4
+                else:
+                    field.append(byte)
+            else:  # state 4
+                if byte == 34:
+                    field.append(34)
+                    state = 3
+                elif byte == delim:
+                    fields.append(bytes(field))
+                    field.clear()
+                    state = 1
+                elif byte == 13 or byte == 10:
+                    fields.append(bytes(field))
+                    field.clear()
+                    yield start, fields
+                    fields, state = [], 0
+                else:
+                    raise DataFormatError(
+                        f"{path}: line {number}: unexpected character after a closing quote",
+                        path,
+                        f"line {number}",
+                    )
+    if state == 3:
+        raise DataFormatError(f"{path}: line {start}: unterminated quoted field", path, f"line {start}")
+
+
+class _CsvRecords(_Records):
+    def records(self) -> Iterator[tuple[str, str, Any]]:
+        reader = self.reader
+        delimiter = b"\t" if reader.format == "tsv" else b","
+        self.header: list[str] | None = None
+        for path in reader.paths:
+            first = True
+            for number, fields in _csv_records(path, reader.compression, delimiter):
+                if first:
+                    first = False
+                    self._set_header(path, number, fields)
+                    continue
+                yield path, f"line {number}", fields
+
+    def _set_header(self, path: str, number: int, fields: list[bytes]) -> None:
+        try:
+            names = [f.decode("utf-8") for f in fields]
+        except UnicodeDecodeError:
+            raise DataFormatError(
+                f"{path}: line {number}: invalid UTF-8 in the header", path, f"line {number}"
+            ) from None
+        if len(set(names)) != len(names):
+            raise DataFormatError(
+                f"{path}: line {number}: duplicate column names in the header", path, f"line {number}"
+            )
+        if self.header is None:
+            self.header = names
+        elif names != self.header:
+            raise SchemaMismatchError(
+                f"{path}: line {number}: header {names} differs from the first file's {self.header}",
+                path,
+                f"line {number}",
+            )
+
+    def _decode(self, fields: list[bytes]) -> list[str]:
+        assert self.header is not None
+        if len(fields) != len(self.header):
+            raise _Bad(f"expected {len(self.header)} fields, found {len(fields)}")
+        try:
+            return [f.decode("utf-8") for f in fields]
+        except UnicodeDecodeError:
+            raise _Bad("invalid UTF-8") from None
+
+    def _infer(self) -> None:
+        ints: list[bool] = []
+        floats: list[bool] = []
+        bools: list[bool] = []
+        seen: list[bool] = []
+        for path, position, raw in self._source:
+            try:
+                row = self._decode(raw)
+            except _Bad as bad:
+                self._fail(bad, path, position)
+                continue
+            if not seen:
+                n = len(row)
+                ints, floats, bools, seen = [True] * n, [True] * n, [True] * n, [False] * n
+            for i, text in enumerate(row):
+                if text == "":
+                    continue
+                seen[i] = True
+                if ints[i] and not _is_int(text):
+                    ints[i] = False
+                if floats[i] and not _is_float(text):
+                    floats[i] = False
+                if bools[i] and text not in _BOOLS:
+                    bools[i] = False
+            self._buffer.append(row)
+            if len(self._buffer) >= INFER_ROWS:
+                break
+        names = self.header or []
+        kinds = []
+        for i in range(len(names)):
+            if not seen or not seen[i]:
+                kinds.append(pa.string())
+            elif ints[i]:
+                kinds.append(pa.int64())
+            elif floats[i]:
+                kinds.append(pa.float64())
+            elif bools[i]:
+                kinds.append(pa.bool_())
+            else:
+                kinds.append(pa.string())
+        self.schema = pa.schema([pa.field(n, t) for n, t in zip(names, kinds, strict=True)])
+
+    def _convert(self, row: list[str]) -> list[Any]:
+        out: list[Any] = []
+        for text, field in zip(row, self.schema, strict=True):
+            kind = field.type
+            if text == "":
+                out.append(None)
+            elif kind == pa.string():
+                out.append(text)
+            elif kind == pa.int64():
+                if not _is_int(text):
+                    raise _Bad(f"column {field.name!r}: {text!r} is not an int64", mismatch=True)
+                out.append(int(text))
+            elif kind == pa.float64():
+                if not _is_float(text):
+                    raise _Bad(f"column {field.name!r}: {text!r} is not a float64", mismatch=True)
+                out.append(float(text))
+            else:
+                if text not in _BOOLS:
+                    raise _Bad(f"column {field.name!r}: {text!r} is not a bool", mismatch=True)
+                out.append(_BOOLS[text])
+        return out
+
+    def rows(self) -> Iterator[list[Any]]:
+        for row in self._buffer:
+            yield self._convert(row)
+        self._buffer = []
+        for path, position, raw in self._source:
+            try:
+                row = self._convert(self._decode(raw))
+            except _Bad as bad:
+                self._fail(bad, path, position)
+                continue
+            yield row
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        chunk: list[list[Any]] = []
+        for row in self.rows():
+            chunk.append(row)
+            if len(chunk) >= self.reader.batch_size:
+                yield self._build(chunk)
+                chunk = []
+        if chunk:
+            yield self._build(chunk)
+
+    def _build(self, rows: list[list[Any]]) -> pa.RecordBatch:
+        arrays = [pa.array([row[i] for row in rows], type=f.type) for i, f in enumerate(self.schema)]
+        return _with_rows(arrays, self.schema, len(rows))
+
+
+class _Text:
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self.schema = pa.schema([pa.field("text", pa.string())])
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        reader = self.reader
+        chunk: list[str] = []
+        for path in reader.paths:
+            for number, line in _lines(path, reader.compression):
+                if line.endswith(b"\r"):
+                    line = line[:-1]
+                try:
+                    chunk.append(line.decode("utf-8"))
+                except UnicodeDecodeError:
+                    if reader.on_error == "skip":
+                        reader.skipped += 1
+                        continue
+                    raise DataFormatError(f"{path}: line {number}: invalid UTF-8", path, f"line {number}") from None
+                if len(chunk) >= reader.batch_size:
+                    yield pa.record_batch([pa.array(chunk, pa.string())], schema=self.schema)
+                    chunk = []
+        if chunk:
+            yield pa.record_batch([pa.array(chunk, pa.string())], schema=self.schema)
+
+
+# ---------------------------------------------------------------------------
+# The kernel
+
+
+class Reader:
+    """Iterator of RecordBatches; opens lazily, on the first ``next()`` or ``schema()``."""
+
+    def __init__(
+        self,
+        paths: list[str],
+        format: str,
+        compression: str | None,
+        batch_size: int,
+        columns: list[str] | None,
+        on_error: str,
+    ) -> None:
+        if format not in BASE_FORMATS:
+            raise UnsupportedFormatError(f"unsupported format {format!r}")
+        if compression not in COMPRESSIONS:
+            raise UnsupportedFormatError(f"unsupported compression {compression!r}")
+        if batch_size < 1:
+            raise InvalidArgumentError("batch_size must be >= 1")
+        if on_error not in ("raise", "skip"):
+            raise InvalidArgumentError("on_error must be 'raise' or 'skip'")
+        self.paths = [os.fspath(p) for p in paths]
+        self.format = format
+        self.compression = compression
+        self.batch_size = batch_size
+        self.columns = list(columns) if columns is not None else None
+        self.on_error = on_error
+        self.skipped = 0
+        self._schema: pa.Schema | None = None
+        self._batches: Iterator[pa.RecordBatch] | None = None
+        self._done = False
+
+    def _open(self) -> None:
+        if self._batches is not None:
+            return
+        source: Any
+        if self.format in ("parquet", "arrow", "feather"):
+            source = _ArrowFiles(self.paths, self.format, self.compression)
+        elif self.format in ("jsonl", "json"):
+            source = _JsonRecords(self)
+        elif self.format in ("csv", "tsv"):
+            source = _CsvRecords(self)
+        else:
+            source = _Text(self)
+        full: pa.Schema = source.schema.remove_metadata()
+        indices = _project(full, self.columns)
+        schema = full if indices is None else pa.schema([full.field(i) for i in indices])
+        self._schema = schema
+
+        def projected() -> Iterator[pa.RecordBatch]:
+            for batch in source.batches():
+                if batch.num_rows == 0:
+                    continue
+                if indices is not None:
+                    arrays = [batch.column(i) for i in indices]
+                else:
+                    arrays = batch.columns
+                yield _with_rows(list(arrays), schema, batch.num_rows)
+
+        self._batches = _rebatch(projected(), self.batch_size)
+
+    def schema(self) -> pa.Schema:
+        if self._schema is None:
+            try:
+                self._open()
+            except BaseException:
+                self._done = True
+                raise
+        assert self._schema is not None
+        return self._schema
+
+    def __iter__(self) -> Reader:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        if self._done:
+            raise StopIteration
+        try:
+            self._open()
+            assert self._batches is not None
+            return next(self._batches)
+        except BaseException:
+            self._done = True
+            raise
+
+
+def open_reader(
+    paths: list[str],
+    format: str,
+    compression: str | None,
+    batch_size: int,
+    columns: list[str] | None,
+    on_error: str,
+) -> Reader:
+    return Reader(paths, format, compression, batch_size, columns, on_error)

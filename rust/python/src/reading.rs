@@ -1,7 +1,157 @@
 //! Bindings: streaming readers (registered by `register`).
+//!
+//! `open_reader(...)` returns a `Reader` iterator; each `__next__` decodes one batch with
+//! the GIL released and returns an `ArrowBatch` that exports it through the Arrow PyCapsule
+//! interface (`__arrow_c_array__`), so `pyarrow.record_batch(obj)` takes the buffers
+//! without copying. `Reader.schema()` returns an `ArrowSchema` (`__arrow_c_schema__`).
 
+use std::sync::{Arc, Mutex};
+
+use arrow_array::{Array, RecordBatch, StructArray};
+use arrow_data::ffi::FFI_ArrowArray;
+use arrow_schema::ffi::FFI_ArrowSchema;
+use arrow_schema::{DataType, SchemaRef};
+use fast_axolotl_core::read::{Compression, Format, ReadOptions, Reader as CoreReader};
+use fast_axolotl_core::Error;
 use pyo3::prelude::*;
+use pyo3::types::{PyCapsule, PyTuple};
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::errors::{detached, CoreError, InternalError};
+
+fn schema_capsule<'py>(py: Python<'py>, data_type: &DataType) -> PyResult<Bound<'py, PyCapsule>> {
+    let schema = FFI_ArrowSchema::try_from(data_type)
+        .map_err(|e| InternalError::new_err(format!("cannot export the Arrow schema: {e}")))?;
+    PyCapsule::new_with_value(py, schema, c"arrow_schema")
+}
+
+/// One record batch, exported on request through `__arrow_c_array__`.
+#[pyclass(module = "fast_axolotl._native", frozen)]
+pub struct ArrowBatch {
+    batch: RecordBatch,
+}
+
+#[pymethods]
+impl ArrowBatch {
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_array__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let _ = requested_schema; // the batch is exported as is
+        let array = StructArray::from(self.batch.clone());
+        let data = array.into_data();
+        let schema = schema_capsule(py, data.data_type())?;
+        let array = PyCapsule::new_with_value(py, FFI_ArrowArray::new(&data), c"arrow_array")?;
+        PyTuple::new(py, [schema.into_any(), array.into_any()])
+    }
+
+    #[getter]
+    fn num_rows(&self) -> usize {
+        self.batch.num_rows()
+    }
+}
+
+/// A schema, exported on request through `__arrow_c_schema__`.
+#[pyclass(module = "fast_axolotl._native", frozen)]
+pub struct ArrowSchema {
+    schema: SchemaRef,
+}
+
+#[pymethods]
+impl ArrowSchema {
+    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
+        let schema = FFI_ArrowSchema::try_from(self.schema.as_ref())
+            .map_err(|e| InternalError::new_err(format!("cannot export the Arrow schema: {e}")))?;
+        PyCapsule::new_with_value(py, schema, c"arrow_schema")
+    }
+}
+
+/// The iterator `open_reader` returns.
+#[pyclass(module = "fast_axolotl._native")]
+pub struct Reader {
+    inner: Arc<Mutex<CoreReader>>,
+}
+
+impl Reader {
+    fn with<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut CoreReader) -> fast_axolotl_core::Result<T> + Send,
+    ) -> PyResult<T> {
+        let inner = self.inner.clone();
+        detached(py, move || {
+            let mut guard = inner.lock().map_err(|_| {
+                Error::invalid("the reader is unusable after a panic in another call")
+            })?;
+            f(&mut guard)
+        })
+    }
+}
+
+#[pymethods]
+impl Reader {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<ArrowBatch>> {
+        Ok(self
+            .with(py, |r| r.next_batch())?
+            .map(|batch| ArrowBatch { batch }))
+    }
+
+    /// The output schema (opens the input if not yet open).
+    fn schema(&self, py: Python<'_>) -> PyResult<ArrowSchema> {
+        Ok(ArrowSchema {
+            schema: self.with(py, |r| r.schema())?,
+        })
+    }
+
+    /// Records dropped so far under `on_error="skip"`.
+    #[getter]
+    fn skipped(&self, py: Python<'_>) -> PyResult<u64> {
+        self.with(py, |r| Ok(r.skipped()))
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (paths, format, compression, batch_size, columns, on_error))]
+pub fn open_reader(
+    paths: Vec<String>,
+    format: &str,
+    compression: Option<&str>,
+    batch_size: usize,
+    columns: Option<Vec<String>>,
+    on_error: &str,
+) -> PyResult<Reader> {
+    let skip_bad = match on_error {
+        "raise" => false,
+        "skip" => true,
+        other => {
+            return Err(CoreError(Error::invalid(format!(
+                "on_error must be 'raise' or 'skip', got {other:?}"
+            )))
+            .into())
+        }
+    };
+    let options = ReadOptions {
+        format: Format::parse(format).map_err(CoreError)?,
+        compression: Compression::parse(compression).map_err(CoreError)?,
+        batch_size,
+        columns,
+        skip_bad,
+    };
+    let reader = CoreReader::new(paths, options).map_err(CoreError)?;
+    Ok(Reader {
+        inner: Arc::new(Mutex::new(reader)),
+    })
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Reader>()?;
+    m.add_class::<ArrowBatch>()?;
+    m.add_class::<ArrowSchema>()?;
+    m.add_function(wrap_pyfunction!(open_reader, m)?)?;
     Ok(())
 }

@@ -1,0 +1,249 @@
+//! Parquet and Arrow IPC (file and stream format, Feather v2) sources.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+
+use arrow_array::RecordBatch;
+use arrow_ipc::reader::{FileReader, StreamReader};
+use arrow_schema::SchemaRef;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
+
+use super::input::{open_decoded, open_file, read_head, spool};
+use super::{same_columns, Compression, Format, Source};
+use crate::error::{Error, Result};
+
+fn corrupt(path: &str, e: impl std::fmt::Display) -> Error {
+    Error::data(path, None, format!("corrupt or truncated file: {e}"))
+}
+
+/// Prepends already-read bytes to a reader.
+struct Prefixed<R> {
+    head: Vec<u8>,
+    at: usize,
+    inner: R,
+}
+
+impl<R: Read> Read for Prefixed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at < self.head.len() {
+            let n = buf.len().min(self.head.len() - self.at);
+            buf[..n].copy_from_slice(&self.head[self.at..self.at + n]);
+            self.at += n;
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
+}
+
+type Stream = StreamReader<BufReader<Prefixed<Box<dyn BufRead + Send>>>>;
+
+enum Open {
+    Parquet {
+        builder: Option<ParquetRecordBatchReaderBuilder<File>>,
+        reader: Option<ParquetRecordBatchReader>,
+    },
+    IpcFile(FileReader<BufReader<File>>),
+    IpcStream(Box<Stream>),
+}
+
+struct OneFile {
+    path: String,
+    schema: SchemaRef,
+    open: Open,
+    /// Projection applied per batch (streams, whose reader cannot be rebuilt).
+    post: Option<Vec<usize>>,
+}
+
+impl OneFile {
+    fn open(
+        path: &str,
+        format: Format,
+        compression: Option<Compression>,
+        batch_size: usize,
+    ) -> Result<Self> {
+        if format == Format::Parquet {
+            let file = match compression {
+                None => open_file(path)?,
+                Some(c) => spool(path, c)?,
+            };
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(|e| corrupt(path, e))?
+                .with_batch_size(batch_size);
+            let schema = builder.schema().clone();
+            return Ok(OneFile {
+                path: path.to_string(),
+                schema,
+                open: Open::Parquet {
+                    builder: Some(builder),
+                    reader: None,
+                },
+                post: None,
+            });
+        }
+        let mut input = open_decoded(path, compression)?;
+        let head = read_head(path, &mut input, 8)?;
+        if head.starts_with(b"FEA1") {
+            return Err(Error::UnsupportedFormat(format!(
+                "{path}: Feather v1 files are not supported (rewrite as Feather v2 / Arrow IPC)"
+            )));
+        }
+        let is_file = head.starts_with(b"ARROW1");
+        if is_file && compression.is_none() {
+            drop(input);
+            let reader = FileReader::try_new_buffered(open_file(path)?, None)
+                .map_err(|e| corrupt(path, e))?;
+            return Ok(OneFile {
+                path: path.to_string(),
+                schema: reader.schema(),
+                open: Open::IpcFile(reader),
+                post: None,
+            });
+        }
+        // The IPC file format is "ARROW1\0\0" + a stream + a footer: read its stream part.
+        let head = if is_file { Vec::new() } else { head };
+        let reader = StreamReader::try_new_buffered(
+            Prefixed {
+                head,
+                at: 0,
+                inner: input,
+            },
+            None,
+        )
+        .map_err(|e| corrupt(path, e))?;
+        Ok(OneFile {
+            path: path.to_string(),
+            schema: reader.schema(),
+            open: Open::IpcStream(Box::new(reader)),
+            post: None,
+        })
+    }
+
+    /// Read only these columns (sorted, unique indices of the schema).
+    fn project(&mut self, sorted: &[usize]) -> Result<()> {
+        let path = self.path.clone();
+        match &mut self.open {
+            Open::Parquet { builder, .. } => {
+                if let Some(b) = builder.take() {
+                    let mask = ProjectionMask::roots(b.parquet_schema(), sorted.iter().copied());
+                    *builder = Some(b.with_projection(mask));
+                }
+            }
+            Open::IpcFile(reader) => {
+                // FileReader takes its projection at construction: reopen with it.
+                *reader = FileReader::try_new_buffered(open_file(&path)?, Some(sorted.to_vec()))
+                    .map_err(|e| corrupt(&path, e))?;
+            }
+            Open::IpcStream(_) => self.post = Some(sorted.to_vec()),
+        }
+        Ok(())
+    }
+
+    fn next(&mut self) -> Result<Option<RecordBatch>> {
+        let path = &self.path;
+        let batch = match &mut self.open {
+            Open::Parquet { builder, reader } => {
+                if reader.is_none() {
+                    let b = builder
+                        .take()
+                        .ok_or_else(|| Error::invalid("internal: parquet builder gone"))?;
+                    *reader = Some(b.build().map_err(|e| corrupt(path, e))?);
+                }
+                let r = reader.as_mut().expect("built above");
+                r.next().transpose().map_err(|e| corrupt(path, e))?
+            }
+            Open::IpcFile(r) => r.next().transpose().map_err(|e| corrupt(path, e))?,
+            Open::IpcStream(r) => r.next().transpose().map_err(|e| corrupt(path, e))?,
+        };
+        match (batch, &self.post) {
+            (Some(b), Some(p)) => b.project(p).map(Some).map_err(|e| corrupt(path, e)),
+            (batch, _) => Ok(batch),
+        }
+    }
+}
+
+/// Parquet or IPC files read one after the other; the first file's schema is the
+/// dataset's, and every later file must have the same column names and types.
+pub struct ArrowFiles {
+    paths: Vec<String>,
+    format: Format,
+    compression: Option<Compression>,
+    batch_size: usize,
+    schema: SchemaRef,
+    current: Option<OneFile>,
+    next_index: usize,
+    projection: Option<Vec<usize>>,
+}
+
+impl ArrowFiles {
+    pub fn open(
+        paths: Vec<String>,
+        format: Format,
+        compression: Option<Compression>,
+        batch_size: usize,
+    ) -> Result<Self> {
+        let (schema, current) = match paths.first() {
+            Some(p) => {
+                let f = OneFile::open(p, format, compression, batch_size)?;
+                (f.schema.clone(), Some(f))
+            }
+            None => (SchemaRef::new(arrow_schema::Schema::empty()), None),
+        };
+        Ok(ArrowFiles {
+            paths,
+            format,
+            compression,
+            batch_size,
+            schema,
+            current,
+            next_index: 1,
+            projection: None,
+        })
+    }
+}
+
+impl Source for ArrowFiles {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn push_projection(&mut self, sorted: &[usize]) -> Result<bool> {
+        self.projection = Some(sorted.to_vec());
+        if let Some(f) = self.current.as_mut() {
+            f.project(sorted)?;
+        }
+        Ok(true)
+    }
+
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        loop {
+            let Some(current) = self.current.as_mut() else {
+                if self.next_index >= self.paths.len() {
+                    return Ok(None);
+                }
+                let path = self.paths[self.next_index].clone();
+                self.next_index += 1;
+                let mut f = OneFile::open(&path, self.format, self.compression, self.batch_size)?;
+                if !same_columns(&f.schema, &self.schema) {
+                    return Err(Error::SchemaMismatch {
+                        path: path.clone(),
+                        position: None,
+                        message: format!(
+                            "its columns ({}) differ from those of {} ({})",
+                            f.schema, self.paths[0], self.schema
+                        ),
+                    });
+                }
+                if let Some(p) = &self.projection {
+                    f.project(p)?;
+                }
+                self.current = Some(f);
+                continue;
+            };
+            match current.next()? {
+                Some(batch) => return Ok(Some(batch)),
+                None => self.current = None,
+            }
+        }
+    }
+}

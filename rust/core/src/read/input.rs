@@ -1,0 +1,212 @@
+//! Opening files: error mapping, streamed gzip/zstd decompression, line reading, spooling.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::Compression;
+use crate::error::{Error, Position, Result};
+
+const BUFFER: usize = 1 << 16;
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// Marks an I/O error raised by a decompressor (corrupt data), as opposed to the OS.
+#[derive(Debug)]
+struct Corrupt(String);
+
+impl std::fmt::Display for Corrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Corrupt {}
+
+/// A decompressor whose every error is reported as corrupt data, with the decoded offset.
+struct Decoded<R> {
+    inner: R,
+    what: &'static str,
+    offset: u64,
+}
+
+impl<R: Read> Read for Decoded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.offset += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                Corrupt(format!("byte {}: bad {} data: {e}", self.offset, self.what)),
+            )),
+        }
+    }
+}
+
+/// Map an I/O error met while reading `path`: decompression failures are `DataFormat`.
+pub fn read_error(path: &str, e: io::Error) -> Error {
+    if let Some(corrupt) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<Corrupt>())
+    {
+        return Error::data(path, None, corrupt.0.clone());
+    }
+    if e.kind() == io::ErrorKind::UnexpectedEof || e.kind() == io::ErrorKind::InvalidData {
+        return Error::data(path, None, format!("corrupt or truncated file: {e}"));
+    }
+    Error::io(path, e)
+}
+
+/// Open a regular file; a directory is a `DatasetReadError`, a missing file `NotFound`.
+pub fn open_file(path: &str) -> Result<File> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::Io {
+            path: path.to_string(),
+            source: io::Error::other("is a directory, not a file"),
+        });
+    }
+    File::open(path).map_err(|e| Error::io(path, e))
+}
+
+/// The (decompressed) bytes of `path`, streamed.
+pub fn open_decoded(
+    path: &str,
+    compression: Option<Compression>,
+) -> Result<Box<dyn BufRead + Send>> {
+    let file = open_file(path)?;
+    // A zero-byte file is empty content, whatever the compression (as Python's gzip).
+    let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(false);
+    let file = BufReader::with_capacity(BUFFER, file);
+    Ok(match if empty { None } else { compression } {
+        None => Box::new(file),
+        Some(Compression::Gzip) => Box::new(BufReader::with_capacity(
+            BUFFER,
+            Decoded {
+                inner: flate2::bufread::MultiGzDecoder::new(file),
+                what: "gzip",
+                offset: 0,
+            },
+        )),
+        Some(Compression::Zstd) => {
+            let decoder = zstd::stream::read::Decoder::with_buffer(file).map_err(|e| {
+                Error::data(path, Some(Position::Byte(0)), format!("bad zstd data: {e}"))
+            })?;
+            Box::new(BufReader::with_capacity(
+                BUFFER,
+                Decoded {
+                    inner: decoder,
+                    what: "zstd",
+                    offset: 0,
+                },
+            ))
+        }
+    })
+}
+
+/// Read up to `n` bytes (fewer only at end of input).
+pub fn read_head(path: &str, input: &mut dyn Read, n: usize) -> Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(n);
+    input
+        .take(n as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| read_error(path, e))?;
+    Ok(head)
+}
+
+/// Lines of a text file: 1-based numbers, content without the `\n`; a leading UTF-8 BOM
+/// is dropped; a last line without `\n` counts, an empty remainder after the last does not.
+pub struct Lines {
+    pub path: String,
+    input: Box<dyn BufRead + Send>,
+    line: u64,
+    buf: Vec<u8>,
+    first: bool,
+}
+
+impl Lines {
+    pub fn open(path: &str, compression: Option<Compression>) -> Result<Self> {
+        Ok(Lines {
+            path: path.to_string(),
+            input: open_decoded(path, compression)?,
+            line: 0,
+            buf: Vec::new(),
+            first: true,
+        })
+    }
+
+    pub fn next_line(&mut self) -> Result<Option<(u64, &[u8])>> {
+        self.buf.clear();
+        let n = self
+            .input
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|e| read_error(&self.path, e))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.line += 1;
+        let mut start = 0;
+        if self.first {
+            self.first = false;
+            if self.buf.starts_with(BOM) {
+                start = BOM.len();
+            }
+        }
+        let mut end = self.buf.len();
+        if self.buf[end - 1] == b'\n' {
+            end -= 1;
+        } else if start == end {
+            return Ok(None); // the input is just a BOM
+        }
+        if start > end {
+            start = end;
+        }
+        Ok(Some((self.line, &self.buf[start..end])))
+    }
+}
+
+/// Decompress `path` into an unlinked temporary file (for formats that need random access).
+pub fn spool(path: &str, compression: Compression) -> Result<File> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut input = open_decoded(path, Some(compression))?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let tmp = std::env::temp_dir().join(format!(
+        "fast-axolotl-{}-{}-{}.spool",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let tmp_name = tmp.display().to_string();
+    let mut out = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| Error::io(tmp_name.clone(), e))?;
+    let copied = copy(path, &mut input, &mut out);
+    let _ = std::fs::remove_file(&tmp);
+    copied?;
+    use std::io::Seek;
+    out.seek(io::SeekFrom::Start(0))
+        .map_err(|e| Error::io(tmp_name, e))?;
+    Ok(out)
+}
+
+fn copy(path: &str, input: &mut dyn Read, out: &mut File) -> Result<()> {
+    use std::io::Write;
+    let mut buf = vec![0u8; BUFFER];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(path, e)),
+        };
+        out.write_all(&buf[..n]).map_err(|e| Error::io(path, e))?;
+    }
+}

@@ -1,0 +1,812 @@
+//! JSON Lines and JSON (top-level array of objects): parsing, type inference, building.
+//!
+//! Rules (identical to the reference): numbers without `.`/`e`/`E` are int64 (out of range
+//! is an error), others float64 (non-finite is an error); NaN/Infinity, lone surrogates and
+//! nesting deeper than [`MAX_DEPTH`] are errors. Types are inferred from the first
+//! [`INFER_ROWS`] records: null < bool/int/float/string/list/struct, int+float -> float,
+//! lists and structs unified recursively (struct keys in first-seen order); any other mix
+//! is a `SchemaMismatch`. Later records must fit the inferred schema (ints widen to float;
+//! a new key is a mismatch).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
+use arrow_array::{ArrayRef, ListArray, NullArray, RecordBatch, StructArray};
+use arrow_buffer::{NullBuffer, OffsetBuffer};
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use serde_json::{Map, Value};
+
+use super::input::{open_decoded, read_error, Lines};
+use super::{batch_of, Compression, Source, INFER_ROWS};
+use crate::error::{Error, Position, Result};
+
+/// Deepest nesting of arrays/objects a record may have (the record object is depth 1).
+pub const MAX_DEPTH: usize = 100;
+
+/// A record-level problem: an error, or a skipped record under `on_error="skip"`.
+struct Bad {
+    message: String,
+    mismatch: bool,
+}
+
+fn bad(message: impl Into<String>) -> Bad {
+    Bad {
+        message: message.into(),
+        mismatch: false,
+    }
+}
+
+fn mismatch(message: impl Into<String>) -> Bad {
+    Bad {
+        message: message.into(),
+        mismatch: true,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum JType {
+    Null,
+    Bool,
+    Int,
+    Float,
+    Str,
+    List(Box<JType>),
+    Struct(Vec<(String, JType)>),
+}
+
+impl JType {
+    fn arrow(&self) -> DataType {
+        match self {
+            JType::Null => DataType::Null,
+            JType::Bool => DataType::Boolean,
+            JType::Int => DataType::Int64,
+            JType::Float => DataType::Float64,
+            JType::Str => DataType::Utf8,
+            JType::List(item) => DataType::List(Arc::new(Field::new("item", item.arrow(), true))),
+            JType::Struct(fields) => DataType::Struct(struct_fields(fields)),
+        }
+    }
+}
+
+fn struct_fields(fields: &[(String, JType)]) -> Fields {
+    fields
+        .iter()
+        .map(|(name, kind)| Field::new(name, kind.arrow(), true))
+        .collect::<Vec<_>>()
+        .into()
+}
+
+fn is_float_literal(text: &str) -> bool {
+    text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'))
+}
+
+/// Numbers in range, depth bounded.
+fn check_value(value: &Value, depth: usize) -> std::result::Result<(), Bad> {
+    match value {
+        Value::Number(n) => {
+            let text = n.as_str();
+            if is_float_literal(text) {
+                match text.parse::<f64>() {
+                    Ok(f) if f.is_finite() => Ok(()),
+                    _ => Err(bad(format!("number {text} overflows float64"))),
+                }
+            } else if text.parse::<i64>().is_ok() {
+                Ok(())
+            } else {
+                Err(bad(format!("integer {text} does not fit in int64")))
+            }
+        }
+        Value::Array(items) => {
+            if depth + 1 > MAX_DEPTH {
+                return Err(bad(format!("nested deeper than {MAX_DEPTH} levels")));
+            }
+            items.iter().try_for_each(|v| check_value(v, depth + 1))
+        }
+        Value::Object(map) => {
+            if depth + 1 > MAX_DEPTH {
+                return Err(bad(format!("nested deeper than {MAX_DEPTH} levels")));
+            }
+            map.values().try_for_each(|v| check_value(v, depth + 1))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn type_of(value: &Value) -> std::result::Result<JType, Bad> {
+    Ok(match value {
+        Value::Null => JType::Null,
+        Value::Bool(_) => JType::Bool,
+        Value::Number(n) => {
+            if is_float_literal(n.as_str()) {
+                JType::Float
+            } else {
+                JType::Int
+            }
+        }
+        Value::String(_) => JType::Str,
+        Value::Array(items) => {
+            let mut item = JType::Null;
+            for v in items {
+                item = unify(item, type_of(v)?, "[]")?;
+            }
+            JType::List(Box::new(item))
+        }
+        Value::Object(map) => {
+            let mut fields = Vec::with_capacity(map.len());
+            for (k, v) in map {
+                fields.push((k.clone(), type_of(v)?));
+            }
+            JType::Struct(fields)
+        }
+    })
+}
+
+fn unify(a: JType, b: JType, at: &str) -> std::result::Result<JType, Bad> {
+    Ok(match (a, b) {
+        (a, b) if a == b => a,
+        (JType::Null, b) => b,
+        (a, JType::Null) => a,
+        (JType::Int, JType::Float) | (JType::Float, JType::Int) => JType::Float,
+        (JType::List(x), JType::List(y)) => {
+            JType::List(Box::new(unify(*x, *y, &format!("{at}[]"))?))
+        }
+        (JType::Struct(mut fields), JType::Struct(other)) => {
+            for (key, kind) in other {
+                if let Some(slot) = fields.iter_mut().find(|(k, _)| *k == key) {
+                    let old = std::mem::replace(&mut slot.1, JType::Null);
+                    slot.1 = unify(old, kind, &format!("{at}.{key}"))?;
+                } else {
+                    fields.push((key, kind));
+                }
+            }
+            JType::Struct(fields)
+        }
+        (a, b) => {
+            return Err(mismatch(format!(
+                "column {at:?}: {} does not mix with {}",
+                b.arrow(),
+                a.arrow()
+            )))
+        }
+    })
+}
+
+fn unify_row(
+    schema: &[(String, JType)],
+    row: &Map<String, Value>,
+) -> std::result::Result<Vec<(String, JType)>, Bad> {
+    let mut merged = schema.to_vec();
+    for (key, value) in row {
+        let kind =
+            type_of(value).map_err(|b| mismatch(format!("column {key:?}: {}", b.message)))?;
+        if let Some(slot) = merged.iter_mut().find(|(k, _)| k == key) {
+            let old = std::mem::replace(&mut slot.1, JType::Null);
+            slot.1 = unify(old, kind, key)?;
+        } else {
+            merged.push((key.clone(), kind));
+        }
+    }
+    Ok(merged)
+}
+
+/// Whether `value` fits `kind`; on failure, the path inside the value (innermost last is
+/// built as the error unwinds, so the common success path allocates nothing).
+fn fits(kind: &JType, value: &Value, at: &str) -> std::result::Result<(), Bad> {
+    fits_inner(kind, value).map_err(|(mut path, message)| {
+        path.push(at.to_string());
+        path.reverse();
+        mismatch(format!("column {:?}: {message}", path.concat()))
+    })
+}
+
+type Misfit = (Vec<String>, String);
+
+fn fits_inner(kind: &JType, value: &Value) -> std::result::Result<(), Misfit> {
+    let ok = match (kind, value) {
+        (_, Value::Null) => true,
+        (JType::Bool, Value::Bool(_)) => true,
+        (JType::Int, Value::Number(n)) => !is_float_literal(n.as_str()),
+        (JType::Float, Value::Number(_)) => true,
+        (JType::Str, Value::String(_)) => true,
+        (JType::List(item), Value::Array(items)) => {
+            return items.iter().try_for_each(|v| {
+                fits_inner(item, v).map_err(|(mut path, m)| {
+                    path.push("[]".to_string());
+                    (path, m)
+                })
+            });
+        }
+        (JType::Struct(fields), Value::Object(map)) => {
+            for (key, v) in map {
+                match fields.iter().find(|(k, _)| k == key) {
+                    Some((_, k)) => fits_inner(k, v).map_err(|(mut path, m)| {
+                        path.push(format!(".{key}"));
+                        (path, m)
+                    })?,
+                    None => {
+                        return Err((
+                            Vec::new(),
+                            format!("key {key:?} is not in the inferred struct"),
+                        ))
+                    }
+                }
+            }
+            return Ok(());
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err((
+            Vec::new(),
+            format!(
+                "value {} does not fit inferred type {}",
+                short(value),
+                kind.arrow()
+            ),
+        ))
+    }
+}
+
+fn short(value: &Value) -> String {
+    let mut text = value.to_string();
+    if text.len() > 40 {
+        let mut cut = 40;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    text
+}
+
+// ---------------------------------------------------------------------------
+// Building arrays
+
+fn non_null(v: Option<&Value>) -> Option<&Value> {
+    v.filter(|v| !v.is_null())
+}
+
+fn number_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_str().parse::<i64>().ok(),
+        _ => None,
+    }
+}
+
+fn number_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => {
+            let text = n.as_str();
+            if is_float_literal(text) {
+                text.parse::<f64>().ok()
+            } else {
+                // as float(int(text)) in Python: "-0" is 0.0, large ints round to nearest.
+                text.parse::<i64>().ok().map(|i| i as f64)
+            }
+        }
+        _ => None,
+    }
+}
+
+fn nulls_of(values: &[Option<&Value>]) -> Option<NullBuffer> {
+    let nulls = NullBuffer::from_iter(values.iter().map(|v| v.is_some()));
+    (nulls.null_count() > 0).then_some(nulls)
+}
+
+fn build(kind: &JType, values: &[Option<&Value>]) -> ArrayRef {
+    match kind {
+        JType::Null => Arc::new(NullArray::new(values.len())),
+        JType::Bool => {
+            let mut b = BooleanBuilder::with_capacity(values.len());
+            values
+                .iter()
+                .for_each(|v| b.append_option(v.and_then(Value::as_bool)));
+            Arc::new(b.finish())
+        }
+        JType::Int => {
+            let mut b = Int64Builder::with_capacity(values.len());
+            values
+                .iter()
+                .for_each(|v| b.append_option(v.and_then(number_i64)));
+            Arc::new(b.finish())
+        }
+        JType::Float => {
+            let mut b = Float64Builder::with_capacity(values.len());
+            values
+                .iter()
+                .for_each(|v| b.append_option(v.and_then(number_f64)));
+            Arc::new(b.finish())
+        }
+        JType::Str => {
+            let mut b = StringBuilder::with_capacity(values.len(), 0);
+            values
+                .iter()
+                .for_each(|v| b.append_option(v.and_then(Value::as_str)));
+            Arc::new(b.finish())
+        }
+        JType::List(item) => {
+            let mut offsets = Vec::with_capacity(values.len() + 1);
+            offsets.push(0i32);
+            let mut children: Vec<Option<&Value>> = Vec::new();
+            for v in values {
+                if let Some(Value::Array(items)) = v {
+                    children.extend(items.iter().map(|x| non_null(Some(x))));
+                }
+                offsets.push(i32::try_from(children.len()).unwrap_or(i32::MAX));
+            }
+            let child = build(item, &children);
+            let field = Arc::new(Field::new("item", item.arrow(), true));
+            Arc::new(ListArray::new(
+                field,
+                OffsetBuffer::new(offsets.into()),
+                child,
+                nulls_of(values),
+            ))
+        }
+        JType::Struct(fields) => {
+            let nulls = nulls_of(values);
+            if fields.is_empty() {
+                return Arc::new(StructArray::new_empty_fields(values.len(), nulls));
+            }
+            let children = fields
+                .iter()
+                .map(|(key, k)| {
+                    let column: Vec<Option<&Value>> = values
+                        .iter()
+                        .map(|v| non_null(v.and_then(|o| o.as_object()).and_then(|o| o.get(key))))
+                        .collect();
+                    build(k, &column)
+                })
+                .collect();
+            Arc::new(StructArray::new(struct_fields(fields), children, nulls))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Record sources
+
+/// Splits a top-level JSON array into its elements, streaming. Syntax errors outside
+/// elements are fatal; each element is then parsed (and validated) by serde_json.
+struct ArraySplitter {
+    path: String,
+    input: Box<dyn std::io::BufRead + Send>,
+    state: u8, // 0 before '[', 1 after '[', 2 after an element, 3 after ',', 4 done
+    index: u64,
+    peeked: Option<u8>,
+    line: u64,
+}
+
+impl ArraySplitter {
+    fn open(path: &str, compression: Option<Compression>) -> Result<Self> {
+        let mut input = open_decoded(path, compression)?;
+        let buf = input.fill_buf().map_err(|e| read_error(path, e))?;
+        if buf.starts_with(b"\xef\xbb\xbf") {
+            input.consume(3);
+        }
+        Ok(ArraySplitter {
+            path: path.to_string(),
+            input,
+            state: 0,
+            index: 0,
+            peeked: None,
+            line: 1,
+        })
+    }
+
+    fn byte(&mut self) -> Result<Option<u8>> {
+        if let Some(b) = self.peeked.take() {
+            return Ok(Some(b)); // already counted in `line`
+        }
+        let buf = self
+            .input
+            .fill_buf()
+            .map_err(|e| read_error(&self.path, e))?;
+        let Some(&b) = buf.first() else {
+            return Ok(None);
+        };
+        self.input.consume(1);
+        if b == b'\n' {
+            self.line += 1;
+        }
+        Ok(Some(b))
+    }
+
+    fn skip_ws(&mut self) -> Result<Option<u8>> {
+        loop {
+            match self.byte()? {
+                Some(b' ' | b'\t' | b'\r' | b'\n') => continue,
+                other => return Ok(other),
+            }
+        }
+    }
+
+    fn fatal(&self, message: impl Into<String>) -> Error {
+        Error::data(self.path.clone(), Some(Position::Line(self.line)), message)
+    }
+
+    /// The next element's bytes, or None at the end of the array.
+    fn next_element(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>> {
+        loop {
+            match self.state {
+                0 => match self.skip_ws()? {
+                    Some(b'[') => self.state = 1,
+                    _ => {
+                        return Err(
+                            self.fatal("a .json file must hold a top-level array of objects")
+                        )
+                    }
+                },
+                1 | 3 => {
+                    let first = self.skip_ws()?;
+                    match first {
+                        Some(b']') if self.state == 1 => {
+                            self.state = 4;
+                        }
+                        Some(b) => {
+                            self.read_element(b, out)?;
+                            self.state = 2;
+                            self.index += 1;
+                            return Ok(Some(self.index));
+                        }
+                        None => return Err(self.fatal("unexpected end of input inside the array")),
+                    }
+                }
+                2 => match self.skip_ws()? {
+                    Some(b',') => self.state = 3,
+                    Some(b']') => self.state = 4,
+                    _ => return Err(self.fatal("expected ',' or ']' after an array element")),
+                },
+                _ => {
+                    return match self.skip_ws()? {
+                        None => Ok(None),
+                        Some(_) => Err(self.fatal("extra data after the top-level array")),
+                    }
+                }
+            }
+        }
+    }
+
+    fn read_element(&mut self, first: u8, out: &mut Vec<u8>) -> Result<()> {
+        out.clear();
+        out.push(first);
+        let mut depth: usize = match first {
+            b'[' | b'{' => 1,
+            _ => 0,
+        };
+        let mut in_string = first == b'"';
+        let mut escaped = false;
+        if depth == 0 && !in_string {
+            // A scalar: up to a delimiter.
+            loop {
+                match self.byte()? {
+                    Some(b @ (b',' | b']' | b' ' | b'\t' | b'\r' | b'\n')) => {
+                        self.peeked = Some(b);
+                        return Ok(());
+                    }
+                    Some(b) => out.push(b),
+                    None => return Err(self.fatal("unexpected end of input inside the array")),
+                }
+            }
+        }
+        loop {
+            let Some(b) = self.byte()? else {
+                return Err(self.fatal("unexpected end of input inside an array element"));
+            };
+            out.push(b);
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                    if depth == 0 {
+                        return Ok(());
+                    }
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Ok(());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+enum Records {
+    Lines {
+        paths: Vec<String>,
+        next: usize,
+        compression: Option<Compression>,
+        current: Option<Lines>,
+    },
+    Array {
+        paths: Vec<String>,
+        next: usize,
+        compression: Option<Compression>,
+        current: Option<ArraySplitter>,
+        buf: Vec<u8>,
+    },
+}
+
+/// One raw record: where it is, and its parse (or the record-level problem).
+struct Raw {
+    path: String,
+    position: Position,
+    parsed: std::result::Result<Map<String, Value>, Bad>,
+}
+
+impl Records {
+    fn next(&mut self) -> Result<Option<Raw>> {
+        match self {
+            Records::Lines {
+                paths,
+                next,
+                compression,
+                current,
+            } => loop {
+                let Some(lines) = current.as_mut() else {
+                    if *next >= paths.len() {
+                        return Ok(None);
+                    }
+                    *current = Some(Lines::open(&paths[*next], *compression)?);
+                    *next += 1;
+                    continue;
+                };
+                match lines.next_line()? {
+                    None => *current = None,
+                    Some((number, line)) => {
+                        if line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
+                            continue;
+                        }
+                        let parsed = parse_record(line, false);
+                        return Ok(Some(Raw {
+                            path: lines.path.clone(),
+                            position: Position::Line(number),
+                            parsed,
+                        }));
+                    }
+                }
+            },
+            Records::Array {
+                paths,
+                next,
+                compression,
+                current,
+                buf,
+            } => loop {
+                let Some(splitter) = current.as_mut() else {
+                    if *next >= paths.len() {
+                        return Ok(None);
+                    }
+                    *current = Some(ArraySplitter::open(&paths[*next], *compression)?);
+                    *next += 1;
+                    continue;
+                };
+                match splitter.next_element(buf)? {
+                    None => *current = None,
+                    Some(index) => {
+                        let parsed = parse_record(buf, true);
+                        if let Err(b) = &parsed {
+                            if !b.mismatch && b.message.starts_with("invalid JSON") {
+                                // Syntax errors in a JSON document are fatal, as in json.load.
+                                return Err(Error::data(
+                                    splitter.path.clone(),
+                                    Some(Position::Row(index)),
+                                    b.message.clone(),
+                                ));
+                            }
+                        }
+                        return Ok(Some(Raw {
+                            path: splitter.path.clone(),
+                            position: Position::Row(index),
+                            parsed,
+                        }));
+                    }
+                }
+            },
+        }
+    }
+}
+
+fn parse_record(bytes: &[u8], in_array: bool) -> std::result::Result<Map<String, Value>, Bad> {
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    let depth_base = 0;
+    if let Err(b) = check_value(&value, depth_base) {
+        if in_array && b.message.starts_with("nested") {
+            return Err(bad(format!("invalid JSON: {}", b.message)));
+        }
+        return Err(b);
+    }
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(bad(format!(
+            "expected a JSON object, found {}",
+            kind_name(&other)
+        ))),
+    }
+}
+
+fn kind_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+pub struct JsonSource {
+    records: Records,
+    skip_bad: bool,
+    skipped: u64,
+    batch_size: usize,
+    kinds: Vec<(String, JType)>,
+    schema: SchemaRef,
+    buffer: VecDeque<Map<String, Value>>,
+}
+
+impl JsonSource {
+    pub fn open(
+        paths: Vec<String>,
+        array: bool,
+        compression: Option<Compression>,
+        batch_size: usize,
+        skip_bad: bool,
+    ) -> Result<Self> {
+        let records = if array {
+            Records::Array {
+                paths,
+                next: 0,
+                compression,
+                current: None,
+                buf: Vec::new(),
+            }
+        } else {
+            Records::Lines {
+                paths,
+                next: 0,
+                compression,
+                current: None,
+            }
+        };
+        let mut source = JsonSource {
+            records,
+            skip_bad,
+            skipped: 0,
+            batch_size,
+            kinds: Vec::new(),
+            schema: Arc::new(Schema::empty()),
+            buffer: VecDeque::new(),
+        };
+        source.infer()?;
+        Ok(source)
+    }
+
+    fn fail(&mut self, raw: &Raw, b: Bad) -> Result<()> {
+        if self.skip_bad {
+            self.skipped += 1;
+            return Ok(());
+        }
+        let (path, position) = (raw.path.clone(), Some(raw.position.clone()));
+        Err(if b.mismatch {
+            Error::SchemaMismatch {
+                path,
+                position,
+                message: b.message,
+            }
+        } else {
+            Error::DataFormat {
+                path,
+                position,
+                message: b.message,
+            }
+        })
+    }
+
+    fn infer(&mut self) -> Result<()> {
+        let mut kinds: Vec<(String, JType)> = Vec::new();
+        while self.buffer.len() < INFER_ROWS {
+            let Some(mut raw) = self.records.next()? else {
+                break;
+            };
+            let parsed = std::mem::replace(&mut raw.parsed, Err(bad("")));
+            let row = match parsed {
+                Ok(row) => row,
+                Err(b) => {
+                    self.fail(&raw, b)?;
+                    continue;
+                }
+            };
+            match unify_row(&kinds, &row) {
+                Ok(merged) => kinds = merged,
+                Err(b) => {
+                    self.fail(&raw, b)?;
+                    continue;
+                }
+            }
+            self.buffer.push_back(row);
+        }
+        self.schema = Arc::new(Schema::new(struct_fields(&kinds)));
+        self.kinds = kinds;
+        Ok(())
+    }
+
+    fn next_row(&mut self) -> Result<Option<Map<String, Value>>> {
+        if let Some(row) = self.buffer.pop_front() {
+            return Ok(Some(row));
+        }
+        loop {
+            let Some(mut raw) = self.records.next()? else {
+                return Ok(None);
+            };
+            let parsed = std::mem::replace(&mut raw.parsed, Err(bad("")));
+            let checked = parsed.and_then(|row| {
+                for (key, value) in &row {
+                    match self.kinds.iter().find(|(k, _)| k == key) {
+                        Some((_, kind)) => fits(kind, value, key)?,
+                        None => {
+                            return Err(mismatch(format!(
+                                "key {key:?} is not a column of the inferred schema"
+                            )))
+                        }
+                    }
+                }
+                Ok(row)
+            });
+            match checked {
+                Ok(row) => return Ok(Some(row)),
+                Err(b) => self.fail(&raw, b)?,
+            }
+        }
+    }
+}
+
+impl Source for JsonSource {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        let mut rows = Vec::with_capacity(self.batch_size.min(1 << 16));
+        while rows.len() < self.batch_size {
+            match self.next_row()? {
+                Some(row) => rows.push(row),
+                None => break,
+            }
+        }
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let columns = self
+            .kinds
+            .iter()
+            .map(|(name, kind)| {
+                let values: Vec<Option<&Value>> =
+                    rows.iter().map(|r| non_null(r.get(name))).collect();
+                build(kind, &values)
+            })
+            .collect();
+        batch_of(&self.schema, columns, rows.len()).map(Some)
+    }
+
+    fn skipped(&self) -> u64 {
+        self.skipped
+    }
+}
