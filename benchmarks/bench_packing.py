@@ -13,11 +13,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from _common import best, digest_of, header, on, row, time_old  # also puts tests/ on sys.path
+from _common import axo, best, digest_of, header, on, row, time_old
 
 import fast_axolotl as fa
-
-import axolotl_reference as axo  # noqa: E402, I001  (verbatim Axolotl 0.21 code in tests/)
 
 
 def numpy_pad(seqs: list[np.ndarray], target: int) -> np.ndarray:

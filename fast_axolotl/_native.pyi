@@ -4,8 +4,8 @@ Inputs arrive validated by the public API: ragged integer sequences as
 ``(values, offsets)`` int64 arrays (contiguous), lengths as int64 arrays.
 """
 
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
@@ -41,11 +41,12 @@ def dedup_rows(
 def hash_arrow(table: Any, num_threads: int) -> npt.NDArray[np.uint8]: ...
 def select_unique(digests: npt.NDArray[np.uint8], seen: set[bytes]) -> npt.NDArray[np.int64]: ...
 
+@final
 class DigestSet:
     def __init__(self) -> None: ...
     def insert_new(self, digests: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]: ...
     def __len__(self) -> int: ...
-    def __contains__(self, digest: bytes) -> bool: ...
+    def __contains__(self, digest: bytes, /) -> bool: ...
 
 # packing
 def pack_sequences(
@@ -98,6 +99,7 @@ def ragged_from_lists(
 # ("parquet", "arrow" (also Feather v2 and save_to_disk shards), "jsonl", "json", "csv",
 # "tsv", "text") and one compression (None, "gzip", "zstd"). Nothing is opened before the
 # first next() / schema(). Batches hold exactly batch_size rows (the last may be shorter).
+@final
 class ArrowBatch:
     """One record batch, exported through the Arrow PyCapsule interface."""
 
@@ -105,9 +107,11 @@ class ArrowBatch:
     def num_rows(self) -> int: ...
     def __arrow_c_array__(self, requested_schema: object | None = None) -> tuple[object, object]: ...
 
+@final
 class ArrowSchema:
     def __arrow_c_schema__(self) -> object: ...
 
+@final
 class Reader:
     def __iter__(self) -> Reader: ...
     def __next__(self) -> ArrowBatch: ...
