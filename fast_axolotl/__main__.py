@@ -6,9 +6,12 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .errors import FastAxolotlError
+
+SAMPLE = Path(__file__).parent / "data" / "sample_chat.jsonl.gz"
 
 
 def _info(_: argparse.Namespace) -> int:
@@ -35,13 +38,16 @@ def _prepare(args: argparse.Namespace) -> int:
     import fast_axolotl as fa
 
     start = time.perf_counter()
-    tables = [fa.read_table(path, columns=args.columns) for path in args.inputs]
+    inputs = args.inputs or [str(SAMPLE)]
+    if not args.inputs:
+        print(f"no INPUT given: using the bundled sample dataset {SAMPLE.name} (tokenized chat rows, some duplicated)")
+    tables = [fa.read_table(path, columns=args.columns) for path in inputs]
     try:
         table = pa.concat_tables(tables)
     except pa.ArrowInvalid as exc:
         raise fa.errors.InvalidArgumentError(f"the inputs have different schemas: {exc}") from None
     rows_in = table.num_rows
-    print(f"read {rows_in} rows, {table.num_columns} columns from {len(args.inputs)} input(s)")
+    print(f"read {rows_in} rows, {table.num_columns} columns from {len(inputs)} input(s)")
     if args.dedupe:
         table, _ = fa.deduplicate(table)
         print(f"deduplicated: {rows_in - table.num_rows} duplicate rows removed, {table.num_rows} kept")
@@ -77,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="version, implementation, threads, formats, Axolotl version")
     info.set_defaults(run=_info)
     prepare = commands.add_parser("prepare", help="read, deduplicate and pack datasets into a Parquet file")
-    prepare.add_argument("inputs", nargs="+", metavar="INPUT", help="files, directories or globs of one format")
+    prepare.add_argument(
+        "inputs", nargs="*", metavar="INPUT", help="files, directories or globs (default: a bundled sample dataset)"
+    )
     prepare.add_argument("-o", "--output", required=True, help="Parquet file to write")
     prepare.add_argument("--columns", nargs="+", help="columns to keep (default: all)")
     prepare.add_argument("--dedupe", action="store_true", help="drop exact duplicate rows (Axolotl semantics)")
