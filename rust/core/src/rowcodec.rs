@@ -67,11 +67,38 @@ trait SignedAt: Sync {
     fn at(&self, i: usize) -> i64;
     /// Minimum and maximum over `start..end` (all valid).
     fn min_max(&self, start: usize, end: usize) -> (i64, i64);
+    /// Append `start..end` as `width`-byte little-endian signed integers (values fit).
+    fn write_packed(&self, start: usize, end: usize, width: u8, out: &mut Vec<u8>);
+}
+
+/// Append `values` as `width`-byte little-endian integers, one tight loop per width
+/// (a virtual call per list, not per token).
+fn pack_into<T: Copy>(values: &[T], width: u8, out: &mut Vec<u8>, to_i64: impl Fn(T) -> i64) {
+    let base = out.len();
+    out.resize(base + values.len() * width as usize, 0);
+    let dst = &mut out[base..];
+    match width {
+        1 => dst.iter_mut().zip(values).for_each(|(d, &v)| *d = to_i64(v) as i8 as u8),
+        2 => dst
+            .chunks_exact_mut(2)
+            .zip(values)
+            .for_each(|(d, &v)| d.copy_from_slice(&(to_i64(v) as i16).to_le_bytes())),
+        4 => dst
+            .chunks_exact_mut(4)
+            .zip(values)
+            .for_each(|(d, &v)| d.copy_from_slice(&(to_i64(v) as i32).to_le_bytes())),
+        _ => dst
+            .chunks_exact_mut(8)
+            .zip(values)
+            .for_each(|(d, &v)| d.copy_from_slice(&to_i64(v).to_le_bytes())),
+    }
 }
 
 trait UnsignedAt: Sync {
     fn at(&self, i: usize) -> u64;
     fn is_null(&self, i: usize) -> bool;
+    /// Append `start..end` as `width`-byte little-endian integers (all <= i64::MAX).
+    fn write_packed(&self, start: usize, end: usize, width: u8, out: &mut Vec<u8>);
     fn max(&self, start: usize, end: usize) -> u64;
 }
 
@@ -99,6 +126,9 @@ macro_rules! signed_at {
                 }
                 (lo, hi)
             }
+            fn write_packed(&self, start: usize, end: usize, width: u8, out: &mut Vec<u8>) {
+                pack_into(&self.values()[start..end], width, out, |v| v as i64);
+            }
         }
     };
 }
@@ -115,6 +145,9 @@ macro_rules! unsigned_at {
             }
             fn is_null(&self, i: usize) -> bool {
                 Array::is_null(self, i)
+            }
+            fn write_packed(&self, start: usize, end: usize, width: u8, out: &mut Vec<u8>) {
+                pack_into(&self.values()[start..end], width, out, |v| v as i64);
             }
             fn max(&self, start: usize, end: usize) -> u64 {
                 self.values()[start..end]
@@ -342,16 +375,10 @@ fn width_for(lo: i64, hi: i64) -> u8 {
     }
 }
 
-fn put_packed(out: &mut Vec<u8>, count: usize, width: u8, values: impl Iterator<Item = i64>) {
+fn put_packed_header(out: &mut Vec<u8>, count: usize, width: u8) {
     out.push(b'J');
     put_len(out, count);
     out.push(width);
-    match width {
-        1 => values.for_each(|v| out.push(v as i8 as u8)),
-        2 => values.for_each(|v| out.extend_from_slice(&(v as i16).to_le_bytes())),
-        4 => values.for_each(|v| out.extend_from_slice(&(v as i32).to_le_bytes())),
-        _ => values.for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-    }
 }
 
 fn range_has_nulls(nulls: Option<&NullBuffer>, start: usize, end: usize) -> bool {
@@ -365,25 +392,18 @@ fn encode_list(out: &mut Vec<u8>, child: &Col<'_>, start: usize, end: usize) {
         match child {
             Col::Signed(iv) if !range_has_nulls(iv.nulls, start, end) => {
                 let (lo, hi) = iv.array.min_max(start, end);
-                put_packed(
-                    out,
-                    count,
-                    width_for(lo, hi),
-                    (start..end).map(|i| iv.array.at(i)),
-                );
+                let width = width_for(lo, hi);
+                put_packed_header(out, count, width);
+                iv.array.write_packed(start, end, width, out);
                 return;
             }
             Col::Unsigned(u)
                 if !(start..end).any(|i| u.is_null(i)) && u.max(start, end) <= i64::MAX as u64 =>
             {
-                let hi = u.max(start, end) as i64;
-                let lo = (start..end).map(|i| u.at(i) as i64).min().unwrap_or(0);
-                put_packed(
-                    out,
-                    count,
-                    width_for(lo, hi),
-                    (start..end).map(|i| u.at(i) as i64),
-                );
+                // Unsigned values are >= 0, so the maximum alone picks the width.
+                let width = width_for(0, u.max(start, end) as i64);
+                put_packed_header(out, count, width);
+                u.write_packed(start, end, width, out);
                 return;
             }
             _ => {}

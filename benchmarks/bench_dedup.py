@@ -1,0 +1,138 @@
+"""Exact deduplication and hashing: native vs the reference, hashlib, OpenSSL's own
+speed, and Axolotl's ``_deduplicate_dataset`` (verbatim copy in tests/axolotl_reference.py)
+on tokenized Hugging Face Datasets with 10% duplicates.
+
+    python benchmarks/bench_dedup.py [--quick] [--sizes 100000 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import subprocess
+import time
+
+import numpy as np
+import pyarrow as pa
+from _common import axo, best, header, on, row
+
+import fast_axolotl as fa
+from fast_axolotl import _backend
+
+
+def tokenized_dataset(rng: np.random.Generator, n: int) -> tuple[object, pa.Table]:
+    """input_ids / attention_mask / labels, lengths 16-1024 (mean ~520), 10% exact duplicates."""
+    import datasets
+
+    unique = int(n * 0.9)
+    lengths = rng.integers(16, 1025, unique)
+    offsets = np.zeros(unique + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    values = rng.integers(3, 32000, int(offsets[-1])).astype(np.int32)
+    ids = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+    pick = np.concatenate([np.arange(unique), rng.integers(0, unique, n - unique)])
+    rng.shuffle(pick)
+    ids = ids.take(pa.array(pick))
+    lengths = np.diff(ids.offsets.to_numpy())
+    flat = ids.flatten().to_numpy()
+    starts = ids.offsets.to_numpy()[:-1]
+    labels = flat.astype(np.int64).copy()
+    third = np.repeat(lengths // 3, lengths)
+    within = np.arange(len(flat)) - np.repeat(starts, lengths)
+    labels[within < third] = -100
+    table = pa.table(
+        {
+            "input_ids": ids,
+            "attention_mask": pa.ListArray.from_arrays(ids.offsets, pa.array(np.ones(len(flat), dtype=np.int8))),
+            "labels": pa.ListArray.from_arrays(ids.offsets, pa.array(labels)),
+        }
+    )
+    return datasets.Dataset(table), table
+
+
+def openssl_sha256_bytes_per_second(block: int) -> float | None:
+    try:
+        out = subprocess.run(
+            ["openssl", "speed", "-evp", "sha256", "-bytes", str(block), "-seconds", "2"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    match = re.search(r"^sha256\s+([\d.]+)k", out, re.M)
+    return float(match.group(1)) * 1000 if match else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    sizes = args.sizes or ([10_000] if args.quick else [100_000])
+    header("Exact deduplication and hashing")
+    shani = "sha_ni" in open("/proc/cpuinfo").read()
+    print(f"CPU SHA extensions (sha_ni in /proc/cpuinfo): {shani}; the sha2 crate uses them when present\n")
+
+    for n in sizes:
+        ds, table = tokenized_dataset(rng, n)
+        start = time.perf_counter()
+        ours, _ = fa.deduplicate(ds)
+        native = time.perf_counter() - start
+        start = time.perf_counter()
+        theirs, _ = axo._deduplicate_dataset(ds)
+        axolotl = time.perf_counter() - start
+        kept = ours._indices.column(0).to_pylist()
+        assert kept == theirs._indices.column(0).to_pylist(), "kept indices differ from Axolotl"
+        native = min(native, best(on("native", lambda ds=ds: fa.deduplicate(ds)), 2))
+        others = {f"Axolotl _deduplicate_dataset (identical kept indices, {len(kept):,} kept)": axolotl}
+        if n <= 10_000:
+            others["reference"] = best(on("fallback", lambda ds=ds: fa.deduplicate(ds)), 1)
+        row("deduplicate (HF Dataset: input_ids/attention_mask/labels)", f"{n:,}", native, others)
+
+    # Raw SHA-256 throughput on 16 KiB rows, against OpenSSL x the cores used.
+    block = 16384
+    rows = [bytes(rng.integers(0, 256, block, dtype=np.uint8)) for _ in range(4096)]
+    native_module = _backend.native_module()
+    assert native_module is not None
+    threads = fa.thread_count()
+    elapsed = best(lambda: native_module.hash_rows(rows, 0), 5)
+    ours_rate = len(rows) * block / elapsed
+    one_core = openssl_sha256_bytes_per_second(block)
+    print(
+        f"\nraw SHA-256, {len(rows)} x 16 KiB rows: native {ours_rate / 1e9:.2f} GB/s on {threads} threads"
+        + (
+            f"; openssl speed -evp sha256 (1 core) {one_core / 1e9:.2f} GB/s x {threads} = "
+            f"{one_core * threads / 1e9:.2f} GB/s -> {ours_rate / (one_core * threads):.0%}"
+            if one_core
+            else "; openssl not available"
+        )
+    )
+    print()
+    strings = [("x" * 1000) + str(i) for i in range(100_000)]
+    row(
+        "parallel_hash_rows (str, ~1 KB each)",
+        "100,000",
+        best(on("native", lambda: fa.parallel_hash_rows(strings)), 5),
+        {
+            "hashlib loop (sha256(s.encode()).hexdigest())": best(
+                lambda: [hashlib.sha256(s.encode()).hexdigest() for s in strings], 5
+            ),
+            "native, 1 thread": best(on("native", lambda: fa.parallel_hash_rows(strings, num_threads=1)), 5),
+        },
+    )
+    digests_rows = table.slice(0, min(table.num_rows, 20_000))
+    row(
+        "hash_table (tokenized rows)",
+        f"{digests_rows.num_rows:,}",
+        best(on("native", lambda: fa.hash_table(digests_rows)), 3),
+        {
+            "reference (struct + hashlib)": best(on("fallback", lambda: fa.hash_table(digests_rows)), 1),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
