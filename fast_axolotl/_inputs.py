@@ -95,10 +95,11 @@ def ragged(sequences: Any, name: str = "sequences") -> tuple[Int64Array, Int64Ar
         return values, np.arange(rows + 1, dtype=np.int64) * width
     if isinstance(sequences, (str, bytes)) or not isinstance(sequences, (Sequence, np.ndarray)):
         raise ArgumentTypeError(f"{name} must be a sequence of integer sequences, got {type(sequences).__name__}")
-    if all(isinstance(seq, (list, tuple)) for seq in sequences):
-        from . import _backend
+    from . import _backend
 
-        return _backend.kernels().ragged_from_lists(sequences, name)  # type: ignore[no-any-return]
+    flattened = _backend.kernels().ragged_from_lists(sequences, name)
+    if flattened is not None:  # every row was a list or tuple
+        return flattened  # type: ignore[no-any-return]
     if all(
         isinstance(seq, np.ndarray) and seq.ndim == 1 and seq.dtype.kind in "iu" and seq.dtype != np.uint64
         for seq in sequences
@@ -132,7 +133,8 @@ def ragged(sequences: Any, name: str = "sequences") -> tuple[Int64Array, Int64Ar
 def _backend_lists(sequences: Sequence[Any], name: str) -> Int64Array:
     from . import _backend
 
-    return _backend.kernels().ragged_from_lists(sequences, name)[0]  # type: ignore[no-any-return]
+    values, _ = _backend.kernels().ragged_from_lists(sequences, name)
+    return values  # type: ignore[no-any-return]
 
 
 def lengths_of(offsets: Int64Array) -> Int64Array:

@@ -91,8 +91,8 @@ def pad_rows(
 
 # inputs
 def ragged_from_lists(
-    sequences: Sequence[Sequence[Any]], name: str
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+    sequences: Sequence[Any], name: str
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None: ...
 
 # --- reading (owned by the reader work) ---
 # Inputs arrive resolved by fast_axolotl.reading: files of one base format

@@ -15,9 +15,14 @@ _MIN, _MAX = -(2**63), 2**63 - 1
 
 
 def ragged_from_lists(
-    sequences: Sequence[Sequence[Any]], name: str
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Every element must be an integer (anything with ``__index__`` except bool) fitting int64."""
+    sequences: Sequence[Any], name: str
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+    """Every element must be an integer (anything with ``__index__`` except bool) fitting int64.
+
+    ``None`` when a row is not a list or tuple (the caller then takes its general path).
+    """
+    if not all(isinstance(seq, (list, tuple)) for seq in sequences):
+        return None
     values: list[int] = []
     offsets = [0]
     for row, seq in enumerate(sequences):

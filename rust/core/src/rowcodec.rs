@@ -78,7 +78,10 @@ fn pack_into<T: Copy>(values: &[T], width: u8, out: &mut Vec<u8>, to_i64: impl F
     out.resize(base + values.len() * width as usize, 0);
     let dst = &mut out[base..];
     match width {
-        1 => dst.iter_mut().zip(values).for_each(|(d, &v)| *d = to_i64(v) as i8 as u8),
+        1 => dst
+            .iter_mut()
+            .zip(values)
+            .for_each(|(d, &v)| *d = to_i64(v) as i8 as u8),
         2 => dst
             .chunks_exact_mut(2)
             .zip(values)

@@ -4,7 +4,7 @@
 use numpy::PyArray1;
 use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
-use pyo3::types::{PyInt, PyList};
+use pyo3::types::{PyInt, PyList, PyTuple};
 
 use crate::errors::{ArgumentTypeError, InvalidArgumentError};
 
@@ -68,16 +68,20 @@ fn exact_int_list(seq: &Bound<'_, PyAny>, values: &mut Vec<i64>) -> PyResult<boo
     Ok(true)
 }
 
+/// `None` when a row is not a list or tuple: the caller then takes its general path.
 #[pyfunction]
 pub fn ragged_from_lists<'py>(
     py: Python<'py>,
     sequences: &Bound<'py, PyAny>,
     name: &str,
-) -> PyResult<crate::Int64Pair<'py>> {
+) -> PyResult<Option<crate::Int64Pair<'py>>> {
     let mut values: Vec<i64> = Vec::new();
     let mut offsets: Vec<i64> = vec![0];
     for (row, seq) in sequences.try_iter()?.enumerate() {
         let seq = seq?;
+        if !(seq.is_instance_of::<PyList>() || seq.is_instance_of::<PyTuple>()) {
+            return Ok(None);
+        }
         if exact_int_list(&seq, &mut values)? {
             offsets.push(values.len() as i64);
             continue;
@@ -98,8 +102,8 @@ pub fn ragged_from_lists<'py>(
         }
         offsets.push(values.len() as i64);
     }
-    Ok((
+    Ok(Some((
         PyArray1::from_vec(py, values),
         PyArray1::from_vec(py, offsets),
-    ))
+    )))
 }
