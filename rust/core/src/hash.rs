@@ -35,6 +35,9 @@ pub fn sha256(bytes: &[u8]) -> Digest32 {
 
 /// SHA-256 of every row, in order.
 pub fn hash_rows(rows: &Rows<'_>, num_threads: usize) -> Result<Vec<Digest32>> {
+    if !pool::parallel(num_threads, rows.data.len()) {
+        return Ok((0..rows.len()).map(|i| sha256(rows.row(i))).collect());
+    }
     pool::install(num_threads, || {
         (0..rows.len())
             .into_par_iter()

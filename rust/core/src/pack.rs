@@ -194,64 +194,81 @@ pub fn pack(input: &PackInput<'_>, num_threads: usize) -> Result<Packed> {
         None => &mut positions_dummy,
     };
     let with_positions = input.with_position_ids;
-    pool::install(num_threads, || {
-        let rows_iter = out
-            .input_ids
-            .par_chunks_mut(width)
-            .zip(out.labels.par_chunks_mut(width))
-            .zip(out.attention_mask.par_chunks_mut(width))
-            .enumerate();
-        let write = |r: usize,
-                     ids: &mut [i64],
-                     labels: &mut [i64],
-                     mask: &mut [i64],
-                     pos: Option<&mut [i64]>| {
-            let mut at = 0usize;
-            let mut pos = pos;
-            for piece in &pieces[splits[r] as usize..splits[r + 1] as usize] {
-                let src = piece.start..piece.start + piece.len;
-                let n = piece.len;
-                ids[at..at + n].copy_from_slice(&input.ids.values[src.clone()]);
-                match input.labels {
-                    Some(l) => labels[at..at + n].copy_from_slice(&l[src.clone()]),
-                    None => labels[at..at + n].copy_from_slice(&input.ids.values[src.clone()]),
-                }
-                match input.mask {
-                    Some(m) => mask[at..at + n].copy_from_slice(&m[src]),
-                    None => mask[at..at + n].fill(1),
-                }
-                if let Some((eos, pad)) = input.separator {
-                    ids[at + n] = eos;
-                    ids[at + n + 1] = pad;
-                    labels[at + n] = eos;
-                    labels[at + n + 1] = input.label_pad_id;
-                    mask[at + n] = 1;
-                    mask[at + n + 1] = 0;
-                }
-                if let Some(p) = pos.as_deref_mut() {
-                    for (j, slot) in p[at..at + n + extra].iter_mut().enumerate() {
-                        *slot = j as i64;
-                    }
-                }
-                at += n + extra;
+    let write = |r: usize,
+                 ids: &mut [i64],
+                 labels: &mut [i64],
+                 mask: &mut [i64],
+                 pos: Option<&mut [i64]>| {
+        let mut at = 0usize;
+        let mut pos = pos;
+        for piece in &pieces[splits[r] as usize..splits[r + 1] as usize] {
+            let src = piece.start..piece.start + piece.len;
+            let n = piece.len;
+            ids[at..at + n].copy_from_slice(&input.ids.values[src.clone()]);
+            match input.labels {
+                Some(l) => labels[at..at + n].copy_from_slice(&l[src.clone()]),
+                None => labels[at..at + n].copy_from_slice(&input.ids.values[src.clone()]),
             }
-            ids[at..].fill(input.pad_token_id);
-            labels[at..].fill(input.label_pad_id);
-            mask[at..].fill(0);
-            if let Some(p) = pos {
-                for (j, slot) in p[at..].iter_mut().enumerate() {
+            match input.mask {
+                Some(m) => mask[at..at + n].copy_from_slice(&m[src]),
+                None => mask[at..at + n].fill(1),
+            }
+            if let Some((eos, pad)) = input.separator {
+                ids[at + n] = eos;
+                ids[at + n + 1] = pad;
+                labels[at + n] = eos;
+                labels[at + n + 1] = input.label_pad_id;
+                mask[at + n] = 1;
+                mask[at + n + 1] = 0;
+            }
+            if let Some(p) = pos.as_deref_mut() {
+                for (j, slot) in p[at..at + n + extra].iter_mut().enumerate() {
                     *slot = j as i64;
                 }
             }
-        };
+            at += n + extra;
+        }
+        ids[at..].fill(input.pad_token_id);
+        labels[at..].fill(input.label_pad_id);
+        mask[at..].fill(0);
+        if let Some(p) = pos {
+            for (j, slot) in p[at..].iter_mut().enumerate() {
+                *slot = j as i64;
+            }
+        }
+    };
+    if pool::parallel(num_threads, rows * width) {
+        pool::install(num_threads, || {
+            let rows_iter = out
+                .input_ids
+                .par_chunks_mut(width)
+                .zip(out.labels.par_chunks_mut(width))
+                .zip(out.attention_mask.par_chunks_mut(width))
+                .enumerate();
+            if with_positions {
+                rows_iter.zip(positions.par_chunks_mut(width)).for_each(
+                    |((r, ((ids, labels), mask)), pos)| write(r, ids, labels, mask, Some(pos)),
+                );
+            } else {
+                rows_iter.for_each(|(r, ((ids, labels), mask))| write(r, ids, labels, mask, None));
+            }
+        })?;
+    } else {
+        // Small outputs: the caller's thread, no pool wake-up.
+        let rows_iter = out
+            .input_ids
+            .chunks_mut(width)
+            .zip(out.labels.chunks_mut(width))
+            .zip(out.attention_mask.chunks_mut(width))
+            .enumerate();
         if with_positions {
-            rows_iter.zip(positions.par_chunks_mut(width)).for_each(
+            rows_iter.zip(positions.chunks_mut(width)).for_each(
                 |((r, ((ids, labels), mask)), pos)| write(r, ids, labels, mask, Some(pos)),
             );
         } else {
             rows_iter.for_each(|(r, ((ids, labels), mask))| write(r, ids, labels, mask, None));
         }
-    })?;
+    }
     Ok(out)
 }
 
@@ -397,6 +414,13 @@ pub fn pack_bins(
     }
     if sequential {
         return Ok(Bins::from_lists([next_fit(lengths, capacity)]));
+    }
+    if lengths.len() <= group_size || !pool::parallel(num_threads, lengths.len()) {
+        let groups = lengths
+            .chunks(group_size)
+            .enumerate()
+            .map(|(g, chunk)| first_fit_group(chunk, g * group_size, capacity, bin_size));
+        return Ok(Bins::from_lists(groups));
     }
     let groups: Vec<Vec<Vec<i64>>> = pool::install(num_threads, || {
         lengths

@@ -61,6 +61,20 @@ pub fn get(num_threads: usize) -> Result<Arc<ThreadPool>> {
     Ok(pool)
 }
 
+/// Below this many elements of work, waking pool threads costs more than it saves
+/// (a wake-up is tens of microseconds idle, milliseconds on a loaded machine).
+pub const PARALLEL_THRESHOLD: usize = 1 << 16;
+
+/// Whether work of `size` elements should go to the pool (else run on the caller's thread).
+pub fn parallel(num_threads: usize, size: usize) -> bool {
+    size >= PARALLEL_THRESHOLD
+        && (if num_threads == 0 {
+            default_threads()
+        } else {
+            num_threads
+        }) > 1
+}
+
 /// Run `f` inside the pool for `num_threads`.
 pub fn install<T: Send>(num_threads: usize, f: impl FnOnce() -> T + Send) -> Result<T> {
     Ok(get(num_threads)?.install(f))

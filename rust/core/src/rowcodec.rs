@@ -553,23 +553,39 @@ pub fn hash_batches(
         )));
     }
     let prepared_batches = batches.iter().map(prepared).collect::<Result<Vec<_>>>()?;
-    pool::install(num_threads, || {
+    // A row is hundreds of values, so a few hundred rows are enough to share out.
+    let parallel = pool::parallel(num_threads, total.saturating_mul(256));
+    let mut run = || {
         let mut rest = &mut out[..];
         for (batch, (names, arrays)) in batches.iter().zip(&prepared_batches) {
             let (head, tail) = rest.split_at_mut(batch.num_rows());
             rest = tail;
             let cols: Vec<Col<'_>> = arrays.iter().map(|a| view(a.as_ref())).collect();
-            head.par_chunks_mut(64)
-                .enumerate()
-                .for_each_init(Vec::new, |buf, (chunk, digests)| {
-                    for (k, digest) in digests.iter_mut().enumerate() {
-                        buf.clear();
-                        encode_row(buf, names, &cols, chunk * 64 + k);
-                        *digest = sha256(buf);
-                    }
-                });
+            let hash_chunk = |buf: &mut Vec<u8>, (chunk, digests): (usize, &mut [Digest32])| {
+                for (k, digest) in digests.iter_mut().enumerate() {
+                    buf.clear();
+                    encode_row(buf, names, &cols, chunk * 64 + k);
+                    *digest = sha256(buf);
+                }
+            };
+            if parallel {
+                head.par_chunks_mut(64)
+                    .enumerate()
+                    .for_each_init(Vec::new, hash_chunk);
+            } else {
+                let mut buf = Vec::new();
+                head.chunks_mut(64)
+                    .enumerate()
+                    .for_each(|item| hash_chunk(&mut buf, item));
+            }
         }
-    })
+    };
+    if parallel {
+        pool::install(num_threads, run)
+    } else {
+        run();
+        Ok(())
+    }
 }
 
 #[cfg(test)]
