@@ -500,3 +500,46 @@ def test_collator_unusual_settings_use_axolotl(axo: SimpleNamespace) -> None:
     assert _wrappers.fast_collate(plain, extra, None, None) is None
     assert _wrappers.fast_collate(plain, feats, "tf", None) is None
     assert _wrappers.fast_collate(plain, feats, None, None) is not None
+
+
+# --- mechanics on the real Axolotl ----------------------------------------------------
+
+
+def test_real_axolotl_reversible(clean: None) -> None:
+    for name in MODULES:
+        pytest.importorskip(name)
+    importers = [importlib.import_module(m) for m in ("axolotl.utils.samplers", "axolotl.utils.trainer")]
+    ns = _import_all()
+    before = _snapshot(ns)
+    bound = [m.get_dataset_lengths for m in importers]
+    assert bound == [before["lengths"]] * 2
+    integ.install()
+    integ.install()
+    after = _snapshot(ns)
+    for key in before:
+        assert _original(after[key]) is before[key], key
+    assert [m.get_dataset_lengths for m in importers] == [after["lengths"]] * 2  # from-imports re-pointed
+    assert integ.report()["skipped"] == {} and len(integ.report()["patched"]) == 7
+    assert _ours_in_axolotl_names() == []
+    integ.uninstall()
+    for key, value in _snapshot(ns).items():
+        assert value is before[key], key
+    assert all(m.get_dataset_lengths is before["lengths"] for m in importers)
+    assert _core._STATE.finder not in sys.meta_path and _ours_in_axolotl_names() == []
+
+
+def test_real_axolotl_hook_before_import() -> None:
+    pytest.importorskip("axolotl.utils.samplers.utils")
+    code = (
+        "import fast_axolotl, sys\n"
+        "from fast_axolotl.integration import _core, report, uninstall\n"
+        "import axolotl.utils.trainer as t, axolotl.utils.samplers.utils as u, axolotl.utils.data.sft\n"
+        "assert t.get_dataset_lengths is u.get_dataset_lengths\n"
+        "assert getattr(t.get_dataset_lengths, _core.ORIGINAL_ATTR) is not None\n"
+        "r = report(); assert not r['pending'] and not r['skipped'], r\n"
+        "uninstall()\n"
+        "assert not hasattr(t.get_dataset_lengths, _core.ORIGINAL_ATTR)\n"
+        "assert t.get_dataset_lengths is u.get_dataset_lengths\n"
+        "print(len(r['patched']))\n"
+    )
+    assert _run(code).splitlines()[-1] == "7"
