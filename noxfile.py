@@ -209,3 +209,36 @@ def lint(session: nox.Session) -> None:
 # `nox` with no arguments: cheapest feedback first; build_wheel runs (once) before
 # the first session that requires it.
 nox.options.sessions = ["rust", "lint", "tests", "parity"]
+
+
+AXOLOTL_PINS = ["torch==2.13.0", "axolotl==0.21.0"]
+AXOLOTL_PROBE = """
+from importlib.metadata import PackageNotFoundError, version
+try:
+    print(version("torch").split("+")[0], version("axolotl"), version("pytest"))
+except PackageNotFoundError:
+    print("missing")
+"""
+
+
+@nox.session(python=MAIN_PYTHON, venv_backend="venv", default=False, requires=["build_wheel"])
+def axolotl(session: nox.Session) -> None:
+    """tests/test_integration.py against the real Axolotl 0.21.0 (patched == unpatched).
+
+    Not a default session: the environment is ~4 GB and takes ~5 minutes to build,
+    so it is reused between runs (installs are skipped when the pins are present).
+    Axolotl 0.21 requires Python >= 3.12; on 3.11 it installs with
+    ``--ignore-requires-python --prefer-binary`` (all its sources compile under 3.11).
+    torch 2.13.0 from PyPI runs on CPU.
+    """
+    found = session.run("python", "-c", AXOLOTL_PROBE, silent=True) or ""
+    if found.split()[:2] != ["2.13.0", "0.21.0"]:
+        session.install(AXOLOTL_PINS[0])
+        session.install("--prefer-binary", "--ignore-requires-python", AXOLOTL_PINS[1], "pytest", "hypothesis")
+    else:
+        session.log(f"reusing torch/axolotl/pytest {found.strip()}")
+    wheel = _wheel(session)
+    session.install("--force-reinstall", "--no-deps", str(wheel))
+    _check_installed(session, "native")
+    env = {"FAST_AXOLOTL_IMPL": "native"}
+    _pytest(session, str(TESTS / "test_integration.py"), *session.posargs, env=env)

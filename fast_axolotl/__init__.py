@@ -74,3 +74,6 @@ def thread_count() -> int:
 def backend_reason() -> str:
     """Why this implementation was chosen."""
     return REASON
+
+
+from .integration import installed_at_import as _axolotl_patched  # noqa: E402,F401 - patches Axolotl unless FAST_AXOLOTL_DISABLE=1
