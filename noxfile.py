@@ -242,3 +242,236 @@ def axolotl(session: nox.Session) -> None:
     _check_installed(session, "native")
     env = {"FAST_AXOLOTL_IMPL": "native"}
     _pytest(session, str(TESTS / "test_integration.py"), *session.posargs, env=env)
+
+
+# --- release artifacts: sdist, the pure-Python wheel, offline sdist build ---------------
+
+FALLBACK = ROOT / "fallback"  # the PEP 517 project of the pure py3-none-any wheel
+PURE_TAG = "py3-none-any"
+COMPILED_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
+# Run against the pure wheel with FAST_AXOLOTL_IMPL unset: the extension is not there,
+# so the default mode must pick the reference implementation (and say why).
+CHECK_PURE_AUTO = """
+import importlib.util, os, warnings
+os.environ.pop("FAST_AXOLOTL_IMPL", None)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import fast_axolotl
+assert importlib.util.find_spec("fast_axolotl._native") is None, "the pure wheel holds an extension"
+assert fast_axolotl.IMPLEMENTATION == "fallback", fast_axolotl.IMPLEMENTATION
+assert any(issubclass(w.category, RuntimeWarning) for w in caught), [str(w.message) for w in caught]
+print("auto mode on the pure wheel:", fast_axolotl.get_version(), "-", fast_axolotl.REASON)
+"""
+
+
+def _version_pep440() -> str:
+    return _cargo_version().replace("-alpha.", "a").replace("-beta.", "b").replace("-rc.", "rc")
+
+
+def _zip_names(path: Path) -> list[str]:
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        return zf.namelist()
+
+
+def _check_pure_wheel(session: nox.Session, wheel: Path) -> None:
+    from packaging.utils import parse_wheel_filename
+
+    name, version, _, tags = parse_wheel_filename(wheel.name)
+    if name != "fast-axolotl" or str(version) != _version_pep440() or {str(t) for t in tags} != {PURE_TAG}:
+        session.error(f"{wheel.name}: expected fast-axolotl {_version_pep440()} {PURE_TAG}")
+    names = _zip_names(wheel)
+    compiled = [n for n in names if n.endswith(COMPILED_SUFFIXES)]
+    if compiled:
+        session.error(f"{wheel.name} holds compiled files: {compiled}")
+    for required in ("fast_axolotl/__init__.py", "fast_axolotl/py.typed", "fast_axolotl/_native.pyi"):
+        if required not in names:
+            session.error(f"{wheel.name} lacks {required}")
+    if not any(n.startswith("fast_axolotl/data/") for n in names):
+        session.error(f"{wheel.name} lacks fast_axolotl/data/")
+    session.log(f"{wheel.name}: tag {PURE_TAG}, {len(names)} files, no compiled file")
+
+
+def _build_pure_wheel(session: nox.Session) -> Path:
+    """Build the py3-none-any wheel twice (it must be byte-identical) and put it into dist/."""
+    import filecmp
+    import shutil
+
+    session.install("build")
+    tmp = Path(_scratch_dir(session))
+    built = []
+    for attempt in ("a", "b"):
+        out = tmp / f"pure-wheel-{attempt}"
+        shutil.rmtree(out, ignore_errors=True)
+        session.run("python", "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(FALLBACK))
+        wheels = list(out.glob("*.whl"))
+        if len(wheels) != 1:
+            session.error(f"expected one wheel in {out}, got {wheels}")
+        built.append(wheels[0])
+    if not filecmp.cmp(built[0], built[1], shallow=False):
+        session.error("the pure wheel is not reproducible: two builds differ")
+    DIST.mkdir(exist_ok=True)
+    target = DIST / built[0].name
+    shutil.copyfile(built[0], target)
+    _check_pure_wheel(session, target)
+    return target
+
+
+@nox.session(python="3.12", default=False)
+def pure(session: nox.Session) -> None:
+    """Build the pure-Python wheel (py3-none-any) into dist/ and run the suite on it (reference implementation)."""
+    wheel = _build_pure_wheel(session)
+    session.install(str(wheel), *TEST_DEPS)
+    session.install("--force-reinstall", "--no-deps", str(wheel))
+    session.chdir(_scratch_dir(session))
+    session.run("python", "-c", CHECK_PURE_AUTO)
+    _check_installed(session, "fallback")
+    _pytest(session, str(TESTS), *session.posargs, env={"FAST_AXOLOTL_IMPL": "fallback"})
+
+
+def _sdist_required_files() -> list[str]:
+    """Repository files the sdist must carry: every crate, the lock file, the tests, the package."""
+    required = ["Cargo.toml", "Cargo.lock", "pyproject.toml", "README.md"]
+    for top in ("rust", "tests", "fast_axolotl"):
+        for path in sorted((ROOT / top).rglob("*")):
+            rel = path.relative_to(ROOT).as_posix()
+            hidden = any(part.startswith(".") for part in path.relative_to(ROOT).parts)
+            if path.is_file() and not hidden and not _NOT_INPUTS.search(rel):
+                required.append(rel)
+    return required
+
+
+def _core_metadata(path: Path) -> dict[str, object]:
+    """The comparable core metadata of a wheel (METADATA, entry points) or an sdist (PKG-INFO)."""
+    import configparser
+    import tarfile
+    import zipfile
+    from email.parser import Parser
+
+    from packaging.requirements import Requirement
+
+    entry_points = None
+    if path.suffix == ".whl":
+        with zipfile.ZipFile(path) as zf:
+            meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+            text = zf.read(meta).decode()
+            eps = [n for n in zf.namelist() if n.endswith(".dist-info/entry_points.txt")]
+            if eps:
+                parser = configparser.ConfigParser()
+                parser.read_string(zf.read(eps[0]).decode())
+                entry_points = {s: dict(parser[s]) for s in parser.sections()}
+    else:
+        with tarfile.open(path) as tf:
+            member = next(m for m in tf.getmembers() if m.name.count("/") == 1 and m.name.endswith("/PKG-INFO"))
+            text = tf.extractfile(member).read().decode()  # type: ignore[union-attr]
+    msg = Parser().parsestr(text)
+    return {
+        "Name": msg["Name"],
+        "Version": msg["Version"],
+        "Summary": msg["Summary"],
+        "Requires-Python": msg["Requires-Python"],
+        "License-Expression": msg["License-Expression"],
+        "Requires-Dist": sorted(str(Requirement(r)) for r in msg.get_all("Requires-Dist", [])),
+        "Provides-Extra": sorted(msg.get_all("Provides-Extra", [])),
+        "Classifier": sorted(msg.get_all("Classifier", [])),
+        "Description": (msg.get_payload() or "").strip(),
+        "entry_points": entry_points,
+    }
+
+
+def _offline_sdist_build(session: nox.Session, sdist: Path) -> Path:
+    """Unpack the sdist, vendor its crates (the only network step), then build it with no network."""
+    import shutil
+    import tarfile
+
+    work = _scratch_dir(session) / "offline"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    with tarfile.open(sdist) as tf:
+        if hasattr(tarfile, "data_filter"):
+            tf.extractall(work, filter="data")
+        else:  # pragma: no cover (Python without PEP 706)
+            tf.extractall(work)
+    (src,) = work.iterdir()
+    if 'source = "git+' in (src / "Cargo.lock").read_text(encoding="utf-8"):
+        session.error("Cargo.lock has git dependencies: extend the source replacement below")
+    session.chdir(src)
+    session.run("cargo", "vendor", "--locked", "--versioned-dirs", "vendor", external=True, silent=True)
+    (src / ".cargo").mkdir(exist_ok=True)
+    (src / ".cargo" / "config.toml").write_text(
+        '[source.crates-io]\nreplace-with = "vendored-sources"\n\n'
+        '[source.vendored-sources]\ndirectory = "vendor"\n\n'
+        "[net]\noffline = true\n",
+        encoding="utf-8",
+    )
+    # A fresh, empty CARGO_HOME: no registry cache or user config can help the build.
+    cargo_home = work / "cargo-home"
+    cargo_home.mkdir()
+    wheelhouse = work / "wheelhouse"
+    session.install("pip", MATURIN)  # no build isolation: the backend must already be there
+    started = time.monotonic()
+    session.run(
+        "python", "-m", "pip", "wheel", "--no-index", "--no-build-isolation", "--no-deps",
+        "--wheel-dir", str(wheelhouse), str(src),
+        env={"CARGO_NET_OFFLINE": "true", "CARGO_HOME": str(cargo_home)},
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    (wheel,) = wheelhouse.glob("fast_axolotl-*-cp310-abi3-*.whl")
+    session.log(f"offline sdist build: {wheel.name} in {int(elapsed // 60)}m{elapsed % 60:04.1f}s")
+    return wheel
+
+
+@nox.session(python=MAIN_PYTHON, requires=["build_wheel"], default=False)
+def build(session: nox.Session) -> None:
+    """Release artifacts in dist/ (abi3 wheel, sdist, pure wheel), twine check, and an offline build of the sdist."""
+    import tarfile
+
+    abi3 = _wheel(session)
+    session.install(MATURIN, "twine", "packaging", "pytest", "pyyaml")
+    version = _version_pep440()
+
+    # sdist: every crate, Cargo.lock, the tests.
+    sdist = DIST / f"fast_axolotl-{version}.tar.gz"
+    sdist.unlink(missing_ok=True)
+    with session.chdir(ROOT):
+        session.run("maturin", "sdist", "--out", str(DIST))
+    if not sdist.exists():
+        session.error(f"maturin sdist did not produce {sdist.name}")
+    with tarfile.open(sdist) as tf:
+        members = {m.name.split("/", 1)[1] for m in tf.getmembers() if "/" in m.name and m.isfile()}
+    missing = [f for f in _sdist_required_files() if f not in members]
+    if missing:
+        session.error(f"{sdist.name} lacks {missing}")
+    session.log(f"{sdist.name}: {len(members)} files, every crate, Cargo.lock and tests/ included")
+
+    pure_wheel = _build_pure_wheel(session)
+    artifacts = [abi3, sdist, pure_wheel]
+    session.run("twine", "check", "--strict", *map(str, artifacts))
+
+    # One distribution: the same metadata whichever artifact an installer picks.
+    reference = _core_metadata(abi3)
+    for other in (sdist, pure_wheel):
+        theirs = _core_metadata(other)
+        diff = {k: (reference[k], theirs[k]) for k in reference if theirs[k] != reference[k] and k != "entry_points"}
+        if other.suffix == ".whl" and theirs["entry_points"] != reference["entry_points"]:
+            diff["entry_points"] = (reference["entry_points"], theirs["entry_points"])
+        if diff:
+            session.error(f"metadata of {other.name} differs from {abi3.name}: {diff}")
+    package = {n for n in _zip_names(abi3) if n.startswith("fast_axolotl/") and not n.endswith(COMPILED_SUFFIXES)}
+    pure_files = {n for n in _zip_names(pure_wheel) if n.startswith("fast_axolotl/")}
+    if package != pure_files:
+        session.error(f"package files differ: abi3 only {package - pure_files}, pure only {pure_files - package}")
+    session.log("abi3 wheel, sdist and pure wheel: same metadata; both wheels: same package files")
+
+    # Recipe, cibuildwheel table and versions agree (tests/test_packaging.py, from the repository).
+    with session.chdir(ROOT):
+        session.run("python", "-m", "pytest", "-p", "no:cacheprovider", "--noconftest", "tests/test_packaging.py", "-q")
+
+    offline = _offline_sdist_build(session, sdist)
+    session.install("numpy", "pyarrow")
+    session.install("--force-reinstall", "--no-deps", str(offline))
+    _check_installed(session, "native")
+    session.run("python", "-m", "fast_axolotl", "--help", silent=True)
+    for artifact in artifacts:
+        session.log(f"dist/{artifact.name}")
