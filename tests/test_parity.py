@@ -5,6 +5,7 @@ Run with ``HYPOTHESIS_PROFILE=parity`` (``nox -s parity``) for thousands of case
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from conftest import needs_native
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import tables
 
 import fast_axolotl as fa
 
@@ -41,6 +43,8 @@ def _same(a: Any, b: Any) -> None:
     elif isinstance(a, np.ndarray):
         assert a.dtype == b.dtype and a.shape == b.shape
         np.testing.assert_array_equal(a, b)
+    elif isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        assert math.isnan(b)
     else:
         assert a == b
 
@@ -182,3 +186,11 @@ _elements = st.one_of(
 @given(seqs=st.lists(st.lists(_elements, max_size=6) | st.tuples(_elements), max_size=6))
 def test_list_inputs(seqs: list[Any]) -> None:
     check(lambda: fa.pad_sequences(seqs))
+
+
+@given(table=tables(duplicates=True), threads=st.sampled_from([0, 1, 3]), columns=st.booleans())
+def test_hash_table_and_deduplicate(table: Any, threads: int, columns: bool) -> None:
+    chosen = table.column_names[::-1] if columns else None
+    check(lambda: fa.hash_table(table, columns=chosen, num_threads=threads))
+    check(lambda: fa.deduplicate(table, num_threads=threads)[0].to_pydict())
+    check(lambda: [b.to_pydict() for b in fa.deduplicate_stream(table.to_batches(max_chunksize=3))])

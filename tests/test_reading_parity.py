@@ -29,7 +29,7 @@ try:  # the suite's conftest may already have registered the profiles
     settings.get_profile("parity")
 except InvalidArgument:
     settings.register_profile("default", max_examples=100, deadline=None)
-    settings.register_profile("parity", max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile("parity", max_examples=2500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 pytestmark = pytest.mark.skipif(_backend.native_module() is None, reason="needs the native extension")
