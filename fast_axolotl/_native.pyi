@@ -21,6 +21,7 @@ __all__ = [
     "pack_sequences",
     "concatenate_and_pack",
     "pack_bins",
+    "split_lists",
     "pad_rows",
     "ragged_from_lists",
     "open_reader",
@@ -78,6 +79,7 @@ def pack_bins(
     sequential: bool,
     num_threads: int,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+def split_lists(indices: npt.NDArray[np.int64], offsets: npt.NDArray[np.int64]) -> list[list[int]]: ...
 
 # padding
 def pad_rows(

@@ -159,9 +159,7 @@ def pack_bins(
     )
     if as_arrays:
         return indices, bin_offsets
-    flat = indices.tolist()
-    bounds = bin_offsets.tolist()
-    return [flat[bounds[k] : bounds[k + 1]] for k in range(len(bounds) - 1)]
+    return _backend.kernels().split_lists(indices, bin_offsets)
 
 
 def position_ids(lengths: Any, *, return_tensors: ReturnTensors = "np") -> Any:

@@ -12,7 +12,7 @@ import os
 from .._version import __version__
 from .hashing import DigestSet, dedup_rows, hash_arrow, hash_rows, select_unique
 from .inputs import ragged_from_lists
-from .packing import concatenate_and_pack, pack_bins, pack_sequences
+from .packing import concatenate_and_pack, pack_bins, pack_sequences, split_lists
 from .padding import pad_rows
 from .reading import open_reader
 
@@ -27,6 +27,7 @@ __all__ = [
     "pack_sequences",
     "concatenate_and_pack",
     "pack_bins",
+    "split_lists",
     "pad_rows",
     "ragged_from_lists",
     "open_reader",

@@ -197,3 +197,10 @@ def pack_bins(
     bin_offsets = np.zeros(len(bins) + 1, dtype=np.int64)
     np.cumsum([len(b) for b in bins], out=bin_offsets[1:])
     return np.asarray(flat, dtype=np.int64), bin_offsets
+
+
+def split_lists(indices: Int64Array, offsets: Int64Array) -> list[list[int]]:
+    """``[indices[offsets[k]:offsets[k+1]] for k ...]`` as Python lists."""
+    flat = indices.tolist()
+    bounds = offsets.tolist()
+    return [flat[bounds[k] : bounds[k + 1]] for k in range(len(bounds) - 1)]

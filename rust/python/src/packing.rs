@@ -3,7 +3,7 @@
 use fast_axolotl_core::pack::{self, Overflow, PackInput, Packed, Ragged};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 
 use crate::errors::{detached, CoreError};
 
@@ -123,4 +123,22 @@ pub fn pack_bins<'py>(
         PyArray1::from_vec(py, bins.indices),
         PyArray1::from_vec(py, bins.offsets),
     ))
+}
+
+/// `[indices[offsets[k]:offsets[k+1]] for k ...]` as Python lists, built here in one pass
+/// (slicing a 1M-item list into ~250k lists costs far more in Python than the packing).
+#[pyfunction]
+pub fn split_lists<'py>(
+    py: Python<'py>,
+    indices: PyReadonlyArray1<'py, i64>,
+    offsets: PyReadonlyArray1<'py, i64>,
+) -> PyResult<Bound<'py, PyList>> {
+    let values = indices.as_slice()?;
+    let parts = ragged(values, offsets.as_slice()?)?;
+    let out = PyList::empty(py);
+    for k in 0..parts.len() {
+        let (start, end) = parts.range(k);
+        out.append(PyList::new(py, &values[start..end])?)?;
+    }
+    Ok(out)
 }
