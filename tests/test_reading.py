@@ -613,3 +613,18 @@ def test_reader_finished_after_error(impl: str, tmp_path: Path) -> None:
     with pytest.raises(DataFormatError):
         list(reader)
     assert list(reader) == []
+
+
+def test_gzip_with_reserved_header_flags_is_corrupt_in_both_backends(impl: str, tmp_path) -> None:
+    # Found by the damaged-file parity test: Python's gzip ignores reserved FLG bits, flate2 (rightly,
+    # RFC 1952) refuses them; both backends must raise the same class.
+    import gzip
+
+    from fast_axolotl.errors import DataFormatError
+
+    data = bytearray(gzip.compress(b"c,d\n1.5,true\n2,false\n"))
+    data[3] ^= 0x20
+    path = tmp_path / "flags.csv.gz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataFormatError):
+        fa.read_table(path)

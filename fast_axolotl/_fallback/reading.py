@@ -86,15 +86,24 @@ class _Decoded:
         self.compression = compression
         self._raw = _open_file(path)
         self.offset = 0
+        self._header_error: str | None = None
         if compression is None or os.fstat(self._raw.fileno()).st_size == 0:
             # A zero-byte file is empty content, whatever the compression.
             self._stream: Any = self._raw
         elif compression == "gzip":
             self._stream = gzip.GzipFile(fileobj=self._raw, mode="rb")
+            # RFC 1952: reserved FLG bits must be zero and a decoder must reject them.
+            # Python's gzip ignores them; the native decoder (flate2) refuses the file.
+            head = self._raw.read(4)
+            self._raw.seek(0)
+            if len(head) == 4 and head[:2] == b"\x1f\x8b" and head[3] & 0xE0:
+                self._header_error = "reserved gzip header flag bits are set"
         else:
             self._stream = pa.CompressedInputStream(self._raw, "zstd")
 
     def read(self, size: int = _CHUNK) -> bytes:
+        if self._header_error is not None:
+            raise self._corrupt(ValueError(self._header_error))
         try:
             data = self._stream.read(size)
         except (EOFError, zlib.error, gzip.BadGzipFile, pa.ArrowException) as exc:
