@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # axolotl_reference, helpers
 # fixture health check does not apply.
 _SUPPRESS = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 settings.register_profile("default", max_examples=100, deadline=None, suppress_health_check=_SUPPRESS)
-settings.register_profile("parity", max_examples=2500, deadline=None, suppress_health_check=_SUPPRESS)
+settings.register_profile("parity", max_examples=1500, deadline=None, suppress_health_check=_SUPPRESS)
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
 settings.load_profile(PROFILE)
 

@@ -29,7 +29,7 @@ try:  # the suite's conftest may already have registered the profiles
     settings.get_profile("parity")
 except InvalidArgument:
     settings.register_profile("default", max_examples=100, deadline=None)
-    settings.register_profile("parity", max_examples=2500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile("parity", max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 pytestmark = pytest.mark.skipif(_backend.native_module() is None, reason="needs the native extension")
@@ -362,9 +362,12 @@ def test_damaged_files(
     if damage == "truncate":
         data = data[:at]
     else:
-        # Bit flips: only where both decoders must agree (no zstd: an unchecksummed frame
-        # may decode to different garbage; no binary containers: unvalidated payload bytes).
-        assume(compression != "zstd" and container in ("jsonl", "csv"))
+        # Bit flips: only where both decoders must agree. Not in compressed streams: zstd
+        # frames are unchecksummed, and gzip's CRC is checked only at the member's end, so
+        # garbage is parsed before it wherever each backend's read-ahead happens to be (both
+        # raise a DataFormatError, maybe different subclasses). Gzip header flips are covered
+        # by test_reading.py. No binary containers: unvalidated payload bytes.
+        assume(compression is None and container in ("jsonl", "csv"))
         data[at] ^= 1 << bit
     path = fresh(tmp_path, name + SUFFIX[compression])
     path.write_bytes(bytes(data))
