@@ -6,19 +6,23 @@ Run with ``HYPOTHESIS_PROFILE=parity`` (``nox -s parity``) for thousands of case
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 from conftest import needs_native
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import tables
 
 import fast_axolotl as fa
 
 pytestmark = needs_native
+
+# Under `nox -s parity` every operation gets 3000 generated cases (the profile's default is 1500).
+OPS = settings(max_examples=3000) if os.environ.get("HYPOTHESIS_PROFILE") == "parity" else settings()
 
 sequences = st.lists(st.lists(st.integers(-(2**40), 2**40), max_size=40), max_size=40)
 small_int = st.integers(-5, 70)
@@ -61,6 +65,7 @@ def check(call: Callable[[], Any]) -> None:
         assert native[1] is reference[1]
 
 
+@OPS
 @given(
     seqs=sequences,
     max_length=small_int,
@@ -76,6 +81,7 @@ def test_pack_sequences(seqs: list[list[int]], max_length: int, overflow: str, p
     )
 
 
+@OPS
 @given(
     seqs=sequences,
     max_length=small_int,
@@ -92,6 +98,7 @@ def test_concatenate_and_pack(seqs: list[list[int]], max_length: int, overflow: 
     )
 
 
+@OPS
 @given(
     lengths=st.lists(st.integers(-1, 3000), max_size=200),
     capacity=st.integers(-1, 4096),
@@ -110,6 +117,7 @@ def test_pack_bins(
     )
 
 
+@OPS
 @given(
     seqs=sequences,
     target=st.none() | st.integers(-1, 50),
@@ -121,6 +129,7 @@ def test_pad_sequences(seqs: list[list[int]], target: int | None, side: str, mul
     check(lambda: fa.pad_sequences(seqs, target, pad, side, multiple))
 
 
+@OPS
 @given(
     rows=st.lists(st.one_of(st.text(max_size=30), st.binary(max_size=30)), max_size=50),
     existing=st.lists(st.sampled_from(["", "a", "0" * 64]), max_size=3),
@@ -132,6 +141,7 @@ def test_hash_and_dedup_rows(rows: list[str | bytes], existing: list[str], threa
     check(lambda: fa.deduplicate_indices(rows, existing, threads))
 
 
+@OPS
 @given(
     bins=st.lists(
         st.lists(st.lists(st.integers(0, 99), min_size=1, max_size=12), min_size=1, max_size=4), min_size=1, max_size=4
@@ -183,11 +193,13 @@ _elements = st.one_of(
 )
 
 
+@OPS
 @given(seqs=st.lists(st.lists(_elements, max_size=6) | st.tuples(_elements), max_size=6))
 def test_list_inputs(seqs: list[Any]) -> None:
     check(lambda: fa.pad_sequences(seqs))
 
 
+@OPS
 @given(table=tables(duplicates=True), threads=st.sampled_from([0, 1, 3]), columns=st.booleans())
 def test_hash_table_and_deduplicate(table: Any, threads: int, columns: bool) -> None:
     chosen = table.column_names[::-1] if columns else None
