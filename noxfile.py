@@ -212,6 +212,7 @@ nox.options.sessions = ["rust", "lint", "tests", "parity"]
 
 
 AXOLOTL_PINS = ["torch==2.13.0", "axolotl==0.21.0"]
+UPSTREAM = TESTS / "axolotl_upstream"  # Axolotl 0.21.0's tests of the patched modules
 AXOLOTL_PROBE = """
 from importlib.metadata import PackageNotFoundError, version
 try:
@@ -223,7 +224,10 @@ except PackageNotFoundError:
 
 @nox.session(python=MAIN_PYTHON, venv_backend="venv", default=False, requires=["build_wheel"])
 def axolotl(session: nox.Session) -> None:
-    """tests/test_integration.py against the real Axolotl 0.21.0 (patched == unpatched).
+    """The integration against the real Axolotl 0.21.0: tests/test_integration.py
+    (patched == unpatched), tests/test_axolotl_preprocess.py (`axolotl preprocess`
+    end to end, with and without fast-axolotl) and Axolotl's own tests of the patched
+    modules (tests/axolotl_upstream/).
 
     Not a default session: the environment is ~4 GB and takes ~5 minutes to build,
     so it is reused between runs (installs are skipped when the pins are present).
@@ -240,8 +244,16 @@ def axolotl(session: nox.Session) -> None:
     wheel = _wheel(session)
     session.install("--force-reinstall", "--no-deps", str(wheel))
     _check_installed(session, "native")
-    env = {"FAST_AXOLOTL_IMPL": "native"}
-    _pytest(session, str(TESTS / "test_integration.py"), *session.posargs, env=env)
+    env = {"FAST_AXOLOTL_IMPL": "native", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    ours = [str(TESTS / "test_integration.py"), str(TESTS / "test_axolotl_preprocess.py")]
+    _pytest(session, *ours, *session.posargs, env=env)
+    # Axolotl's own tests of the patched modules, with the patches installed; their
+    # conftest checks that every patch is active and lists the deselected tests.
+    session.chdir(_scratch_dir(session))
+    session.run(
+        "python", "-m", "pytest", "-c", str(UPSTREAM / "pytest.ini"), "--rootdir", str(UPSTREAM),
+        str(UPSTREAM / "tests"), *session.posargs, env=env,
+    )  # fmt: skip
 
 
 # --- release artifacts: sdist, the pure-Python wheel, offline sdist build ---------------

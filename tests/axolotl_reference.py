@@ -2,7 +2,7 @@
 
 Copied from the PyPI wheel axolotl-0.21.0-py3-none-any.whl (files
 axolotl/utils/samplers/multipack.py, axolotl/utils/samplers/utils.py, axolotl/utils/data/utils.py,
-axolotl/utils/data/streaming.py, axolotl/utils/collators/batching.py) so the
+axolotl/utils/data/streaming.py, axolotl/utils/collators/batching.py, axolotl/utils/trainer.py) so the
 tests can run without installing Axolotl (torch, numba, CUDA wheels). Changes:
 the ``@numba.njit`` decorators are dropped (same semantics in pure Python), and
 ``torch`` is the list-backed stand-in below (only ``tensor``, ``cat``, ``full``
@@ -14,6 +14,7 @@ The real Axolotl is exercised by ``nox -s axolotl``.
 # mypy: ignore-errors
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from concurrent.futures import ProcessPoolExecutor
@@ -681,3 +682,81 @@ def get_dataset_lengths(dataset, from_arrow=False):
             input_ids = dataset["input_ids"]
             lengths = np.array([len(seq) for seq in input_ids])
     return lengths
+
+
+# axolotl/utils/trainer.py
+def filter_sequences_by_length(sample, sequence_len=2048, min_sequence_len=2, raise_on_drop=False):
+    """
+    Filter sequences outside valid length range [min_sequence_len, sequence_len].
+
+    Drops samples that are either too short (< min_sequence_len) or too long (> sequence_len).
+
+    Works for both single-example (list[int]) or batched (list[list[int]]).
+
+    If raise_on_drop is set, the code raises a ValueError if a sample is
+    encountered that is too long and would have been dropped.
+    """
+    min_sequence_len = min_sequence_len or 2
+
+    input_ids = sample["input_ids"]
+
+    # Edge case: if input_ids is empty
+    if not input_ids:
+        # Decide if you want to drop or keep empty. Let's drop.
+        return False
+
+    # Check if single example or batched by looking at the first element
+    if isinstance(input_ids[0], int):
+        # Single example (input_ids is a list of int)
+        length = len(input_ids)
+        if raise_on_drop and length > sequence_len:
+            raise ValueError(f"Sequence encountered with {length} tokens, which exceeds the maximum {sequence_len}.")
+        return min_sequence_len <= length <= sequence_len
+
+    # Batched (input_ids is a list of lists)
+    results = []
+    for seq in input_ids:
+        length = len(seq)
+        if raise_on_drop and length > sequence_len:
+            raise ValueError(f"Sequence encountered with {length} tokens, which exceeds the maximum {sequence_len}.")
+        results.append(min_sequence_len <= length <= sequence_len)
+    return results
+
+
+# axolotl/utils/data/utils.py
+def _drop_outside_range(
+    dataset: Dataset,
+    max_len: int,
+    min_len: int,
+    raise_on_long: bool,
+    filter_kwargs: dict,
+) -> tuple[Dataset, int]:
+    """Drop sequences outside valid length range [min_len, max_len].
+
+    Returns (dataset, num_dropped)."""
+    prior_len = len(dataset) if hasattr(dataset, "__len__") else None
+
+    desc_kwargs = {}
+    if filter_kwargs:
+        action = "Checking Sequence Lengths" if raise_on_long else "Dropping Invalid Sequences"
+        desc_kwargs["desc"] = f"{action} (<{min_len} or >{max_len})"
+
+    dataset = dataset.filter(
+        functools.partial(
+            filter_sequences_by_length,
+            sequence_len=max_len,
+            min_sequence_len=min_len,
+            raise_on_drop=raise_on_long,
+        ),
+        batched=True,
+        **filter_kwargs,
+        **desc_kwargs,
+    )
+
+    dropped = 0
+    if not raise_on_long and prior_len:
+        dropped = prior_len - len(dataset)
+        if dropped > 0:
+            LOG.info(f"Dropped {dropped} sequences outside valid range ([{min_len}, {max_len}])")
+
+    return dataset, dropped

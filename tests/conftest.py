@@ -15,6 +15,10 @@ from fast_axolotl import _backend
 
 sys.path.insert(0, str(Path(__file__).parent))  # axolotl_reference, helpers
 
+# Axolotl's own tests (vendored): they import Axolotl and run only in `nox -s axolotl`,
+# with their own conftest and rootdir.
+collect_ignore = ["axolotl_upstream", "axolotl_preprocess_driver.py"]
+
 # `impl` only selects a backend (no per-example state), so the function-scoped
 # fixture health check does not apply.
 _SUPPRESS = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]

@@ -50,6 +50,7 @@ MODULES = {
     "axolotl.utils.samplers.utils": "get_dataset_lengths",
     "axolotl.utils.collators.batching": "DataCollatorForSeq2Seq",
 }
+N_TARGETS = len(_core._STATE.targets)  # 8: dedup, 2 bins, lengths, 3 collators, length filter
 COLLATORS = ["DataCollatorForSeq2Seq", "BatchSamplerDataCollatorForSeq2Seq", "V2BatchSamplerDataCollatorForSeq2Seq"]
 
 
@@ -123,6 +124,7 @@ def _snapshot(ns: SimpleNamespace) -> dict[str, Any]:
         "pack_parallel": ns.multipack.pack_parallel,
         "allocate_sequentially": ns.multipack.allocate_sequentially,
         "lengths": ns.sampler_utils.get_dataset_lengths,
+        "drop_outside_range": ns.data_utils._drop_outside_range,
     }
     for name in COLLATORS:
         out[name] = vars(getattr(ns.batching, name))["__call__"]
@@ -163,7 +165,7 @@ def test_install_before_import_patches_through_hook_and_uninstall_restores(fake_
     assert trainer.get_dataset_lengths is patched["lengths"]  # the from-import saw the patch
     assert trainer.pack_parallel is patched["pack_parallel"]
     assert sorted(integ.report()["patched"]) == sorted(_core._STATE.applied)
-    assert len(integ.report()["patched"]) == 7 and not integ.report()["pending"]
+    assert len(integ.report()["patched"]) == N_TARGETS and not integ.report()["pending"]
     assert _ours_in_axolotl_names() == []
 
     integ.uninstall()
@@ -226,7 +228,7 @@ def test_patch_selection_env(fake_root: Path, monkeypatch: pytest.MonkeyPatch) -
     assert integ.report()["groups"] == ["dedup", "lengths"]
     assert getattr(snap["dedup"], _core.ORIGINAL_ATTR, None) is not None
     assert getattr(snap["lengths"], _core.ORIGINAL_ATTR, None) is not None
-    for key in ("pack_parallel", "allocate_sequentially", *COLLATORS):
+    for key in ("pack_parallel", "allocate_sequentially", "drop_outside_range", *COLLATORS):
         assert getattr(snap[key], _core.ORIGINAL_ATTR, None) is None, key
     integ.install(["bins"])  # an explicit selection replaces the previous one
     snap = _snapshot(ns)
@@ -256,7 +258,7 @@ def test_safe_without_axolotl(clean: None) -> None:
         pytest.skip("Axolotl is installed")
     assert integ.install() is True
     report = integ.report()
-    assert report["patched"] == [] and len(report["pending"]) == 7
+    assert report["patched"] == [] and len(report["pending"]) == N_TARGETS
     assert "axolotl" not in sys.modules
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("axolotl.utils.data.utils")
@@ -309,7 +311,7 @@ def axo(request: pytest.FixtureRequest, clean: None, tmp_path: Path, monkeypatch
             pytest.importorskip(name)
     integ.install()
     ns = _import_all()
-    assert len(integ.report()["patched"]) == 7, integ.report()
+    assert len(integ.report()["patched"]) == N_TARGETS, integ.report()
     yield ns
     integ.uninstall()
     if request.param == "fake":
@@ -403,6 +405,51 @@ def test_lengths_equal(axo: SimpleNamespace) -> None:
             for from_arrow in (False, True):
                 got, want = patched(view, from_arrow=from_arrow), original(view, from_arrow=from_arrow)
                 assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def _length_rows(rng: np.random.Generator, lengths: list[int]) -> dict[str, list[Any]]:
+    ids = [rng.integers(3, 60, n).tolist() for n in lengths]
+    return {"input_ids": ids, "attention_mask": [[1] * len(r) for r in ids], "labels": [list(r) for r in ids]}
+
+
+def test_length_filter_equal(axo: SimpleNamespace) -> None:
+    datasets = pytest.importorskip("datasets")
+    rng = np.random.default_rng(5)
+    lengths = [0, 1, 2, 3, 15, 16, 17, 40, *rng.integers(0, 24, 60).tolist()]
+    plain = datasets.Dataset.from_dict(_length_rows(rng, lengths))
+    patched = axo.data_utils._drop_outside_range
+    original = _original(patched)
+    views = (plain, plain.shuffle(seed=4), plain.select(range(5, 40)), plain.select([]))
+    for view in views:
+        for min_len in (None, 1, 3):
+            for kwargs in ({}, {"num_proc": None, "load_from_cache_file": True}):
+                got, dropped = patched(view, 16, min_len, False, kwargs)
+                want, want_dropped = original(view, 16, min_len, False, kwargs)
+                assert got.to_list() == want.to_list() and dropped == want_dropped
+                assert got.features == want.features
+    # raise_on_long: the same ValueError for the first row that is too long ...
+    with pytest.raises(ValueError) as want_error:
+        original(plain, 16, None, True, {})
+    with pytest.raises(ValueError) as got_error:
+        patched(plain, 16, None, True, {})
+    assert str(got_error.value) == str(want_error.value)
+    # ... and when none is too long, short rows are still dropped (and not counted).
+    short = plain.filter(lambda r: len(r["input_ids"]) <= 16)
+    got, dropped = patched(short, 16, None, True, {})
+    want, want_dropped = original(short, 16, None, True, {})
+    assert got.to_list() == want.to_list() and (dropped, want_dropped) == (0, 0)
+    # Not an Arrow-backed Dataset, or an odd argument: Axolotl's own code.
+    stream = plain.to_iterable_dataset()
+    got_stream, _ = patched(stream, 16, None, False, {})
+    assert list(got_stream) == list(original(stream, 16, None, False, {})[0])
+    assert patched(plain, 16.0, None, False, {})[0].to_list() == original(plain, 16.0, None, False, {})[0].to_list()
+    # The entry point Axolotl calls picks the patched global up.
+    cfg = SimpleNamespace(excess_length_strategy=None, dataset_num_proc=None, is_preprocess=True, min_sample_len=None)
+    if hasattr(axo.data_utils, "handle_long_seq_in_dataset"):
+        assert (
+            axo.data_utils.handle_long_seq_in_dataset(plain, 16, cfg).to_list()
+            == original(plain, 16, None, False, {})[0].to_list()
+        )
 
 
 def _tokenizer(side: str) -> Any:
@@ -519,7 +566,7 @@ def test_real_axolotl_reversible(clean: None) -> None:
     for key in before:
         assert _original(after[key]) is before[key], key
     assert [m.get_dataset_lengths for m in importers] == [after["lengths"]] * 2  # from-imports re-pointed
-    assert integ.report()["skipped"] == {} and len(integ.report()["patched"]) == 7
+    assert integ.report()["skipped"] == {} and len(integ.report()["patched"]) == N_TARGETS
     assert _ours_in_axolotl_names() == []
     integ.uninstall()
     for key, value in _snapshot(ns).items():
@@ -542,4 +589,4 @@ def test_real_axolotl_hook_before_import() -> None:
         "assert t.get_dataset_lengths is u.get_dataset_lengths\n"
         "print(len(r['patched']))\n"
     )
-    assert _run(code).splitlines()[-1] == "7"
+    assert _run(code).splitlines()[-1] == str(N_TARGETS)

@@ -2,7 +2,7 @@
 fast-axolotl's, with identical results (see docs/axolotl.md).
 
 ``import fast_axolotl`` calls :func:`install` unless ``FAST_AXOLOTL_DISABLE=1``;
-``FAST_AXOLOTL_PATCHES=dedup,bins,lengths,collators`` picks some of the patches.
+``FAST_AXOLOTL_PATCHES=dedup,bins,lengths,collators,filter`` picks some of the patches.
 In an Axolotl YAML, ``plugins: [fast_axolotl.integration.FastAxolotlPlugin]``
 does the same through Axolotl's plugin system.
 """
@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from ._core import PATCH_GROUPS, install, is_installed, register, report, uninstall
+from ._prep import PREP_TARGETS
 from ._wrappers import TARGETS
 
 __all__ = ["PATCH_GROUPS", "install", "uninstall", "is_installed", "report", "FastAxolotlPlugin"]
 
-register(TARGETS)
+register([*TARGETS, *PREP_TARGETS])
 
 #: What ``install()`` returned when fast_axolotl was imported.
 installed_at_import = install()

@@ -32,7 +32,7 @@ LOG = logging.getLogger("fast_axolotl.integration")
 #: Set on every replacement: the object it replaced.
 ORIGINAL_ATTR = "__fast_axolotl_original__"
 
-PATCH_GROUPS = ("dedup", "bins", "lengths", "collators")
+PATCH_GROUPS = ("dedup", "bins", "lengths", "collators", "filter")
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,7 @@ def register(targets: Iterable[Target]) -> None:
 def install(patches: Iterable[str] | None = None) -> bool:
     """Patch Axolotl (now for imported modules, on import for the others).
 
-    ``patches`` picks groups among ``dedup, bins, lengths, collators`` (default: the
+    ``patches`` picks groups among ``dedup, bins, lengths, collators, filter`` (default: the
     ``FAST_AXOLOTL_PATCHES`` env var, else all). Does nothing and returns False when
     ``FAST_AXOLOTL_DISABLE=1``. Idempotent; safe when Axolotl is not installed.
     """

@@ -1,0 +1,206 @@
+"""fast-axolotl inside the real Axolotl 0.21.0: each patched function against
+Axolotl's original (same inputs, outputs asserted equal), and ``axolotl preprocess``
+end to end with and without fast-axolotl (the prepared datasets asserted equal).
+
+Needs Axolotl installed (the ``nox -s axolotl`` environment, e.g.
+``.nox/axolotl/bin/python benchmarks/bench_axolotl.py``).
+
+    python benchmarks/bench_axolotl.py [--rows 20000] [--e2e-rows 100000] [--skip-e2e]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _common import best, header, row
+
+import fast_axolotl as fa
+from fast_axolotl import integration
+from fast_axolotl.integration import _core
+
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+AXOLOTL = "Axolotl 0.21.0"
+
+
+def original(obj: Any) -> Any:
+    found = getattr(obj, _core.ORIGINAL_ATTR, None)
+    assert found is not None, f"{obj!r} is not patched"
+    return found
+
+
+def timed(fn: Any, repeat: int) -> tuple[float, Any]:
+    out = fn()
+    return best(fn, repeat), out
+
+
+def bench_dedup(dataset: Any, repeat: int) -> None:
+    from axolotl.utils.data import utils
+
+    fast, slow = utils._deduplicate_dataset, original(utils._deduplicate_dataset)
+    t_fast, (got, _) = timed(lambda: fast(dataset), repeat)
+    t_slow, (want, _) = timed(lambda: slow(dataset), 1)
+    assert got._indices.column(0).to_pylist() == want._indices.column(0).to_pylist()
+    row("_deduplicate_dataset (3 columns)", f"{len(dataset):,} rows", t_fast, {AXOLOTL: t_slow})
+
+
+def bench_length_filter(dataset: Any, repeat: int) -> None:
+    from axolotl.utils.data import utils
+
+    fast, slow = utils._drop_outside_range, original(utils._drop_outside_range)
+    kwargs = {"num_proc": 1, "load_from_cache_file": False}
+    t_fast, (got, _) = timed(lambda: fast(dataset, 1024, 2, False, kwargs), repeat)
+    t_slow, (want, _) = timed(lambda: slow(dataset, 1024, 2, False, kwargs), 1)
+    assert got["input_ids"] == want["input_ids"]
+    row("_drop_outside_range (length filter, drop)", f"{len(dataset):,} rows", t_fast, {AXOLOTL: t_slow})
+
+
+def bench_lengths(dataset: Any, repeat: int) -> None:
+    from axolotl.utils.samplers import utils
+
+    fast, slow = utils.get_dataset_lengths, original(utils.get_dataset_lengths)
+    with_length = dataset.add_column("length", [int(n) for n in fast(dataset)])
+    for name, ds in (("input_ids", dataset), ("length column", with_length)):
+        t_fast, got = timed(lambda ds=ds: fast(ds), repeat)
+        t_slow, want = timed(lambda ds=ds: slow(ds), repeat)
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+        row(f"get_dataset_lengths ({name})", f"{len(ds):,} rows", t_fast, {AXOLOTL: t_slow})
+
+
+def bench_bins(lengths: np.ndarray, repeat: int) -> None:
+    from axolotl.utils.samplers import multipack
+
+    fast, slow = multipack.pack_parallel, original(multipack.pack_parallel)
+    slow(lengths[:100], 2048, 100_000, 200, num_processes=1)  # numba compiles on the first call
+    t_fast, got = timed(lambda: fast(lengths, 2048, 100_000, 200, num_processes=1), repeat)
+    t_slow, want = timed(lambda: slow(lengths, 2048, 100_000, 200, num_processes=1), repeat)
+    assert got == want
+    row("pack_parallel (capacity 2048, bin_size 200)", f"{len(lengths):,} lengths", t_fast, {AXOLOTL: t_slow})
+    fast_s, slow_s = multipack.allocate_sequentially, original(multipack.allocate_sequentially)
+    slow_s(lengths[:100], 0, 2048, 1)
+    t_fast, got_s = timed(lambda: fast_s(lengths, 0, 2048, 1), repeat)
+    t_slow, want_s = timed(lambda: slow_s(lengths, 0, 2048, 1), repeat)
+    assert [list(b) for b in got_s[0]] == [list(b) for b in want_s[0]] and got_s[1:] == tuple(want_s[1:])
+    row("allocate_sequentially (capacity 2048)", f"{len(lengths):,} lengths", t_fast, {AXOLOTL: t_slow})
+
+
+def bench_sampler(dataset: Any) -> None:
+    """MultipackBatchSampler + len(): 5 packings, as calculate_total_num_steps builds it."""
+    import torch
+    from axolotl.utils.samplers import MultipackBatchSampler, get_dataset_lengths
+    from torch.utils.data import RandomSampler
+
+    def build() -> tuple[int, list[Any]]:
+        sampler = MultipackBatchSampler(
+            sampler=RandomSampler(dataset, generator=torch.Generator().manual_seed(0)),
+            lengths=get_dataset_lengths(dataset),
+            batch_size=1,
+            batch_max_len=2048,
+            bin_size=200,
+            num_processes=1,
+        )
+        return len(sampler), list(sampler)
+
+    integration.install()
+    t_fast, got = timed(build, 1)
+    integration.uninstall()
+    try:
+        t_slow, want = timed(build, 1)
+    finally:
+        integration.install()
+    assert got == want
+    row("MultipackBatchSampler(...) + len() + iter", f"{len(dataset):,} rows", t_fast, {AXOLOTL: t_slow})
+
+
+def bench_collators(dataset: Any, repeat: int) -> None:
+    from axolotl.utils.collators import batching
+    from test_integration import _tokenizer  # noqa: F401  (a tiny WordLevel tokenizer)
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer: PreTrainedTokenizerFast = _tokenizer("right")
+    rows = dataset.select(range(600)).to_list()
+    bins = [[rows[3 * i], rows[3 * i + 1], rows[3 * i + 2]] for i in range(200)]
+    cases = [
+        ("V2BatchSamplerDataCollatorForSeq2Seq", 200, "200 bins of 3 rows -> 4096", 4096),
+        ("BatchSamplerDataCollatorForSeq2Seq", 200, "200 bins of 3 rows -> 4096", 4096),
+        ("DataCollatorForSeq2Seq", 75, "75 batches of 8 rows, multiple of 64", 64),
+    ]
+
+    def run(call: Any, collator: Any, batches: list[Any]) -> Any:
+        # Axolotl pads labels inside the caller's dicts: every call gets fresh copies.
+        return lambda: [call(collator, copy.deepcopy(b)) for b in batches]
+
+    for name, count, size, multiple in cases:
+        cls = getattr(batching, name)
+        collator = cls(tokenizer=tokenizer, padding=True, pad_to_multiple_of=multiple, return_tensors="pt")
+        fast, slow = cls.__call__, original(cls.__call__)
+        batches = (
+            [[bins[i]] for i in range(count)] if "Batch" in name else [rows[8 * i : 8 * i + 8] for i in range(count)]
+        )
+        t_fast, got = timed(run(fast, collator, batches), repeat)
+        t_slow, want = timed(run(slow, collator, batches), repeat)
+        for g, w in zip(got, want, strict=True):
+            assert sorted(g) == sorted(w) and all(g[k].dtype == w[k].dtype and (g[k] == w[k]).all() for k in w)
+        row(f"{name}.__call__ (pt, incl. a deepcopy)", size, t_fast, {AXOLOTL: t_slow})
+
+
+def bench_preprocess(rows: int) -> None:
+    import test_axolotl_preprocess as e2e
+    from datasets import load_from_disk
+
+    root = Path(tempfile.mkdtemp(prefix="bench-axolotl-"))
+    data = e2e.write_datasets(root / "data", n_alpaca=rows * 6 // 10, n_text=rows * 4 // 10)
+    e2e.write_model(root / "model", data["corpus"])
+    seconds, prepared = {}, {}
+    for mode, disabled in (("fast-axolotl", False), (AXOLOTL, True)):
+        work = root / mode.replace(" ", "_")
+        work.mkdir()
+        config = work / "config.yml"
+        e2e.write_config(config, root / "model", data, work / "prepared", dataset_num_proc=2)
+        start = time.perf_counter()
+        e2e.preprocess(config, work, disabled)
+        seconds[mode] = time.perf_counter() - start
+        prepared[mode] = load_from_disk(str(e2e.prepared_dir(work / "prepared")))
+    assert prepared["fast-axolotl"].data.table.equals(prepared[AXOLOTL].data.table)
+    size = f"{sum(1 for _ in open(data['jsonl'])) + prepared[AXOLOTL].num_rows * 0:,} JSONL + Parquet rows"
+    row("axolotl preprocess (CLI, incl. ~20 s of imports)", size, seconds["fast-axolotl"], {AXOLOTL: seconds[AXOLOTL]})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=20_000, help="rows of the per-function datasets")
+    parser.add_argument("--e2e-rows", type=int, default=100_000, help="raw rows of the preprocess run")
+    parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    sys.path.insert(0, str(TESTS))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from bench_dedup import tokenized_dataset
+
+    assert integration.is_installed() and fa.IMPLEMENTATION == "native", (fa.IMPLEMENTATION, integration.report())
+    import axolotl.utils.collators.batching  # noqa: F401  (import the patched modules)
+    import axolotl.utils.data.utils  # noqa: F401
+    import axolotl.utils.samplers.multipack  # noqa: F401
+
+    header(f"fast-axolotl patches inside {AXOLOTL} (patched vs original, outputs asserted equal)")
+    rng = np.random.default_rng(0)
+    dataset, _ = tokenized_dataset(rng, args.rows)
+    bench_dedup(dataset, args.repeat)
+    bench_length_filter(dataset, args.repeat)
+    bench_lengths(dataset, args.repeat)
+    bench_bins(rng.integers(16, 1025, max(args.rows, 100_000)).astype(np.int32), args.repeat)
+    bench_sampler(dataset)
+    bench_collators(dataset, args.repeat)
+    if not args.skip_e2e:
+        bench_preprocess(args.e2e_rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+# SPDX-License-Identifier: Apache-2.0
+# The fixtures below marked "upstream" are copied from Axolotl 0.21.0's tests/conftest.py
+# (Copyright (c) Axolotl AI, Apache-2.0; sdist axolotl-0.21.0.tar.gz, see ../README.md).
+# Left out: the hub-downloading fixtures (no network here), among them the session-wide
+# autouse `download_ds_fixture_bundle`, and the CUDA bookkeeping hooks (CPU only).
+"""Run Axolotl's own tests with fast-axolotl's patches installed.
+
+fast_axolotl is imported here, before any test module imports Axolotl, so the patches
+go in through the import hook exactly as for a user who writes ``import fast_axolotl``
+first. Every patch target must be patched (none skipped) at the start and at the end
+of the session, and the backend must be the one FAST_AXOLOTL_IMPL asked for.
+"""
+
+import importlib
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from typing import Generator
+
+import fast_axolotl  # noqa: I001  (must come before axolotl)
+from fast_axolotl import integration
+from fast_axolotl.integration import _core
+
+import pytest
+
+from axolotl.utils.dict import DictDefault
+
+EXPECTED_IMPL = os.environ.get("FAST_AXOLOTL_IMPL", "native")
+# Which fast-axolotl replacements handed a call back to Axolotl's code, and how often.
+FALLBACKS: Counter = Counter()
+
+
+class _FallbackCounter(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "falls back to Axolotl's code" in message:
+            FALLBACKS[message.split(" falls back")[0].removeprefix("fast-axolotl: ")] += 1
+
+
+def _patched_targets() -> dict:
+    """Import every target module and check that each target holds our replacement."""
+    state = {}
+    for target in _core._STATE.targets:
+        module = importlib.import_module(target.module)
+        holder = getattr(module, target.owner) if target.owner else module
+        current = vars(holder).get(target.attr)
+        state[target.key] = getattr(current, _core.ORIGINAL_ATTR, None) is not None
+    return state
+
+
+def _assert_active(when: str) -> None:
+    assert fast_axolotl.IMPLEMENTATION == EXPECTED_IMPL, (fast_axolotl.IMPLEMENTATION, fast_axolotl.REASON)
+    assert integration.is_installed(), f"{when}: fast-axolotl patches are not installed"
+    state = _patched_targets()
+    missing = sorted(key for key, ok in state.items() if not ok)
+    assert not missing, f"{when}: not patched: {missing}; report: {integration.report()}"
+    assert not integration.report()["skipped"], integration.report()
+
+
+def pytest_configure(config):  # upstream (the shims), plus our checks
+    _apply_transformers_test_shims()
+    assert "axolotl.utils.data.utils" not in sys.modules or integration.is_installed()
+    handler = _FallbackCounter(level=logging.DEBUG)
+    logger = logging.getLogger("fast_axolotl.integration")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
+# Upstream tests that cannot run on this machine, by node id (relative to this
+# directory's parent), with the reason. Everything else runs; nothing is skipped
+# silently. An entry that matches no collected test fails the session (stale list).
+DESELECTED: dict[str, str] = {}
+
+
+def pytest_collection_modifyitems(config, items):
+    keep, dropped = [], []
+    for item in items:
+        (dropped if _node(item) in DESELECTED else keep).append(item)
+    stale = set(DESELECTED) - {_node(item) for item in dropped}
+    if stale and not config.getoption("keyword") and not config.getoption("markexpr"):
+        raise pytest.UsageError(f"DESELECTED lists tests that do not exist: {sorted(stale)}")
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def _node(item) -> str:
+    return item.nodeid.split("tests/", 1)[-1] if item.nodeid.startswith("tests/") else item.nodeid
+
+
+def pytest_report_header(config):
+    return [
+        f"fast_axolotl {fast_axolotl.get_version()} ({fast_axolotl.IMPLEMENTATION}) from {fast_axolotl.__file__}",
+        f"integration installed: {integration.is_installed()}, groups: {integration.report()['groups']}",
+    ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_axolotl_patches_active():
+    _assert_active("session start")
+    yield
+    _assert_active("session end")
+
+
+def pytest_terminal_summary(terminalreporter):
+    report = integration.report()
+    terminalreporter.write_sep("-", "fast-axolotl")
+    for node, reason in sorted(DESELECTED.items()):
+        terminalreporter.write_line(f"deselected {node}: {reason}")
+    terminalreporter.write_line(f"patched: {', '.join(report['patched'])}")
+    terminalreporter.write_line(f"skipped: {report['skipped'] or 'none'}")
+    if FALLBACKS:
+        for where, count in sorted(FALLBACKS.items()):
+            terminalreporter.write_line(f"handed back to Axolotl's code: {where} x{count}")
+    else:
+        terminalreporter.write_line("handed back to Axolotl's code: never")
+
+
+# --- upstream ------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _propagate_axolotl_logs():
+    """configure_logging() sets propagate=False on the axolotl logger, hiding its records from caplog.
+
+    Importing axolotl.cli runs it at collection time, so any session that collects a CLI
+    test would otherwise break every caplog assertion on an axolotl.* logger.
+    """
+    ax_logger = logging.getLogger("axolotl")
+    old_propagate = ax_logger.propagate
+    ax_logger.propagate = True
+    yield
+    ax_logger.propagate = old_propagate
+
+
+def _apply_transformers_test_shims():
+    import transformers.utils as _transformers_utils
+    import transformers.utils.import_utils as _import_utils
+
+    # Shim for deepseek v3
+    if not hasattr(_import_utils, "is_torch_fx_available"):
+
+        def _is_torch_fx_available():
+            try:
+                import torch.fx  # noqa: F401  # pylint: disable=unused-import
+
+                return True
+            except ImportError:
+                return False
+
+        _import_utils.is_torch_fx_available = _is_torch_fx_available
+
+    if not hasattr(_transformers_utils, "is_flash_attn_greater_or_equal_2_10"):
+        from transformers.utils import (
+            is_flash_attn_greater_or_equal as _is_flash_attn_gte,
+        )
+
+        _transformers_utils.is_flash_attn_greater_or_equal_2_10 = lambda: (_is_flash_attn_gte("2.10"))
+
+
+@pytest.fixture
+def temp_dir() -> Generator[str, None, None]:
+    # Create a temporary directory
+    _temp_dir = tempfile.mkdtemp()
+    yield _temp_dir
+    # Clean up the directory after the test
+    shutil.rmtree(_temp_dir)
+
+
+def _clear_plugin_manager():
+    from axolotl.integrations.base import PluginManager
+
+    PluginManager._cfg = None
+    PluginManager._instance = None
+
+
+@pytest.fixture(scope="function", autouse=True)
+def reset_plugin_manager():
+    _clear_plugin_manager()
+    yield
+    _clear_plugin_manager()
+
+
+@pytest.fixture(scope="function", autouse=True)
+def torch_manual_seed():
+    import torch
+
+    torch.manual_seed(42)
+
+
+@pytest.fixture(name="min_base_cfg")
+def fixture_min_base_cfg():
+    return DictDefault(
+        base_model="HuggingFaceTB/SmolLM2-135M",
+        learning_rate=1e-3,
+        datasets=[
+            {
+                "path": "mhenrichsen/alpaca_2k_test",
+                "type": "alpaca",
+            },
+        ],
+        micro_batch_size=1,
+        gradient_accumulation_steps=1,
+    )
+
+
+@pytest.fixture(autouse=True)
+def disable_telemetry(monkeypatch):
+    monkeypatch.setenv("AXOLOTL_DO_NOT_TRACK", "1")
+    yield
