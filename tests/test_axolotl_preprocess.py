@@ -140,7 +140,7 @@ def run_env(disabled: bool) -> dict[str, str]:
 def preprocess(config: Path, cwd: Path, disabled: bool) -> str:
     axolotl = shutil.which("axolotl", path=str(Path(sys.executable).parent)) or "axolotl"
     done = subprocess.run(
-        [axolotl, "preprocess", str(config), "--download=False"],
+        [axolotl, "preprocess", str(config), "--no-download"],
         cwd=cwd,
         env=run_env(disabled),
         capture_output=True,
