@@ -109,6 +109,30 @@ def bench_padding(rng: np.random.Generator, repeat: int) -> None:
     )
 
 
+def bench_sweeps(rng: np.random.Generator, sizes: list[int], repeat: int) -> None:
+    """Native vs the reference at every size: no size where native loses."""
+    for n in sizes:
+        lists = [rng.integers(3, 32000, rng.integers(10, 257)).tolist() for _ in range(n)]
+        row(
+            "pad_sequences sweep (lists, lengths 10-256, target 256)",
+            f"{n:,}",
+            best(on("native", lambda: fa.pad_sequences(lists, 256)), repeat),
+            {"reference": best(on("fallback", lambda: fa.pad_sequences(lists, 256)), 1 if n > 10_000 else repeat)}
+            if n <= 100_000
+            else {"reference (not run above 100k)": None},
+        )
+    for n in sizes:
+        lengths = rng.integers(16, 1025, n).astype(np.int64)
+        row(
+            "pack_bins sweep (lengths 16-1024, capacity 2048, bin_size 200)",
+            f"{n:,}",
+            best(on("native", lambda: fa.pack_bins(lengths, 2048, bin_size=200)), repeat),
+            {"reference": best(on("fallback", lambda: fa.pack_bins(lengths, 2048, bin_size=200)), 1)}
+            if n <= 10_000  # the reference first fit scans every open bin: quadratic
+            else {"reference (quadratic: not run above 10k)": None},
+        )
+
+
 def bench_collate(rng: np.random.Generator, repeat: int) -> None:
     try:
         import transformers
@@ -173,6 +197,27 @@ def bench_collate(rng: np.random.Generator, repeat: int) -> None:
             f"memcpy of the output bytes ({out_bytes // 1024} KiB)": best(lambda: np.copyto(buf, src), repeat * 20),
         },
     )
+    # Large batches, where fixed per-call costs fade: rows given as numpy arrays.
+    for n_rows, longest in ((8, 8192), (16, 32768)):
+        big = []
+        for n in rng.integers(longest // 2, longest + 1, n_rows):
+            ids = rng.integers(3, 32000, n)
+            big.append({"input_ids": ids, "attention_mask": np.ones(n, np.int64), "labels": ids.copy()})
+        got = fa.collate(big, pad_token_id=0, pad_to_multiple_of=64)
+        out_bytes = sum(v.nbytes for v in got.values())
+        buf = np.empty(out_bytes // 8, dtype=np.int64)
+        src = np.ones_like(buf)
+        row(
+            f"collate, {n_rows} rows up to {longest} tokens (ndarrays in)",
+            "1 batch",
+            best(on("native", lambda big=big: fa.collate(big, pad_token_id=0, pad_to_multiple_of=64)), repeat * 4),
+            {
+                f"memcpy of the output bytes ({out_bytes // 1024} KiB)": best(
+                    lambda buf=buf, src=src: np.copyto(buf, src), repeat * 4
+                ),
+                f"memcpy into a new array ({out_bytes // 1024} KiB)": best(lambda src=src: src.copy(), repeat * 4),
+            },
+        )
 
 
 def main() -> None:
@@ -186,6 +231,7 @@ def main() -> None:
     bench_pack_sequences(rng, sizes, repeat)
     bench_pack_bins(rng, 100_000 if args.quick else 1_000_000, repeat)
     bench_padding(rng, repeat)
+    bench_sweeps(rng, [10, 100, 1_000, 10_000, 100_000] + ([] if args.quick else [1_000_000]), repeat)
     bench_collate(rng, repeat)
 
 

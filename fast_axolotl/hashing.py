@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -158,10 +159,19 @@ def deduplicate(dataset: Any, seen: set[bytes] | None = None, *, num_threads: in
     digests = hash_table(dataset, num_threads=num_threads)
     kept = _backend.kernels().select_unique(digests, seen)
     if _is_hf_dataset(dataset):
-        # A list, as Axolotl passes: datasets treats lists and arrays differently (indices mapping).
-        return dataset.select(kept.tolist()), seen
+        return _select(dataset, kept), seen
     table, _ = _as_table(dataset)
     return table.take(pa.array(kept, type=pa.int64())), seen
+
+
+def _select(dataset: Any, kept: npt.NDArray[np.int64]) -> Any:
+    """``dataset.select(kept)`` with the same rows, columns and indices mapping as
+    Axolotl's ``dataset.select(list)``, but with a fingerprint derived from the input's
+    fingerprint and the kept rows. Left to ``datasets``, the fingerprint is the hash of
+    the pickled index list, in pure Python: about 95% of the cost of a 100k-row select."""
+    seed = f"{dataset._fingerprint}/fast_axolotl.deduplicate/".encode()
+    fingerprint = hashlib.sha256(seed + kept.astype("<i8").tobytes()).hexdigest()[:32]
+    return dataset.select(kept, new_fingerprint=fingerprint)
 
 
 def digest_set() -> Any:

@@ -9,40 +9,21 @@ use crate::{pool, Result};
 
 pub type Digest32 = [u8; 32];
 
-/// Rows laid out as one buffer plus `n + 1` offsets (the Arrow binary layout).
-pub struct Rows<'a> {
-    pub data: &'a [u8],
-    pub offsets: &'a [usize],
-}
-
-impl Rows<'_> {
-    pub fn len(&self) -> usize {
-        self.offsets.len().saturating_sub(1)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn row(&self, i: usize) -> &[u8] {
-        &self.data[self.offsets[i]..self.offsets[i + 1]]
-    }
-}
-
 pub fn sha256(bytes: &[u8]) -> Digest32 {
     Sha256::digest(bytes).into()
 }
 
-/// SHA-256 of every row, in order.
-pub fn hash_rows(rows: &Rows<'_>, num_threads: usize) -> Result<Vec<Digest32>> {
-    if !pool::parallel(num_threads, rows.data.len()) {
-        return Ok((0..rows.len()).map(|i| sha256(rows.row(i))).collect());
+/// SHA-256 of every slice, in order (rows that live in separate buffers, e.g. Python
+/// strings borrowed in place).
+pub fn hash_slices(rows: &[&[u8]], num_threads: usize) -> Result<Vec<Digest32>> {
+    let total: usize = rows.iter().map(|r| r.len()).sum();
+    if !pool::parallel(num_threads, total) {
+        return Ok(rows.iter().map(|r| sha256(r)).collect());
     }
     pool::install(num_threads, || {
-        (0..rows.len())
-            .into_par_iter()
-            .with_min_len(256)
-            .map(|i| sha256(rows.row(i)))
+        rows.par_iter()
+            .with_min_len(64)
+            .map(|r| sha256(r))
             .collect()
     })
 }
@@ -127,14 +108,10 @@ mod tests {
 
     #[test]
     fn parallel_equals_serial() {
-        let data: Vec<u8> = (0..10_000u32).flat_map(|i| i.to_le_bytes()).collect();
-        let offsets: Vec<usize> = (0..=2_500).map(|i| i * 16).collect();
-        let rows = Rows {
-            data: &data,
-            offsets: &offsets,
-        };
-        let one = hash_rows(&rows, 1).unwrap();
-        let four = hash_rows(&rows, 4).unwrap();
+        let data: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let rows: Vec<&[u8]> = data.chunks(16).collect();
+        let one = hash_slices(&rows, 1).unwrap();
+        let four = hash_slices(&rows, 4).unwrap();
         assert_eq!(one, four);
         assert_eq!(one[3], sha256(&data[48..64]));
     }

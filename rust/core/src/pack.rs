@@ -109,7 +109,43 @@ struct Piece {
     len: usize,
 }
 
-pub fn pack(input: &PackInput<'_>, num_threads: usize) -> Result<Packed> {
+/// Where every packed piece goes: computed first, so the caller can allocate the
+/// output (e.g. as numpy arrays) before [`fill`] writes it.
+pub struct Plan {
+    pieces: Vec<Piece>,
+    /// `rows + 1` offsets into the pieces.
+    row_splits: Vec<i64>,
+    extra: usize,
+}
+
+impl Plan {
+    pub fn rows(&self) -> usize {
+        self.row_splits.len() - 1
+    }
+
+    /// Length of each packed sample (extras included), in order.
+    pub fn seq_lens(&self) -> Vec<i64> {
+        self.pieces
+            .iter()
+            .map(|p| (p.len + self.extra) as i64)
+            .collect()
+    }
+
+    pub fn row_splits(&self) -> &[i64] {
+        &self.row_splits
+    }
+}
+
+/// The caller's output buffers, each `rows * max_length` long, row-major.
+pub struct PackOut<'a> {
+    pub input_ids: &'a mut [i64],
+    pub labels: &'a mut [i64],
+    pub attention_mask: &'a mut [i64],
+    pub position_ids: Option<&'a mut [i64]>,
+}
+
+/// Cut samples into pieces (per the overflow policy) and assign them to rows greedily.
+pub fn plan(input: &PackInput<'_>) -> Result<Plan> {
     let extra = if input.separator.is_some() { 2 } else { 0 };
     if input.max_length <= extra {
         return Err(Error::invalid(format!(
@@ -174,26 +210,41 @@ pub fn pack(input: &PackInput<'_>, num_threads: usize) -> Result<Packed> {
     if fill > 0 {
         row_splits.push(pieces.len() as i64);
     }
-    let rows = row_splits.len() - 1;
-    let width = input.max_length;
-
-    // 3. Write every row in parallel.
-    let mut out = Packed {
-        rows,
-        input_ids: vec![0; rows * width],
-        labels: vec![0; rows * width],
-        attention_mask: vec![0; rows * width],
-        position_ids: input.with_position_ids.then(|| vec![0; rows * width]),
-        seq_lens: pieces.iter().map(|p| (p.len + extra) as i64).collect(),
+    Ok(Plan {
+        pieces,
         row_splits,
-    };
-    let splits = &out.row_splits;
-    let mut positions_dummy: Vec<i64> = Vec::new();
-    let positions: &mut [i64] = match out.position_ids.as_mut() {
-        Some(p) => p,
-        None => &mut positions_dummy,
-    };
-    let with_positions = input.with_position_ids;
+        extra,
+    })
+}
+
+/// Write every row of `plan` into `out` (rows in parallel when large).
+pub fn fill(
+    input: &PackInput<'_>,
+    plan: &Plan,
+    out: PackOut<'_>,
+    num_threads: usize,
+) -> Result<()> {
+    let width = input.max_length;
+    let size = plan.rows() * width;
+    let PackOut {
+        input_ids,
+        labels,
+        attention_mask,
+        position_ids,
+    } = out;
+    if input_ids.len() != size
+        || labels.len() != size
+        || attention_mask.len() != size
+        || position_ids.as_ref().is_some_and(|p| p.len() != size)
+        || position_ids.is_some() != input.with_position_ids
+    {
+        return Err(Error::invalid(format!(
+            "output buffers must hold {size} values each"
+        )));
+    }
+    let extra = plan.extra;
+    let pieces = &plan.pieces;
+    let splits = &plan.row_splits;
     let write = |r: usize,
                  ids: &mut [i64],
                  labels: &mut [i64],
@@ -237,38 +288,67 @@ pub fn pack(input: &PackInput<'_>, num_threads: usize) -> Result<Packed> {
             }
         }
     };
-    if pool::parallel(num_threads, rows * width) {
+    if size == 0 {
+        return Ok(());
+    }
+    if pool::parallel(num_threads, size) {
         pool::install(num_threads, || {
-            let rows_iter = out
-                .input_ids
+            let rows_iter = input_ids
                 .par_chunks_mut(width)
-                .zip(out.labels.par_chunks_mut(width))
-                .zip(out.attention_mask.par_chunks_mut(width))
+                .zip(labels.par_chunks_mut(width))
+                .zip(attention_mask.par_chunks_mut(width))
                 .enumerate();
-            if with_positions {
-                rows_iter.zip(positions.par_chunks_mut(width)).for_each(
+            match position_ids {
+                Some(positions) => rows_iter.zip(positions.par_chunks_mut(width)).for_each(
                     |((r, ((ids, labels), mask)), pos)| write(r, ids, labels, mask, Some(pos)),
-                );
-            } else {
-                rows_iter.for_each(|(r, ((ids, labels), mask))| write(r, ids, labels, mask, None));
+                ),
+                None => rows_iter
+                    .for_each(|(r, ((ids, labels), mask))| write(r, ids, labels, mask, None)),
             }
         })?;
     } else {
         // Small outputs: the caller's thread, no pool wake-up.
-        let rows_iter = out
-            .input_ids
+        let rows_iter = input_ids
             .chunks_mut(width)
-            .zip(out.labels.chunks_mut(width))
-            .zip(out.attention_mask.chunks_mut(width))
+            .zip(labels.chunks_mut(width))
+            .zip(attention_mask.chunks_mut(width))
             .enumerate();
-        if with_positions {
-            rows_iter.zip(positions.chunks_mut(width)).for_each(
+        match position_ids {
+            Some(positions) => rows_iter.zip(positions.chunks_mut(width)).for_each(
                 |((r, ((ids, labels), mask)), pos)| write(r, ids, labels, mask, Some(pos)),
-            );
-        } else {
-            rows_iter.for_each(|(r, ((ids, labels), mask))| write(r, ids, labels, mask, None));
+            ),
+            None => {
+                rows_iter.for_each(|(r, ((ids, labels), mask))| write(r, ids, labels, mask, None))
+            }
         }
     }
+    Ok(())
+}
+
+/// [`plan`] then [`fill`] into freshly allocated vectors.
+pub fn pack(input: &PackInput<'_>, num_threads: usize) -> Result<Packed> {
+    let plan = plan(input)?;
+    let size = plan.rows() * input.max_length;
+    let mut out = Packed {
+        rows: plan.rows(),
+        input_ids: vec![0; size],
+        labels: vec![0; size],
+        attention_mask: vec![0; size],
+        position_ids: input.with_position_ids.then(|| vec![0; size]),
+        seq_lens: plan.seq_lens(),
+        row_splits: plan.row_splits.clone(),
+    };
+    fill(
+        input,
+        &plan,
+        PackOut {
+            input_ids: &mut out.input_ids,
+            labels: &mut out.labels,
+            attention_mask: &mut out.attention_mask,
+            position_ids: out.position_ids.as_deref_mut(),
+        },
+        num_threads,
+    )?;
     Ok(out)
 }
 
@@ -279,127 +359,188 @@ pub struct Bins {
     pub offsets: Vec<i64>,
 }
 
-impl Bins {
-    fn from_lists(lists: impl IntoIterator<Item = Vec<Vec<i64>>>) -> Self {
-        let mut bins = Bins {
-            indices: Vec::new(),
-            offsets: vec![0],
-        };
-        for group in lists {
-            for b in group {
-                bins.indices.extend_from_slice(&b);
-                bins.offsets.push(bins.indices.len() as i64);
-            }
-        }
-        bins
+/// The room left in a bin as the search tree stores it: `i32` when the capacity
+/// allows (half the memory, so a group's tree stays in cache), else `i64`.
+/// Negative room is stored as -1: no item (all sizes are >= 0) fits it either way.
+trait Room: Copy + Ord + Send {
+    const CLOSED: Self;
+    fn from_i64(value: i64) -> Self;
+}
+
+impl Room for i32 {
+    const CLOSED: i32 = i32::MIN;
+    fn from_i64(value: i64) -> i32 {
+        value.clamp(-1, i32::MAX as i64) as i32
     }
 }
 
-/// A max-segment tree over bins: the leftmost bin with room for an item in O(log bins).
-struct OpenBins {
-    leaves: usize,
-    tree: Vec<i64>,
+impl Room for i64 {
+    const CLOSED: i64 = i64::MIN;
+    fn from_i64(value: i64) -> i64 {
+        value.max(-1)
+    }
 }
 
-const CLOSED: i64 = i64::MIN;
+/// A max-segment tree over bins: the leftmost bin with room for an item in
+/// O(log bins). It grows by doubling as bins open, so its size follows the bins
+/// actually used (about a quarter of the items in typical multipack groups).
+struct OpenBins<T> {
+    leaves: usize,
+    used: usize,
+    tree: Vec<T>,
+}
 
-impl OpenBins {
-    fn new(capacity_hint: usize) -> Self {
-        let leaves = capacity_hint.max(1).next_power_of_two();
+impl<T: Room> OpenBins<T> {
+    fn new() -> Self {
+        let leaves = 1024;
         OpenBins {
             leaves,
-            tree: vec![CLOSED; 2 * leaves],
+            used: 0,
+            tree: vec![T::CLOSED; 2 * leaves],
         }
     }
 
-    fn set(&mut self, bin: usize, remaining: i64) {
+    fn grow(&mut self) {
+        let old = self.leaves;
+        let leaves = 2 * old;
+        let mut tree = vec![T::CLOSED; 2 * leaves];
+        tree[leaves..leaves + old].copy_from_slice(&self.tree[old..2 * old]);
+        for node in (1..leaves).rev() {
+            tree[node] = tree[2 * node].max(tree[2 * node + 1]);
+        }
+        self.leaves = leaves;
+        self.tree = tree;
+    }
+
+    /// Open a bin with `room` left; its index.
+    fn open(&mut self, room: T) -> usize {
+        if self.used == self.leaves {
+            self.grow();
+        }
+        self.used += 1;
+        self.set(self.used - 1, room);
+        self.used - 1
+    }
+
+    fn set(&mut self, bin: usize, room: T) {
         let mut node = bin + self.leaves;
-        self.tree[node] = remaining;
+        self.tree[node] = room;
         while node > 1 {
             node /= 2;
-            self.tree[node] = self.tree[2 * node].max(self.tree[2 * node + 1]);
+            let best = self.tree[2 * node].max(self.tree[2 * node + 1]);
+            if self.tree[node] == best {
+                break; // unchanged here, so unchanged above
+            }
+            self.tree[node] = best;
         }
     }
 
-    /// Leftmost bin whose remaining room is >= size.
-    fn first_fit(&self, size: i64) -> Option<usize> {
+    /// Leftmost bin whose room is >= size.
+    fn first_fit(&self, size: T) -> Option<usize> {
         if self.tree[1] < size {
             return None;
         }
         let mut node = 1;
         while node < self.leaves {
-            node = if self.tree[2 * node] >= size {
-                2 * node
-            } else {
-                2 * node + 1
-            };
+            node = 2 * node + usize::from(self.tree[2 * node] < size);
         }
         Some(node - self.leaves)
     }
 }
 
-/// Axolotl `pack_group`: first fit in the given order, at most `bin_size` items a bin;
-/// an item larger than the capacity opens a bin of its own.
-pub fn first_fit_group(
+/// Axolotl `pack_group` for one group: first fit in the given order, at most
+/// `bin_size` items a bin; an item larger than the capacity opens a bin of its own.
+/// Writes the group's item indices (`offset + k`), bin after bin, into `out`
+/// (one slot per item) and returns the number of items of each bin.
+fn first_fit_group<T: Room>(
     lengths: &[i64],
     offset: usize,
     capacity: i64,
     bin_size: u64,
-) -> Vec<Vec<i64>> {
-    let mut open = OpenBins::new(lengths.len());
-    let mut remaining: Vec<i64> = Vec::new();
-    let mut bins: Vec<Vec<i64>> = Vec::new();
-    for (k, &size) in lengths.iter().enumerate() {
-        let index = (offset + k) as i64;
-        let bin = match open.first_fit(size) {
+    out: &mut [i64],
+) -> Vec<u64> {
+    let mut open = OpenBins::<T>::new();
+    let mut room: Vec<i64> = Vec::new();
+    let mut counts: Vec<u64> = Vec::new();
+    let mut bin_of: Vec<usize> = Vec::with_capacity(lengths.len());
+    let too_big = capacity.saturating_add(1);
+    for &size in lengths {
+        let need = T::from_i64(size.min(too_big));
+        let bin = match open.first_fit(need) {
             Some(b) => {
-                remaining[b] -= size;
-                bins[b].push(index);
+                room[b] -= size;
+                counts[b] += 1;
+                let left = if counts[b] >= bin_size {
+                    T::CLOSED
+                } else {
+                    T::from_i64(room[b])
+                };
+                open.set(b, left);
                 b
             }
             None => {
-                remaining.push(capacity - size);
-                bins.push(vec![index]);
-                bins.len() - 1
+                room.push(capacity - size.min(too_big));
+                counts.push(1);
+                let left = if bin_size <= 1 {
+                    T::CLOSED
+                } else {
+                    T::from_i64(capacity - size.min(too_big))
+                };
+                open.open(left)
             }
         };
-        let full = bins[bin].len() as u64 >= bin_size;
-        open.set(bin, if full { CLOSED } else { remaining[bin] });
+        bin_of.push(bin);
     }
-    bins
+    // A stable counting sort by bin: items keep their order inside each bin.
+    let mut next: Vec<usize> = Vec::with_capacity(counts.len());
+    let mut at = 0usize;
+    for &c in &counts {
+        next.push(at);
+        at += c as usize;
+    }
+    for (k, &bin) in bin_of.iter().enumerate() {
+        out[next[bin]] = (offset + k) as i64;
+        next[bin] += 1;
+    }
+    counts
 }
 
 /// Axolotl `allocate_sequentially` for one rank: next fit, no item limit per bin.
-pub fn next_fit(lengths: &[i64], capacity: i64) -> Vec<Vec<i64>> {
-    let mut bins = Vec::new();
-    let mut current: Vec<i64> = Vec::new();
+/// Bins are runs of consecutive items, so only the offsets are computed.
+fn next_fit_offsets(lengths: &[i64], capacity: i64) -> Vec<i64> {
+    let mut offsets = vec![0i64];
+    let mut in_bin = 0usize;
     let mut remaining = capacity;
     for (index, &size) in lengths.iter().enumerate() {
         if size <= remaining {
-            current.push(index as i64);
+            in_bin += 1;
             remaining -= size;
         } else {
-            if !current.is_empty() {
-                bins.push(std::mem::take(&mut current));
+            if in_bin > 0 {
+                offsets.push(index as i64);
             }
-            current.push(index as i64);
-            remaining = capacity - size;
+            in_bin = 1;
+            remaining = capacity.saturating_sub(size);
         }
     }
-    if !current.is_empty() {
-        bins.push(current);
+    if in_bin > 0 {
+        offsets.push(lengths.len() as i64);
     }
-    bins
+    offsets
 }
 
-pub fn pack_bins(
+/// Multipack bins written into `indices` (one slot per item: every item lands in
+/// exactly one bin, and bins never span groups, so group `g` fills its own slice).
+/// Returns the `bins + 1` offsets.
+pub fn pack_bins_into(
     lengths: &[i64],
     capacity: i64,
     bin_size: u64,
     group_size: usize,
     sequential: bool,
     num_threads: usize,
-) -> Result<Bins> {
+    indices: &mut [i64],
+) -> Result<Vec<i64>> {
     if capacity < 0 {
         return Err(Error::invalid("bin_capacity must be >= 0"));
     }
@@ -412,24 +553,70 @@ pub fn pack_bins(
             lengths[i]
         )));
     }
+    if indices.len() != lengths.len() {
+        return Err(Error::invalid("indices must have one slot per length"));
+    }
     if sequential {
-        return Ok(Bins::from_lists([next_fit(lengths, capacity)]));
+        for (k, slot) in indices.iter_mut().enumerate() {
+            *slot = k as i64;
+        }
+        return Ok(next_fit_offsets(lengths, capacity));
     }
-    if lengths.len() <= group_size || !pool::parallel(num_threads, lengths.len()) {
-        let groups = lengths
-            .chunks(group_size)
-            .enumerate()
-            .map(|(g, chunk)| first_fit_group(chunk, g * group_size, capacity, bin_size));
-        return Ok(Bins::from_lists(groups));
+    let narrow = capacity < i32::MAX as i64;
+    let group = |(g, (chunk, out)): (usize, (&[i64], &mut [i64]))| {
+        if narrow {
+            first_fit_group::<i32>(chunk, g * group_size, capacity, bin_size, out)
+        } else {
+            first_fit_group::<i64>(chunk, g * group_size, capacity, bin_size, out)
+        }
+    };
+    let counts: Vec<Vec<u64>> =
+        if lengths.len() <= group_size || !pool::parallel(num_threads, lengths.len()) {
+            lengths
+                .chunks(group_size)
+                .zip(indices.chunks_mut(group_size))
+                .enumerate()
+                .map(group)
+                .collect()
+        } else {
+            pool::install(num_threads, || {
+                lengths
+                    .par_chunks(group_size)
+                    .zip(indices.par_chunks_mut(group_size))
+                    .enumerate()
+                    .map(group)
+                    .collect()
+            })?
+        };
+    let mut offsets = Vec::with_capacity(counts.iter().map(Vec::len).sum::<usize>() + 1);
+    offsets.push(0i64);
+    let mut at = 0i64;
+    for c in counts.iter().flatten() {
+        at += *c as i64;
+        offsets.push(at);
     }
-    let groups: Vec<Vec<Vec<i64>>> = pool::install(num_threads, || {
-        lengths
-            .par_chunks(group_size)
-            .enumerate()
-            .map(|(g, chunk)| first_fit_group(chunk, g * group_size, capacity, bin_size))
-            .collect()
-    })?;
-    Ok(Bins::from_lists(groups))
+    Ok(offsets)
+}
+
+pub fn pack_bins(
+    lengths: &[i64],
+    capacity: i64,
+    bin_size: u64,
+    group_size: usize,
+    sequential: bool,
+    num_threads: usize,
+) -> Result<Bins> {
+    let mut indices = vec![0i64; lengths.len()];
+    let offsets = pack_bins_into(
+        lengths,
+        capacity,
+        bin_size,
+        group_size,
+        sequential,
+        num_threads,
+        &mut indices,
+    )?;
+    Ok(Bins { indices, offsets })
 }
 
 #[cfg(test)]

@@ -21,6 +21,21 @@ pub fn pad_rows(
     left: bool,
     num_threads: usize,
 ) -> Result<Vec<i64>> {
+    let mut out = vec![0i64; rows.len() * target];
+    pad_rows_into(rows, target, fill, left, num_threads, &mut out)?;
+    Ok(out)
+}
+
+/// [`pad_rows`] into the caller's `rows.len() * target` buffer (e.g. a numpy array,
+/// so the output is allocated once, where it will live).
+pub fn pad_rows_into(
+    rows: Ragged<'_>,
+    target: usize,
+    fill: Fill,
+    left: bool,
+    num_threads: usize,
+    out: &mut [i64],
+) -> Result<()> {
     for i in 0..rows.len() {
         let (start, end) = rows.range(i);
         if end - start > target {
@@ -30,9 +45,14 @@ pub fn pad_rows(
             )));
         }
     }
-    let mut out = vec![0i64; rows.len() * target];
+    if out.len() != rows.len() * target {
+        return Err(Error::invalid(format!(
+            "the output must hold {} values",
+            rows.len() * target
+        )));
+    }
     if target == 0 {
-        return Ok(out);
+        return Ok(());
     }
     let write = |(i, row): (usize, &mut [i64])| {
         let (start, end) = rows.range(i);
@@ -53,15 +73,15 @@ pub fn pad_rows(
                 .for_each(|(j, slot)| *slot = j as i64),
         }
     };
-    // Small batches are not worth waking the pool for.
-    if out.len() < 1 << 16 {
-        out.chunks_mut(target).enumerate().for_each(write);
-    } else {
+    if pool::parallel(num_threads, out.len()) {
         pool::install(num_threads, || {
             out.par_chunks_mut(target).enumerate().for_each(write)
         })?;
+    } else {
+        // Small batches are not worth waking the pool for.
+        out.chunks_mut(target).enumerate().for_each(write);
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

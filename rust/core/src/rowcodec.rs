@@ -15,7 +15,7 @@ use arrow_schema::{DataType, Field, Fields};
 use rayon::prelude::*;
 use std::sync::Arc;
 
-use crate::hash::{sha256, Digest32};
+use crate::hash::sha256;
 use crate::{pool, Error, Result};
 
 const CANONICAL_NAN: u64 = 0x7ff8_0000_0000_0000;
@@ -540,16 +540,15 @@ fn prepared(batch: &RecordBatch) -> Result<(Vec<&str>, Vec<ArrayRef>)> {
 }
 
 /// SHA-256 of every row's encoding, written to `out` (one digest per row, in order).
-pub fn hash_batches(
-    batches: &[RecordBatch],
-    out: &mut [Digest32],
-    num_threads: usize,
-) -> Result<()> {
+/// SHA-256 of every row's encoding, written into `out` (32 bytes a row, row-major:
+/// the layout of a `(rows, 32)` uint8 array, so the caller's buffer is filled in place).
+pub fn hash_batches(batches: &[RecordBatch], out: &mut [u8], num_threads: usize) -> Result<()> {
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
-    if out.len() != total {
+    if out.len() != total * 32 {
         return Err(Error::invalid(format!(
-            "output has {} rows, batches have {total}",
-            out.len()
+            "output has {} bytes, batches need {}",
+            out.len(),
+            total * 32
         )));
     }
     let prepared_batches = batches.iter().map(prepared).collect::<Result<Vec<_>>>()?;
@@ -558,23 +557,23 @@ pub fn hash_batches(
     let mut run = || {
         let mut rest = &mut out[..];
         for (batch, (names, arrays)) in batches.iter().zip(&prepared_batches) {
-            let (head, tail) = rest.split_at_mut(batch.num_rows());
+            let (head, tail) = rest.split_at_mut(batch.num_rows() * 32);
             rest = tail;
             let cols: Vec<Col<'_>> = arrays.iter().map(|a| view(a.as_ref())).collect();
-            let hash_chunk = |buf: &mut Vec<u8>, (chunk, digests): (usize, &mut [Digest32])| {
-                for (k, digest) in digests.iter_mut().enumerate() {
+            let hash_chunk = |buf: &mut Vec<u8>, (chunk, digests): (usize, &mut [u8])| {
+                for (k, digest) in digests.chunks_exact_mut(32).enumerate() {
                     buf.clear();
                     encode_row(buf, names, &cols, chunk * 64 + k);
-                    *digest = sha256(buf);
+                    digest.copy_from_slice(&sha256(buf));
                 }
             };
             if parallel {
-                head.par_chunks_mut(64)
+                head.par_chunks_mut(64 * 32)
                     .enumerate()
                     .for_each_init(Vec::new, hash_chunk);
             } else {
                 let mut buf = Vec::new();
-                head.chunks_mut(64)
+                head.chunks_mut(64 * 32)
                     .enumerate()
                     .for_each(|item| hash_chunk(&mut buf, item));
             }
@@ -655,8 +654,8 @@ mod tests {
         expected.extend_from_slice(&1u64.to_le_bytes());
         expected.extend_from_slice(b"a");
         assert_eq!(rows[0], expected);
-        let mut out = vec![[0u8; 32]; 2];
+        let mut out = vec![0u8; 64];
         hash_batches(&[b], &mut out, 2).unwrap();
-        assert_eq!(out[0], sha256(&expected));
+        assert_eq!(out[..32], sha256(&expected));
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
 use arrow_array::RecordBatch;
-use fast_axolotl_core::hash::{self, Digest32, Rows};
+use fast_axolotl_core::hash::{self, Digest32};
 use fast_axolotl_core::{rowcodec, Error};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -12,25 +12,32 @@ use pyo3::types::{PyBytes, PyCapsule, PySet, PyString};
 
 use crate::errors::{detached, ArgumentTypeError, CoreError};
 
-/// Copy the rows into one buffer + offsets while attached, so hashing can run detached.
-fn gather(rows: &Bound<'_, PyAny>) -> PyResult<(Vec<u8>, Vec<usize>)> {
-    let mut data = Vec::new();
-    let mut offsets = vec![0usize];
+/// The rows as Python objects, checked to be str or bytes. Holding them keeps their
+/// buffers alive, so [`row_bytes`] can lend those buffers to detached work: nothing
+/// is copied (a str's UTF-8 form is cached inside the object by CPython).
+fn own_rows<'py>(rows: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let mut owned = Vec::with_capacity(rows.len().unwrap_or(0));
     for (index, row) in rows.try_iter()?.enumerate() {
         let row = row?;
-        if let Ok(s) = row.cast::<PyString>() {
-            data.extend_from_slice(s.to_str()?.as_bytes());
-        } else if let Ok(b) = row.cast::<PyBytes>() {
-            data.extend_from_slice(b.as_bytes());
-        } else {
+        if !(row.is_instance_of::<PyString>() || row.is_instance_of::<PyBytes>()) {
             return Err(ArgumentTypeError::new_err(format!(
                 "rows[{index}] must be str or bytes, got {}",
                 row.get_type().name()?
             )));
         }
-        offsets.push(data.len());
+        owned.push(row);
     }
-    Ok((data, offsets))
+    Ok(owned)
+}
+
+fn row_bytes<'a>(owned: &'a [Bound<'_, PyAny>]) -> PyResult<Vec<&'a [u8]>> {
+    owned
+        .iter()
+        .map(|row| match row.cast::<PyString>() {
+            Ok(s) => Ok(s.to_str()?.as_bytes()),
+            Err(_) => Ok(row.cast::<PyBytes>()?.as_bytes()),
+        })
+        .collect()
 }
 
 #[pyfunction]
@@ -39,16 +46,9 @@ pub fn hash_rows(
     rows: &Bound<'_, PyAny>,
     num_threads: usize,
 ) -> PyResult<Vec<String>> {
-    let (data, offsets) = gather(rows)?;
-    let digests = detached(py, || {
-        hash::hash_rows(
-            &Rows {
-                data: &data,
-                offsets: &offsets,
-            },
-            num_threads,
-        )
-    })?;
+    let owned = own_rows(rows)?;
+    let slices = row_bytes(&owned)?;
+    let digests = detached(py, || hash::hash_slices(&slices, num_threads))?;
     Ok(digests.iter().map(hash::to_hex).collect())
 }
 
@@ -59,7 +59,8 @@ pub fn dedup_rows(
     existing: &Bound<'_, PyAny>,
     num_threads: usize,
 ) -> PyResult<(Vec<usize>, Vec<String>)> {
-    let (data, offsets) = gather(rows)?;
+    let owned = own_rows(rows)?;
+    let slices = row_bytes(&owned)?;
     let mut known: HashSet<Digest32> = HashSet::new();
     for item in existing.try_iter()? {
         let text: String = item?.extract()?;
@@ -70,13 +71,7 @@ pub fn dedup_rows(
         }
     }
     let kept = detached(py, || {
-        let digests = hash::hash_rows(
-            &Rows {
-                data: &data,
-                offsets: &offsets,
-            },
-            num_threads,
-        )?;
+        let digests = hash::hash_slices(&slices, num_threads)?;
         let kept = hash::first_unseen(&digests, &known);
         Ok(kept
             .into_iter()
@@ -124,12 +119,14 @@ pub fn hash_arrow<'py>(
 ) -> PyResult<Bound<'py, PyArray2<u8>>> {
     let batches = import_stream(table)?;
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let digests = detached(py, || {
-        let mut out = vec![[0u8; 32]; rows];
-        rowcodec::hash_batches(&batches, &mut out, num_threads)?;
-        Ok(out.into_iter().flatten().collect::<Vec<u8>>())
-    })?;
-    PyArray1::from_vec(py, digests).reshape([rows, 32])
+    // The digests go straight into the numpy array that is returned.
+    let digests = PyArray2::<u8>::zeros(py, [rows, 32], false);
+    {
+        let mut rw = digests.readwrite();
+        let out = rw.as_slice_mut()?;
+        detached(py, || rowcodec::hash_batches(&batches, out, num_threads))?;
+    }
+    Ok(digests)
 }
 
 #[pyfunction]

@@ -1,7 +1,7 @@
 //! Binding: flatten a Python list of integer lists into `(values, offsets)` int64 arrays.
 //! Reading the ints here, once, is what keeps list inputs from costing more than the work.
 
-use numpy::PyArray1;
+use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyList, PyTuple};
@@ -30,20 +30,19 @@ fn element(value: &Bound<'_, PyAny>, name: &str, row: usize) -> PyResult<i64> {
     })
 }
 
-/// Append the ints of an exact `list` to `values`; `Ok(false)` when an item is not an
-/// exact `int` (the caller then takes the general path for the whole row).
-fn exact_int_list(seq: &Bound<'_, PyAny>, values: &mut Vec<i64>) -> PyResult<bool> {
+/// Write the ints of an exact `list` into `out` (which has exactly its length);
+/// `Ok(false)` when an item is not an exact `int` that fits int64 (the caller then
+/// takes the general path for the whole row).
+fn exact_int_list(seq: &Bound<'_, PyAny>, out: &mut [i64]) -> PyResult<bool> {
     use pyo3::ffi;
-    let Ok(list) = seq.cast::<PyList>() else {
-        return Ok(false);
-    };
     if !seq.is_exact_instance_of::<PyList>() {
         return Ok(false);
     }
-    let start = values.len();
-    let n = list.len();
-    values.reserve(n);
-    for k in 0..n {
+    let list = seq.cast::<PyList>()?;
+    if list.len() != out.len() {
+        return Ok(false); // resized since it was measured: the general path reports it
+    }
+    for (k, slot) in out.iter_mut().enumerate() {
         // SAFETY: `list` is a live exact list we hold a reference to; `k < len`, and no
         // Python code runs between the size check and the reads (the GIL is held and
         // PyLong_AsLongLong on an exact int runs no Python code), so the borrowed item
@@ -52,7 +51,6 @@ fn exact_int_list(seq: &Bound<'_, PyAny>, values: &mut Vec<i64>) -> PyResult<boo
             let item = ffi::PyList_GetItem(list.as_ptr(), k as ffi::Py_ssize_t);
             if item.is_null() || ffi::Py_TYPE(item) != std::ptr::addr_of_mut!(ffi::PyLong_Type) {
                 ffi::PyErr_Clear();
-                values.truncate(start);
                 return Ok(false);
             }
             ffi::PyLong_AsLongLong(item)
@@ -60,50 +58,72 @@ fn exact_int_list(seq: &Bound<'_, PyAny>, values: &mut Vec<i64>) -> PyResult<boo
         if value == -1 && PyErr::occurred(seq.py()) {
             // Overflow: let the general path build the precise error.
             let _ = PyErr::take(seq.py());
-            values.truncate(start);
             return Ok(false);
         }
-        values.push(value);
+        *slot = value;
     }
     Ok(true)
 }
 
+/// Any list or tuple of ints (numpy ints included, bools rejected), item by item.
+fn general_row(seq: &Bound<'_, PyAny>, name: &str, row: usize, out: &mut [i64]) -> PyResult<()> {
+    let mut values = Vec::with_capacity(out.len());
+    for item in seq.try_iter()? {
+        let item = item?;
+        // Fast path: an exact Python int (the overwhelmingly common case).
+        let value = if item.is_exact_instance_of::<PyInt>() {
+            item.extract::<i64>().map_err(|_| {
+                InvalidArgumentError::new_err(format!(
+                    "{name}[{row}] holds {item}, which does not fit in int64"
+                ))
+            })?
+        } else {
+            element(&item, name, row)?
+        };
+        values.push(value);
+    }
+    if values.len() != out.len() {
+        // Only possible if an item's __index__ resized a row while we read.
+        return Err(InvalidArgumentError::new_err(format!(
+            "{name}[{row}] changed size while it was read"
+        )));
+    }
+    out.copy_from_slice(&values);
+    Ok(())
+}
+
 /// `None` when a row is not a list or tuple: the caller then takes its general path.
+/// Rows are measured first, so the values go straight into one numpy array of the
+/// exact size (no growing vector, no copy afterwards).
 #[pyfunction]
 pub fn ragged_from_lists<'py>(
     py: Python<'py>,
     sequences: &Bound<'py, PyAny>,
     name: &str,
 ) -> PyResult<Option<crate::Int64Pair<'py>>> {
-    let mut values: Vec<i64> = Vec::new();
-    let mut offsets: Vec<i64> = vec![0];
-    for (row, seq) in sequences.try_iter()?.enumerate() {
+    let mut rows: Vec<Bound<'py, PyAny>> = Vec::with_capacity(sequences.len().unwrap_or(0));
+    let mut offsets: Vec<i64> = Vec::with_capacity(rows.capacity() + 1);
+    offsets.push(0);
+    let mut total = 0usize;
+    for seq in sequences.try_iter()? {
         let seq = seq?;
         if !(seq.is_instance_of::<PyList>() || seq.is_instance_of::<PyTuple>()) {
             return Ok(None);
         }
-        if exact_int_list(&seq, &mut values)? {
-            offsets.push(values.len() as i64);
-            continue;
-        }
-        for item in seq.try_iter()? {
-            let item = item?;
-            // Fast path: an exact Python int (the overwhelmingly common case).
-            let value = if item.is_exact_instance_of::<PyInt>() {
-                item.extract::<i64>().map_err(|_| {
-                    InvalidArgumentError::new_err(format!(
-                        "{name}[{row}] holds {item}, which does not fit in int64"
-                    ))
-                })?
-            } else {
-                element(&item, name, row)?
-            };
-            values.push(value);
-        }
-        offsets.push(values.len() as i64);
+        total += seq.len()?;
+        offsets.push(total as i64);
+        rows.push(seq);
     }
-    Ok(Some((
-        PyArray1::from_vec(py, values),
-        PyArray1::from_vec(py, offsets),
-    )))
+    let values = PyArray1::<i64>::zeros(py, total, false);
+    {
+        let mut rw = values.readwrite();
+        let slice = rw.as_slice_mut()?;
+        for (row, seq) in rows.iter().enumerate() {
+            let out = &mut slice[offsets[row] as usize..offsets[row + 1] as usize];
+            if !exact_int_list(seq, out)? {
+                general_row(seq, name, row, out)?;
+            }
+        }
+    }
+    Ok(Some((values, PyArray1::from_vec(py, offsets))))
 }

@@ -1,7 +1,7 @@
 //! Bindings: greedy token packing and multipack bins.
 
-use fast_axolotl_core::pack::{self, Overflow, PackInput, Packed, Ragged};
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1};
+use fast_axolotl_core::pack::{self, Overflow, PackInput, PackOut, Ragged};
+use numpy::{PyArray1, PyArray3, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -15,30 +15,40 @@ fn overflow(name: &str) -> PyResult<Overflow> {
     Overflow::parse(name).map_err(|e| CoreError(e).into())
 }
 
-fn to_dict<'py>(py: Python<'py>, packed: Packed, width: usize) -> PyResult<Bound<'py, PyDict>> {
-    let out = PyDict::new(py);
-    let rows = packed.rows;
-    out.set_item(
-        "input_ids",
-        PyArray1::from_vec(py, packed.input_ids).reshape([rows, width])?,
-    )?;
-    out.set_item(
-        "labels",
-        PyArray1::from_vec(py, packed.labels).reshape([rows, width])?,
-    )?;
-    out.set_item(
-        "attention_mask",
-        PyArray1::from_vec(py, packed.attention_mask).reshape([rows, width])?,
-    )?;
-    if let Some(pos) = packed.position_ids {
-        out.set_item(
-            "position_ids",
-            PyArray1::from_vec(py, pos).reshape([rows, width])?,
-        )?;
+fn pack_into<'py>(py: Python<'py>, input: &PackInput<'_>) -> PyResult<Bound<'py, PyDict>> {
+    let plan = detached(py, || pack::plan(input))?;
+    let (rows, width) = (plan.rows(), input.max_length);
+    let names: &[&str] = if input.with_position_ids {
+        &["input_ids", "labels", "attention_mask", "position_ids"]
+    } else {
+        &["input_ids", "labels", "attention_mask"]
+    };
+    // One numpy allocation for all outputs, each a `(rows, width)` view of it: numpy
+    // allocates (calloc, huge-page hint), and one large block is reused by malloc from
+    // call to call where several would be returned to the OS and faulted in again.
+    let block = PyArray3::<i64>::zeros(py, [names.len(), rows, width], false);
+    {
+        let mut rw = block.readwrite();
+        let all = rw.as_slice_mut()?;
+        let size = rows * width;
+        let (input_ids, rest) = all.split_at_mut(size);
+        let (labels, rest) = rest.split_at_mut(size);
+        let (attention_mask, rest) = rest.split_at_mut(size);
+        let out = PackOut {
+            input_ids,
+            labels,
+            attention_mask,
+            position_ids: input.with_position_ids.then_some(rest),
+        };
+        detached(py, || pack::fill(input, &plan, out, 0))?;
     }
-    out.set_item("seq_lens", PyArray1::from_vec(py, packed.seq_lens))?;
-    out.set_item("row_splits", PyArray1::from_vec(py, packed.row_splits))?;
-    Ok(out)
+    let dict = PyDict::new(py);
+    for (k, name) in names.iter().enumerate() {
+        dict.set_item(name, block.get_item(k)?)?;
+    }
+    dict.set_item("seq_lens", PyArray1::from_vec(py, plan.seq_lens()))?;
+    dict.set_item("row_splits", PyArray1::from_slice(py, plan.row_splits()))?;
+    Ok(dict)
 }
 
 #[pyfunction]
@@ -65,8 +75,7 @@ pub fn pack_sequences<'py>(
         overflow: self::overflow(overflow)?,
         with_position_ids,
     };
-    let packed = detached(py, || pack::pack(&input, 0))?;
-    to_dict(py, packed, max_length)
+    pack_into(py, &input)
 }
 
 #[pyfunction]
@@ -94,8 +103,7 @@ pub fn concatenate_and_pack<'py>(
         overflow: self::overflow(overflow)?,
         with_position_ids,
     };
-    let packed = detached(py, || pack::pack(&input, 0))?;
-    to_dict(py, packed, max_length)
+    pack_into(py, &input)
 }
 
 #[pyfunction]
@@ -109,20 +117,44 @@ pub fn pack_bins<'py>(
     num_threads: usize,
 ) -> PyResult<crate::Int64Pair<'py>> {
     let lengths = lengths.as_slice()?;
-    let bins = detached(py, || {
-        pack::pack_bins(
-            lengths,
-            capacity,
-            bin_size,
-            group_size,
-            sequential,
-            num_threads,
-        )
-    })?;
-    Ok((
-        PyArray1::from_vec(py, bins.indices),
-        PyArray1::from_vec(py, bins.offsets),
-    ))
+    let indices = PyArray1::<i64>::zeros(py, lengths.len(), false);
+    let offsets = {
+        let mut rw = indices.readwrite();
+        let out = rw.as_slice_mut()?;
+        detached(py, || {
+            pack::pack_bins_into(
+                lengths,
+                capacity,
+                bin_size,
+                group_size,
+                sequential,
+                num_threads,
+                out,
+            )
+        })?
+    };
+    Ok((indices, PyArray1::from_vec(py, offsets)))
+}
+
+/// Turns the cyclic garbage collector off for a scope: building a few hundred
+/// thousand lists would otherwise trigger repeated full collections that scan
+/// every object (2-3x the cost of building them), although none can be garbage.
+struct GcPause(bool);
+
+impl GcPause {
+    fn new() -> Self {
+        // SAFETY: plain C-API calls, made with the GIL held (we are attached).
+        GcPause(unsafe { pyo3::ffi::PyGC_Disable() } != 0)
+    }
+}
+
+impl Drop for GcPause {
+    fn drop(&mut self) {
+        if self.0 {
+            // SAFETY: as above; still attached (the guard never crosses a detach).
+            unsafe { pyo3::ffi::PyGC_Enable() };
+        }
+    }
 }
 
 /// `[indices[offsets[k]:offsets[k+1]] for k ...]` as Python lists, built here in one pass
@@ -135,6 +167,7 @@ pub fn split_lists<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let values = indices.as_slice()?;
     let parts = ragged(values, offsets.as_slice()?)?;
+    let _pause = GcPause::new();
     let out = PyList::empty(py);
     for k in 0..parts.len() {
         let (start, end) = parts.range(k);

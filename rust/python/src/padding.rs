@@ -2,7 +2,7 @@
 
 use fast_axolotl_core::pack::Ragged;
 use fast_axolotl_core::pad::{self, Fill};
-use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
+use numpy::{PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
 
 use crate::errors::{detached, CoreError};
@@ -23,6 +23,14 @@ pub fn pad_rows<'py>(
     } else {
         Fill::Value(pad_value)
     };
-    let out = detached(py, || pad::pad_rows(rows, target_length, fill, left, 0))?;
-    PyArray1::from_vec(py, out).reshape([rows.len(), target_length])
+    // numpy allocates the output (see packing.rs `zeros`); the kernel fills it detached.
+    let out = PyArray2::<i64>::zeros(py, [rows.len(), target_length], false);
+    {
+        let mut rw = out.readwrite();
+        let slice = rw.as_slice_mut()?;
+        detached(py, || {
+            pad::pad_rows_into(rows, target_length, fill, left, 0, slice)
+        })?;
+    }
+    Ok(out)
 }
