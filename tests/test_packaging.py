@@ -181,6 +181,7 @@ def test_cibuildwheel_covers_the_platforms(pyproject: dict[str, Any]) -> None:
     assert cibw["test-environment"] == {"FAST_AXOLOTL_IMPL": "native"}
     assert "pytest {project}/tests" in cibw["test-command"]
     assert {"pytest", "numpy", "pyarrow"} <= set(cibw["test-requires"])
+    assert cibw["audit-command"].startswith("abi3audit --strict")
     # no "musllinux-*-image"/"manylinux-*-image" pin: cibuildwheel's defaults (manylinux_2_28, musllinux_1_2)
 
 

@@ -38,7 +38,8 @@ def machine_lines(quick: bool) -> list[str]:
     versions = ", ".join(f"{name} {_version(name)}" for name in packages)
     return [
         f"fast-axolotl {fa.__version__} ({fa.IMPLEMENTATION}), {date.today().isoformat()}, "
-        f"{'--quick run, one timing' if quick else 'full run, best of 3'} per cell (collate: x20)",
+        f"{'--quick run, one timing' if quick else 'full run, best of 3'} per cell (native: best of 3 or more; "
+        "a run over 2 s is timed once)",
         f"machine: {cpu_model()}, {os.cpu_count()} cores, {fa.thread_count()} native threads, "
         f"{platform.system()} {platform.machine()}",
         f"Python {sys.version.split()[0]}; {versions}",
