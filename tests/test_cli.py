@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -151,3 +152,25 @@ def test_bench_quick_writes_the_markdown_table(tmp_path: Path) -> None:
     for name in ("read_table", "deduplicate", "parallel_hash_rows", "pack_sequences", "pack_bins", "pad_sequences"):
         assert any(op.startswith(name) for op in operations), name
     assert any(op.startswith("collate") for op in operations)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bars_only_on_a_terminal_and_not_with_quiet(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fast_axolotl.__main__ import main
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["prepare", "--dedupe", "--pack", "256"]) == 0
+    assert "reading" in terminal.getvalue() and "rows" in terminal.getvalue()  # tqdm drew its bars
+    assert "duplicates removed: 60" in capsys.readouterr().out
+
+    quiet = _Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    assert main(["prepare", "--dedupe", "-q"]) == 0
+    assert quiet.getvalue() == "" and capsys.readouterr().out == ""
