@@ -178,6 +178,7 @@ def test_cibuildwheel_covers_the_platforms(pyproject: dict[str, Any]) -> None:
     assert set(cibw["macos"]["archs"]) == {"x86_64", "arm64"}
     assert "MACOSX_DEPLOYMENT_TARGET" in cibw["macos"]["environment"]
     assert cibw["windows"]["archs"] == ["AMD64"]
+    assert any("rustup" in step for step in cibw["macos"]["before-all"]) and "rustup" in cibw["windows"]["before-all"]
     assert cibw["test-environment"] == {"FAST_AXOLOTL_IMPL": "native"}
     assert "pytest {project}/tests" in cibw["test-command"]
     assert {"pytest", "numpy", "pyarrow"} <= set(cibw["test-requires"])
