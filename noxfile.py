@@ -428,7 +428,7 @@ def build(session: nox.Session) -> None:
     import tarfile
 
     abi3 = _wheel(session)
-    session.install(MATURIN, "twine", "packaging", "pytest", "pyyaml", "py-rattler-build")
+    session.install(MATURIN, "twine", "packaging", "pytest", "pyyaml", "py-rattler-build", "cibuildwheel", "jsonschema")
     version = _version_pep440()
 
     # sdist: every crate, Cargo.lock, the tests.

@@ -243,3 +243,17 @@ def test_recipe_renders_with_rattler_build(pyproject: dict[str, Any]) -> None:
     assert rendered["about"]["license"] == pyproject["project"]["license"]
     (imports,) = [t["python"]["imports"] for t in rendered["tests"] if "python" in t]
     assert imports == ["fast_axolotl"]
+
+
+def test_cibuildwheel_table_matches_its_schema(pyproject: dict[str, Any]) -> None:
+    """cibuildwheel's own JSON schema (shipped in the package) accepts the table."""
+    import importlib.resources
+    import json
+
+    pytest.importorskip("cibuildwheel")
+    jsonschema = pytest.importorskip("jsonschema")
+    schema_file = importlib.resources.files("cibuildwheel") / "resources" / "cibuildwheel.schema.json"
+    schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    jsonschema.validate(pyproject["tool"]["cibuildwheel"], schema)
+    with pytest.raises(jsonschema.ValidationError):  # the schema does reject unknown keys
+        jsonschema.validate({**pyproject["tool"]["cibuildwheel"], "no-such-option": 1}, schema)
