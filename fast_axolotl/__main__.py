@@ -117,16 +117,27 @@ def _add_prepare(commands: Any) -> None:
         metavar="CAP",
         help="first-fit bins of at most CAP tokens (Axolotl's multipack); one row per bin",
     )
-    prepare.add_argument("--pad-token-id", type=int, default=0, help="--pack: the pad token (default 0)")
-    prepare.add_argument("--eos-token-id", type=int, default=2, help="--pack: the EOS token (default 2)")
+    prepare.add_argument("--pad-token-id", type=int, default=0, metavar="ID", help="--pack: the pad token (default 0)")
+    prepare.add_argument("--eos-token-id", type=int, default=2, metavar="ID", help="--pack: the EOS token (default 2)")
     prepare.add_argument(
-        "--overflow", choices=["truncate", "split", "error"], default="truncate", help="--pack: rows over MAX_LEN-2"
+        "--overflow",
+        choices=["truncate", "split", "error"],
+        default="truncate",
+        help="--pack: samples over MAX_LEN-2 tokens (default truncate)",
     )
     prepare.add_argument(
-        "--bin-size", type=_positive, default=200, help="--multipack: samples per bin at most (default 200)"
+        "--bin-size",
+        type=_positive,
+        default=200,
+        metavar="N",
+        help="--multipack: samples per bin at most (default 200)",
     )
     prepare.add_argument(
-        "--group-size", type=_positive, default=100_000, help="--multipack: rows packed per group (default 100000)"
+        "--group-size",
+        type=_positive,
+        default=100_000,
+        metavar="N",
+        help="--multipack: rows packed per group (default 100000)",
     )
     prepare.add_argument("-q", "--quiet", action="store_true", help="no progress bars, no summary")
     prepare.set_defaults(run=_prepare)
