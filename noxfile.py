@@ -440,7 +440,7 @@ def build(session: nox.Session) -> None:
     import tarfile
 
     abi3 = _wheel(session)
-    session.install(MATURIN, "twine", "packaging", "pytest", "pyyaml")
+    session.install(MATURIN, "twine", "packaging", "pytest", "pyyaml", "py-rattler-build", "cibuildwheel", "jsonschema")
     version = _version_pep440()
 
     # sdist: every crate, Cargo.lock, the tests.
@@ -476,7 +476,8 @@ def build(session: nox.Session) -> None:
         session.error(f"package files differ: abi3 only {package - pure_files}, pure only {pure_files - package}")
     session.log("abi3 wheel, sdist and pure wheel: same metadata; both wheels: same package files")
 
-    # Recipe, cibuildwheel table and versions agree (tests/test_packaging.py, from the repository).
+    # Recipe (parsed, and rendered by rattler-build), cibuildwheel table and versions agree
+    # (tests/test_packaging.py, from the repository).
     with session.chdir(ROOT):
         session.run("python", "-m", "pytest", "-p", "no:cacheprovider", "--noconftest", "tests/test_packaging.py", "-q")
 

@@ -2,8 +2,10 @@
 ``__version__``, the conda-forge recipe (``recipe/recipe.yaml``), the cibuildwheel
 table and the pure-wheel build (``fallback/``).
 
-Reads repository files only (none of it needs the native extension). Skips when
-PyYAML or a TOML parser is missing, or when run from an sdist (no ``recipe/``).
+Reads repository files only (none of it needs the native extension). The recipe is
+checked as YAML against the v1 keys it relies on, and rendered by rattler-build itself
+(``py-rattler-build``, offline) when that is installed (``nox -s build`` installs it).
+Skips when PyYAML or a TOML parser is missing, or when run from an sdist (no ``recipe/``).
 """
 
 from __future__ import annotations
@@ -176,9 +178,11 @@ def test_cibuildwheel_covers_the_platforms(pyproject: dict[str, Any]) -> None:
     assert set(cibw["macos"]["archs"]) == {"x86_64", "arm64"}
     assert "MACOSX_DEPLOYMENT_TARGET" in cibw["macos"]["environment"]
     assert cibw["windows"]["archs"] == ["AMD64"]
+    assert any("rustup" in step for step in cibw["macos"]["before-all"]) and "rustup" in cibw["windows"]["before-all"]
     assert cibw["test-environment"] == {"FAST_AXOLOTL_IMPL": "native"}
     assert "pytest {project}/tests" in cibw["test-command"]
     assert {"pytest", "numpy", "pyarrow"} <= set(cibw["test-requires"])
+    assert cibw["audit-command"].startswith("abi3audit --strict")
     # no "musllinux-*-image"/"manylinux-*-image" pin: cibuildwheel's defaults (manylinux_2_28, musllinux_1_2)
 
 
@@ -204,3 +208,52 @@ def test_fallback_builds_the_same_distribution(tmp_path: Path, pyproject: dict[s
     for dependency in project["dependencies"]:
         assert f"Requires-Dist: {dependency}\n" in metadata
     assert "fast-axolotl = fast_axolotl.__main__:main" in entry_points
+
+
+# conda-forge's global pinning supplies these; the values only need to be plausible.
+CONDA_FORGE_VARIANT = {
+    "c_compiler": ["gcc"],
+    "c_compiler_version": ["14"],
+    "c_stdlib": ["sysroot"],
+    "c_stdlib_version": ["2.17"],
+    "rust_compiler": ["rust"],
+    "rust_compiler_version": ["1.89"],
+    "python_min": ["3.10"],
+    "is_abi3": [True],
+    "is_python_min": [True],
+    "python": ["3.10.* *_cpython"],
+}
+
+
+def test_recipe_renders_with_rattler_build(pyproject: dict[str, Any]) -> None:
+    """rattler-build itself (py-rattler-build, offline) parses and renders the recipe
+    for linux-64; the rendered package agrees with pyproject.toml."""
+    rb = pytest.importorskip("rattler_build")
+    variants = rb.Stage0Recipe.from_file(str(RECIPE)).render(rb.VariantConfig(CONDA_FORGE_VARIANT))
+    assert len(variants) == 1
+    rendered = variants[0].recipe.to_dict()
+    assert rendered["package"] == {"name": pyproject["project"]["name"], "version": _cargo_version()}
+    assert rendered["build"]["python"] == {"version_independent": True}
+    requirements = rendered["requirements"]
+    assert "python-abi3" in requirements["host"]
+    assert {"rust_linux-64 1.89.*", "cargo-bundle-licenses"} <= set(requirements["build"])
+    run = dict(_split(r) for r in requirements["run"])
+    assert run.pop("python") == ""
+    assert run == dict(_split(r) for r in pyproject["project"]["dependencies"])
+    assert rendered["about"]["license"] == pyproject["project"]["license"]
+    (imports,) = [t["python"]["imports"] for t in rendered["tests"] if "python" in t]
+    assert imports == ["fast_axolotl"]
+
+
+def test_cibuildwheel_table_matches_its_schema(pyproject: dict[str, Any]) -> None:
+    """cibuildwheel's own JSON schema (shipped in the package) accepts the table."""
+    import importlib.resources
+    import json
+
+    pytest.importorskip("cibuildwheel")
+    jsonschema = pytest.importorskip("jsonschema")
+    schema_file = importlib.resources.files("cibuildwheel") / "resources" / "cibuildwheel.schema.json"
+    schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    jsonschema.validate(pyproject["tool"]["cibuildwheel"], schema)
+    with pytest.raises(jsonschema.ValidationError):  # the schema does reject unknown keys
+        jsonschema.validate({**pyproject["tool"]["cibuildwheel"], "no-such-option": 1}, schema)
