@@ -41,9 +41,7 @@ OLD_PYTHON = os.environ.get("FAST_AXOLOTL_020_PYTHON") or "/tmp/fa020/bin/python
 
 def _words(rng: np.random.Generator, size: int) -> bytes:
     """``size`` bytes of ASCII pseudo-words (compresses like real text)."""
-    vocab = [
-        bytes(rng.integers(97, 123, int(n)).astype(np.uint8)) for n in np.clip(rng.geometric(0.2, 20_000), 2, 14)
-    ]
+    vocab = [bytes(rng.integers(97, 123, int(n)).astype(np.uint8)) for n in np.clip(rng.geometric(0.2, 20_000), 2, 14)]
     picks = rng.integers(0, len(vocab), size // 4)
     return b" ".join(vocab[i] for i in picks)[:size]
 
@@ -101,7 +99,10 @@ def make_data(directory: Path, rows: int, subset: int) -> dict[str, Path]:
         for batch in pq.ParquetFile(paths["parquet_small"]).iter_batches(batch_size=10_000):
             out.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in batch.to_pylist())
     paths["jsonl"].with_suffix(".tmp").rename(paths["jsonl"])
-    with pa.OSFile(str(paths["jsonl"]), "rb") as src, pa.output_stream(str(paths["jsonl_zst"]), compression="zstd") as dst:
+    with (
+        pa.OSFile(str(paths["jsonl"]), "rb") as src,
+        pa.output_stream(str(paths["jsonl_zst"]), compression="zstd") as dst,
+    ):
         while chunk := src.read(1 << 24):
             dst.write(chunk)
     pacsv.write_csv(pq.read_table(paths["parquet_small"], columns=["id", "text"]), paths["csv"])
@@ -230,7 +231,9 @@ def main() -> None:
     theirs_proj, _ = best(
         lambda: drain(pq.ParquetFile(parquet).iter_batches(batch_size=65536, columns=["input_ids"])), repeat
     )
-    table_row("Parquet, `input_ids` only, batch 65536", size, ours_proj, "pyarrow `iter_batches(columns=)`", theirs_proj)
+    table_row(
+        "Parquet, `input_ids` only, batch 65536", size, ours_proj, "pyarrow `iter_batches(columns=)`", theirs_proj
+    )
     if not args.skip_hf:
         hf, _ = best(lambda: hf_stream("parquet", parquet, 1024), 1)
         ours_1k, _ = best(lambda: drain(fa.read_batches(parquet, batch_size=1024)), 1)
@@ -246,7 +249,9 @@ def main() -> None:
         theirs, table = best(lambda: reference(path), repeat)  # noqa: B023
         assert n_ours == table.num_rows == subset, (n_ours, table.num_rows)
         mb = path.stat().st_size / 1e6
-        table_row(f"{label}, batch 65536", f"{subset // 1000}k rows, {mb:.0f} MB", ours, "pyarrow read (whole file)", theirs)
+        table_row(
+            f"{label}, batch 65536", f"{subset // 1000}k rows, {mb:.0f} MB", ours, "pyarrow read (whole file)", theirs
+        )
         if not args.skip_hf:
             builder = "csv" if key == "csv" else "json"
             hf, n_hf = best(lambda: hf_stream(builder, path, 1024), 1)  # noqa: B023
@@ -284,7 +289,9 @@ def main() -> None:
     pa_small, pa_large = results[("pyarrow", small)], results[("pyarrow", large)]
     if ours_small and ours_large:
         growth = ours_large["peak_kib"] / ours_small["peak_kib"] - 1
-        print(f"- fast-axolotl peak RSS, {large.name} vs the 10x smaller {small.name}: {growth * 100:+.1f}% (bar: < +10%)")
+        print(
+            f"- fast-axolotl peak RSS, {large.name} vs the 10x smaller {small.name}: {growth * 100:+.1f}% (bar: < +10%)"
+        )
     if pa_small and pa_large:
         growth = pa_large["peak_kib"] / pa_small["peak_kib"] - 1
         print(f"- pyarrow peak RSS, same files: {growth * 100:+.1f}%")
@@ -295,6 +302,7 @@ def main() -> None:
             f"{old['first'] / dicts['first']:.0f}x as dicts; peak RSS {ours_small['peak_kib'] / 1024:.0f} MiB "
             f"(dicts {dicts['peak_kib'] / 1024:.0f} MiB) vs {old['peak_kib'] / 1024:.0f} MiB (bar: >= 10x faster, far lower RSS)"
         )
+
 
 if __name__ == "__main__":
     main()

@@ -20,9 +20,9 @@ from .hashing import (
     hash_table,
     parallel_hash_rows,
 )
+from .iterable import iterable_dataset
 from .packing import concatenate_and_pack, cu_seqlens, lengths_from, pack_bins, pack_sequences, position_ids
 from .padding import collate, create_padding_mask, pad_sequences
-from .iterable import iterable_dataset
 from .reading import (
     detect_format,
     list_supported_formats,

@@ -363,9 +363,7 @@ class BatchReader:
         return batch if isinstance(batch, pa.RecordBatch) else pa.record_batch(batch)
 
 
-def _open(
-    path: Any, format: Any, batch_size: Any, columns: Any, on_error: Any, num_threads: Any = 0
-) -> BatchReader:
+def _open(path: Any, format: Any, batch_size: Any, columns: Any, on_error: Any, num_threads: Any = 0) -> BatchReader:
     size = check_int("batch_size", batch_size, minimum=1)
     assert size is not None
     threads = check_int("num_threads", num_threads, minimum=0)

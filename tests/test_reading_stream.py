@@ -91,7 +91,7 @@ def test_jsonl_chunks_in_parallel_match_one_thread(impl: str, tmp_path: Path, ba
     one = _batches(path, batch_size=batch_size, num_threads=1)
     two = _batches(path, batch_size=batch_size, num_threads=2)
     assert [b.num_rows for b in one] == [b.num_rows for b in two]
-    assert all(a.equals(b) for a, b in zip(one, two))
+    assert all(a.equals(b) for a, b in zip(one, two, strict=True))
     assert pa.Table.from_batches(two).to_pylist() == rows
 
 
@@ -200,20 +200,24 @@ def test_iterable_dataset_matches_datasets_streaming(impl: str, tmp_path: Path) 
         theirs = datasets.load_dataset(builder, data_files=str(path), split="train", streaming=True)
         assert isinstance(ours, datasets.IterableDataset)
         assert list(ours) == list(theirs)
-        assert ours.features is not None and set(ours.features) == set(table.column_names if path == parquet else rows[0])
+        assert ours.features is not None and set(ours.features) == set(
+            table.column_names if path == parquet else rows[0]
+        )
         arrow = pa.concat_tables(ours.with_format("arrow").iter(batch_size=256))
         assert arrow.equals(fa.read_table(path))
 
 
 def test_iterable_dataset_shards_files(impl: str, tmp_path: Path) -> None:
-    datasets = pytest.importorskip("datasets")
+    pytest.importorskip("datasets")
+    from datasets.distributed import split_dataset_by_node
+
     table = _tokenized(900)
     for i in range(3):
         pq.write_table(table.slice(i * 300, 300), tmp_path / f"part-{i}.parquet")
     ds = fa.iterable_dataset(str(tmp_path), columns=["id"])
     assert ds.num_shards == 3
     assert [r["id"] for r in ds] == list(range(900))
-    second = datasets.distributed.split_dataset_by_node(ds, rank=1, world_size=3)
+    second = split_dataset_by_node(ds, rank=1, world_size=3)
     assert [r["id"] for r in second] == list(range(300, 600))
 
 
