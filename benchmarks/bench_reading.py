@@ -130,11 +130,14 @@ def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 
 _PROBE = r"""
-import json, resource, sys, time
+import json, sys, time
 kind, path, batch_size = sys.argv[1], sys.argv[2], int(sys.argv[3])
 import pyarrow as pa, pyarrow.parquet as pq
 import fast_axolotl as fa
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm():  # this process's peak RSS in KiB (ru_maxrss would include the parent's at fork)
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+base = hwm()
 start = time.perf_counter()
 if kind == "fa":
     it = iter(fa.read_batches(path, batch_size=batch_size))
@@ -151,7 +154,7 @@ del first
 for b in it:
     n += len(b["id"]) if isinstance(b, dict) else b.num_rows
 total = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = hwm()
 print(json.dumps({"first": t_first, "total": total, "rows": n, "base_kib": base, "peak_kib": peak}))
 """
 
