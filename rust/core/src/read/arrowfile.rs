@@ -39,7 +39,7 @@ type Stream = StreamReader<BufReader<Prefixed<Box<dyn BufRead + Send>>>>;
 
 enum Open {
     Parquet(Box<ParquetFile>),
-    IpcFile(FileReader<BufReader<File>>),
+    IpcFile(Box<FileReader<BufReader<File>>>),
     IpcStream(Box<Stream>),
 }
 
@@ -87,7 +87,7 @@ impl OneFile {
             return Ok(OneFile {
                 path: path.to_string(),
                 schema: reader.schema(),
-                open: Open::IpcFile(reader),
+                open: Open::IpcFile(Box::new(reader)),
                 post: None,
             });
         }
@@ -117,7 +117,7 @@ impl OneFile {
             Open::Parquet(reader) => reader.project(sorted),
             Open::IpcFile(reader) => {
                 // FileReader takes its projection at construction: reopen with it.
-                *reader = FileReader::try_new_buffered(open_file(&path)?, Some(sorted.to_vec()))
+                **reader = FileReader::try_new_buffered(open_file(&path)?, Some(sorted.to_vec()))
                     .map_err(|e| corrupt(&path, e))?;
             }
             Open::IpcStream(_) => self.post = Some(sorted.to_vec()),

@@ -640,11 +640,7 @@ fn parse_checked(
     let parsed = parse_record(bytes, in_array);
     if let Err(b) = &parsed {
         if in_array && !b.mismatch && b.message.starts_with("invalid JSON") {
-            return Err(Error::data(
-                path,
-                Some(position.clone()),
-                b.message.clone(),
-            ));
+            return Err(Error::data(path, Some(position.clone()), b.message.clone()));
         }
     }
     Ok(parsed)

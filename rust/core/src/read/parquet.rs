@@ -217,7 +217,12 @@ impl ParquetFile {
             return Ok(());
         }
         let jobs: Vec<_> = (first..first + count)
-            .map(|group| (self.builder().with_row_groups(vec![group]), self.path.clone()))
+            .map(|group| {
+                (
+                    self.builder().with_row_groups(vec![group]),
+                    self.path.clone(),
+                )
+            })
             .collect();
         if let Some(Mode::Ahead {
             next_group,

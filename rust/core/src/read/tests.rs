@@ -112,24 +112,33 @@ fn text_lines() {
 
 /// A Parquet file of `groups` row groups of `per_group` rows (`id` int64, `s` string).
 fn parquet_file(name: &str, groups: usize, per_group: usize) -> String {
-    use arrow_array::{Int64Array, StringArray};
     use ::parquet::arrow::ArrowWriter;
     use ::parquet::file::properties::WriterProperties;
+    use arrow_array::{Int64Array, StringArray};
     let n = groups * per_group;
     let ids: Vec<i64> = (0..n as i64).collect();
     let strings: Vec<String> = (0..n).map(|i| format!("row {i}")).collect();
     let batch = RecordBatch::try_from_iter([
-        ("id", Arc::new(Int64Array::from(ids)) as arrow_array::ArrayRef),
-        ("s", Arc::new(StringArray::from(strings)) as arrow_array::ArrayRef),
+        (
+            "id",
+            Arc::new(Int64Array::from(ids)) as arrow_array::ArrayRef,
+        ),
+        (
+            "s",
+            Arc::new(StringArray::from(strings)) as arrow_array::ArrayRef,
+        ),
     ])
     .unwrap();
     let path = temp(name, b"");
     let props = WriterProperties::builder()
         .set_max_row_group_row_count(Some(per_group))
         .build();
-    let mut writer =
-        ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), Some(props))
-            .unwrap();
+    let mut writer = ArrowWriter::try_new(
+        std::fs::File::create(&path).unwrap(),
+        batch.schema(),
+        Some(props),
+    )
+    .unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
     path
@@ -161,14 +170,19 @@ fn parquet_row_groups_ahead_match_streaming() {
     o.columns = Some(vec!["s".into()]);
     let batches = all(&mut Reader::new(vec![path], o).unwrap()).unwrap();
     assert_eq!(batches[0].schema().field(0).name(), "s");
-    assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 2100);
+    assert_eq!(
+        batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
+        2100
+    );
 }
 
 #[test]
 fn jsonl_chunks_ahead_match_one_thread() {
     let mut data = String::new();
     for i in 0..20_000 {
-        data.push_str(&format!("{{\"a\": {i}, \"b\": [{i}, 1], \"c\": \"x{i}\"}}\n"));
+        data.push_str(&format!(
+            "{{\"a\": {i}, \"b\": [{i}, 1], \"c\": \"x{i}\"}}\n"
+        ));
     }
     data.push_str("{\"a\": \"bad\"}\n");
     let path = temp("many.jsonl", data.as_bytes());
