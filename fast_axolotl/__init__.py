@@ -20,9 +20,17 @@ from .hashing import (
     hash_table,
     parallel_hash_rows,
 )
+from .iterable import iterable_dataset
 from .packing import concatenate_and_pack, cu_seqlens, lengths_from, pack_bins, pack_sequences, position_ids
 from .padding import collate, create_padding_mask, pad_sequences
-from .reading import detect_format, list_supported_formats, read_batches, read_table, streaming_dataset_reader
+from .reading import (
+    detect_format,
+    list_supported_formats,
+    read_batches,
+    read_table,
+    streaming_dataset_reader,
+    to_table,
+)
 
 __all__ = [
     "__version__",
@@ -34,6 +42,8 @@ __all__ = [
     "detect_format",
     "read_batches",
     "read_table",
+    "to_table",
+    "iterable_dataset",
     "streaming_dataset_reader",
     "parallel_hash_rows",
     "deduplicate_indices",

@@ -128,6 +128,7 @@ def open_reader(
     batch_size: int,
     columns: list[str] | None,
     on_error: str,
+    num_threads: int = 0,
 ) -> Reader: ...
 
 # --- end reading ---

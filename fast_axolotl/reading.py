@@ -40,6 +40,7 @@ __all__ = [
     "detect_format",
     "read_batches",
     "read_table",
+    "to_table",
     "streaming_dataset_reader",
 ]
 
@@ -362,13 +363,15 @@ class BatchReader:
         return batch if isinstance(batch, pa.RecordBatch) else pa.record_batch(batch)
 
 
-def _open(path: Any, format: Any, batch_size: Any, columns: Any, on_error: Any) -> BatchReader:
+def _open(path: Any, format: Any, batch_size: Any, columns: Any, on_error: Any, num_threads: Any = 0) -> BatchReader:
     size = check_int("batch_size", batch_size, minimum=1)
     assert size is not None
+    threads = check_int("num_threads", num_threads, minimum=0)
+    assert threads is not None
     cols = _check_columns(columns)
     mode = _check_on_error(on_error)
     paths, base, compression = _resolve(path, format)
-    kernel = _backend.kernels().open_reader(paths, base, compression, size, cols, mode)
+    kernel = _backend.kernels().open_reader(paths, base, compression, size, cols, mode, threads)
     return BatchReader(kernel, paths)
 
 
@@ -379,22 +382,34 @@ def read_batches(
     batch_size: int = 1000,
     columns: Sequence[str] | None = None,
     on_error: str = "raise",
+    num_threads: int = 0,
 ) -> BatchReader:
     """Lazily read ``path`` as ``pyarrow.RecordBatch`` es of exactly ``batch_size`` rows.
 
     ``path``: a file, a directory of shards, a ``save_to_disk`` directory, a glob, or a
     list of these (read in order; directories and globs in sorted order). Arguments and
-    paths are checked now; files are opened on the first ``next()``."""
-    return _open(path, format, batch_size, columns, on_error)
+    paths are checked now; files are opened on the first ``next()``. ``num_threads``:
+    threads of the shared pool decoding ahead (Parquet row groups, chunks of JSON lines);
+    0 = :func:`fast_axolotl.thread_count`, 1 = decode on the calling thread only."""
+    return _open(path, format, batch_size, columns, on_error, num_threads)
 
 
 def read_table(
-    path: Any, *, format: str = "auto", columns: Sequence[str] | None = None, on_error: str = "raise"
+    path: Any,
+    *,
+    format: str = "auto",
+    columns: Sequence[str] | None = None,
+    on_error: str = "raise",
+    num_threads: int = 0,
 ) -> pa.Table:
     """The whole input as one ``pyarrow.Table`` (an empty table with the schema if no rows)."""
-    reader = _open(path, format, _DEFAULT_TABLE_BATCH, columns, on_error)
+    reader = _open(path, format, _DEFAULT_TABLE_BATCH, columns, on_error, num_threads)
     batches = list(reader)
     return pa.Table.from_batches(batches, schema=reader.schema)
+
+
+#: ``to_table`` is another name of :func:`read_table`.
+to_table = read_table
 
 
 def streaming_dataset_reader(
@@ -408,7 +423,6 @@ def streaming_dataset_reader(
     """The 0.2.0 API: batches as ``{column: list}`` dicts (column order preserved).
 
     ``dataset_type`` is a format as for :func:`read_batches` (``"auto"``, ``"jsonl"``,
-    ``"jsonl.zst"``...). ``num_threads`` is accepted for compatibility and ignored."""
-    check_int("num_threads", num_threads, minimum=0)
-    reader = _open(file_path, dataset_type, batch_size, columns, "raise")
+    ``"jsonl.zst"``...). ``num_threads`` as for :func:`read_batches`."""
+    reader = _open(file_path, dataset_type, batch_size, columns, "raise", num_threads)
     return (batch.to_pydict() for batch in reader)

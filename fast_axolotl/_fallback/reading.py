@@ -1171,5 +1171,7 @@ def open_reader(
     batch_size: int,
     columns: list[str] | None,
     on_error: str,
+    num_threads: int = 0,
 ) -> Reader:
+    del num_threads  # the reference decodes on the caller's thread
     return Reader(paths, format, compression, batch_size, columns, on_error)

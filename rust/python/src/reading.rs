@@ -116,7 +116,7 @@ impl Reader {
 }
 
 #[pyfunction]
-#[pyo3(signature = (paths, format, compression, batch_size, columns, on_error))]
+#[pyo3(signature = (paths, format, compression, batch_size, columns, on_error, num_threads=0))]
 pub fn open_reader(
     paths: Vec<String>,
     format: &str,
@@ -124,6 +124,7 @@ pub fn open_reader(
     batch_size: usize,
     columns: Option<Vec<String>>,
     on_error: &str,
+    num_threads: usize,
 ) -> PyResult<Reader> {
     let skip_bad = match on_error {
         "raise" => false,
@@ -141,6 +142,7 @@ pub fn open_reader(
         batch_size,
         columns,
         skip_bad,
+        num_threads,
     };
     let reader = CoreReader::new(paths, options).map_err(CoreError)?;
     Ok(Reader {

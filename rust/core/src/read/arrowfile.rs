@@ -6,10 +6,9 @@ use std::io::{BufRead, BufReader, Read};
 use arrow_array::RecordBatch;
 use arrow_ipc::reader::{FileReader, StreamReader};
 use arrow_schema::SchemaRef;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
-use parquet::arrow::ProjectionMask;
 
 use super::input::{open_decoded, open_file, read_head, spool};
+use super::parquet::ParquetFile;
 use super::{same_columns, Compression, Format, Source};
 use crate::error::{Error, Result};
 
@@ -39,11 +38,8 @@ impl<R: Read> Read for Prefixed<R> {
 type Stream = StreamReader<BufReader<Prefixed<Box<dyn BufRead + Send>>>>;
 
 enum Open {
-    Parquet {
-        builder: Option<ParquetRecordBatchReaderBuilder<File>>,
-        reader: Option<ParquetRecordBatchReader>,
-    },
-    IpcFile(FileReader<BufReader<File>>),
+    Parquet(Box<ParquetFile>),
+    IpcFile(Box<FileReader<BufReader<File>>>),
     IpcStream(Box<Stream>),
 }
 
@@ -61,23 +57,18 @@ impl OneFile {
         format: Format,
         compression: Option<Compression>,
         batch_size: usize,
+        num_threads: usize,
     ) -> Result<Self> {
         if format == Format::Parquet {
             let file = match compression {
                 None => open_file(path)?,
                 Some(c) => spool(path, c)?,
             };
-            let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-                .map_err(|e| corrupt(path, e))?
-                .with_batch_size(batch_size);
-            let schema = builder.schema().clone();
+            let reader = ParquetFile::open(path, file, batch_size, num_threads)?;
             return Ok(OneFile {
                 path: path.to_string(),
-                schema,
-                open: Open::Parquet {
-                    builder: Some(builder),
-                    reader: None,
-                },
+                schema: reader.schema(),
+                open: Open::Parquet(Box::new(reader)),
                 post: None,
             });
         }
@@ -96,7 +87,7 @@ impl OneFile {
             return Ok(OneFile {
                 path: path.to_string(),
                 schema: reader.schema(),
-                open: Open::IpcFile(reader),
+                open: Open::IpcFile(Box::new(reader)),
                 post: None,
             });
         }
@@ -123,15 +114,10 @@ impl OneFile {
     fn project(&mut self, sorted: &[usize]) -> Result<()> {
         let path = self.path.clone();
         match &mut self.open {
-            Open::Parquet { builder, .. } => {
-                if let Some(b) = builder.take() {
-                    let mask = ProjectionMask::roots(b.parquet_schema(), sorted.iter().copied());
-                    *builder = Some(b.with_projection(mask));
-                }
-            }
+            Open::Parquet(reader) => reader.project(sorted),
             Open::IpcFile(reader) => {
                 // FileReader takes its projection at construction: reopen with it.
-                *reader = FileReader::try_new_buffered(open_file(&path)?, Some(sorted.to_vec()))
+                **reader = FileReader::try_new_buffered(open_file(&path)?, Some(sorted.to_vec()))
                     .map_err(|e| corrupt(&path, e))?;
             }
             Open::IpcStream(_) => self.post = Some(sorted.to_vec()),
@@ -142,16 +128,7 @@ impl OneFile {
     fn next(&mut self) -> Result<Option<RecordBatch>> {
         let path = &self.path;
         let batch = match &mut self.open {
-            Open::Parquet { builder, reader } => {
-                if reader.is_none() {
-                    let b = builder
-                        .take()
-                        .ok_or_else(|| Error::invalid("internal: parquet builder gone"))?;
-                    *reader = Some(b.build().map_err(|e| corrupt(path, e))?);
-                }
-                let r = reader.as_mut().expect("built above");
-                r.next().transpose().map_err(|e| corrupt(path, e))?
-            }
+            Open::Parquet(reader) => reader.next()?,
             Open::IpcFile(r) => r.next().transpose().map_err(|e| corrupt(path, e))?,
             Open::IpcStream(r) => r.next().transpose().map_err(|e| corrupt(path, e))?,
         };
@@ -169,6 +146,7 @@ pub struct ArrowFiles {
     format: Format,
     compression: Option<Compression>,
     batch_size: usize,
+    num_threads: usize,
     schema: SchemaRef,
     current: Option<OneFile>,
     next_index: usize,
@@ -181,10 +159,11 @@ impl ArrowFiles {
         format: Format,
         compression: Option<Compression>,
         batch_size: usize,
+        num_threads: usize,
     ) -> Result<Self> {
         let (schema, current) = match paths.first() {
             Some(p) => {
-                let f = OneFile::open(p, format, compression, batch_size)?;
+                let f = OneFile::open(p, format, compression, batch_size, num_threads)?;
                 (f.schema.clone(), Some(f))
             }
             None => (SchemaRef::new(arrow_schema::Schema::empty()), None),
@@ -194,6 +173,7 @@ impl ArrowFiles {
             format,
             compression,
             batch_size,
+            num_threads,
             schema,
             current,
             next_index: 1,
@@ -223,7 +203,13 @@ impl Source for ArrowFiles {
                 }
                 let path = self.paths[self.next_index].clone();
                 self.next_index += 1;
-                let mut f = OneFile::open(&path, self.format, self.compression, self.batch_size)?;
+                let mut f = OneFile::open(
+                    &path,
+                    self.format,
+                    self.compression,
+                    self.batch_size,
+                    self.num_threads,
+                )?;
                 if !same_columns(&f.schema, &self.schema) {
                     return Err(Error::SchemaMismatch {
                         path: path.clone(),

@@ -17,6 +17,7 @@ use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringB
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
+use super::ahead::Ahead;
 use super::input::Lines;
 use super::{batch_of, Compression, Source, INFER_ROWS};
 use crate::error::{Error, Position, Result};
@@ -233,24 +234,186 @@ fn parse_bool(text: &str) -> Option<bool> {
 }
 
 struct Raw {
-    path: String,
+    path: Arc<str>,
     line: u64,
     fields: Vec<Vec<u8>>,
 }
+
+fn record_error(raw: &Raw, message: String, mismatch: bool) -> Error {
+    let (path, position) = (raw.path.to_string(), Some(Position::Line(raw.line)));
+    if mismatch {
+        Error::SchemaMismatch {
+            path,
+            position,
+            message,
+        }
+    } else {
+        Error::DataFormat {
+            path,
+            position,
+            message,
+        }
+    }
+}
+
+/// The decoding rules, fixed once the types are inferred; shared by the pool's jobs.
+struct Decoder {
+    width: usize,
+    types: Vec<CType>,
+    schema: SchemaRef,
+    skip_bad: bool,
+}
+
+/// Records split on the caller's thread, decoded on the pool.
+struct Chunk {
+    records: Vec<Raw>,
+    /// The reading error met after these records (they still count).
+    tail: Option<Error>,
+}
+
+/// A decoded chunk: the batch of its good rows, how many it skipped, and the error
+/// that ended it (the rows before it are in the batch, as when streaming).
+struct Decoded {
+    batch: Option<RecordBatch>,
+    skipped: u64,
+    error: Option<Error>,
+}
+
+impl Decoder {
+    fn decode(&self, raw: &mut Raw) -> std::result::Result<Vec<String>, String> {
+        if raw.fields.len() != self.width {
+            return Err(format!(
+                "expected {} fields, found {}",
+                self.width,
+                raw.fields.len()
+            ));
+        }
+        std::mem::take(&mut raw.fields)
+            .into_iter()
+            .map(|f| String::from_utf8(f).map_err(|_| "invalid UTF-8".to_string()))
+            .collect()
+    }
+
+    fn check(&self, row: &[String]) -> std::result::Result<(), String> {
+        for ((text, t), field) in row.iter().zip(&self.types).zip(self.schema.fields()) {
+            if text.is_empty() {
+                continue;
+            }
+            let ok = match t {
+                CType::Str => true,
+                CType::Int => parse_int(text).is_some(),
+                CType::Float => parse_float(text).is_some(),
+                CType::Bool => parse_bool(text).is_some(),
+            };
+            if !ok {
+                return Err(format!(
+                    "column {:?}: {text:?} is not a {}",
+                    field.name(),
+                    field.data_type()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn decode_chunk(&self, chunk: Chunk) -> Decoded {
+        let mut rows = Vec::with_capacity(chunk.records.len());
+        let (mut skipped, mut error) = (0, None);
+        for mut raw in chunk.records {
+            let problem = match self.decode(&mut raw) {
+                Err(m) => Some((m, false)),
+                Ok(row) => match self.check(&row) {
+                    Ok(()) => {
+                        rows.push(row);
+                        None
+                    }
+                    Err(m) => Some((m, true)),
+                },
+            };
+            if let Some((message, mismatch)) = problem {
+                if self.skip_bad {
+                    skipped += 1;
+                } else {
+                    error = Some(record_error(&raw, message, mismatch));
+                    break;
+                }
+            }
+        }
+        let error = error.or(chunk.tail);
+        let (batch, error) = match (rows.is_empty(), error) {
+            (true, error) => (None, error),
+            (false, error) => match self.build(&rows) {
+                Ok(batch) => (Some(batch), error),
+                Err(e) => (None, Some(e)),
+            },
+        };
+        Decoded {
+            batch,
+            skipped,
+            error,
+        }
+    }
+
+    fn build(&self, rows: &[Vec<String>]) -> Result<RecordBatch> {
+        let columns: Vec<ArrayRef> = self
+            .types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| -> ArrayRef {
+                let cells = rows
+                    .iter()
+                    .map(|r| Some(r[i].as_str()).filter(|s| !s.is_empty()));
+                match t {
+                    CType::Int => {
+                        let mut b = Int64Builder::with_capacity(rows.len());
+                        cells.for_each(|c| b.append_option(c.and_then(parse_int)));
+                        Arc::new(b.finish())
+                    }
+                    CType::Float => {
+                        let mut b = Float64Builder::with_capacity(rows.len());
+                        cells.for_each(|c| b.append_option(c.and_then(parse_float)));
+                        Arc::new(b.finish())
+                    }
+                    CType::Bool => {
+                        let mut b = BooleanBuilder::with_capacity(rows.len());
+                        cells.for_each(|c| b.append_option(c.and_then(parse_bool)));
+                        Arc::new(b.finish())
+                    }
+                    CType::Str => {
+                        let bytes = rows.iter().map(|r| r[i].len()).sum();
+                        let mut b = StringBuilder::with_capacity(rows.len(), bytes);
+                        cells.for_each(|c| b.append_option(c));
+                        Arc::new(b.finish())
+                    }
+                }
+            })
+            .collect();
+        batch_of(&self.schema, columns, rows.len())
+    }
+}
+
+/// A chunk ends after this many bytes of fields (or `batch_size` records, at least 1024).
+const CHUNK_BYTES: usize = 4 << 20;
 
 pub struct CsvSource {
     paths: Vec<String>,
     next: usize,
     delimiter: u8,
     compression: Option<Compression>,
-    current: Option<Parser>,
+    current: Option<(Arc<str>, Parser)>,
     header: Option<Vec<String>>,
     skip_bad: bool,
     skipped: u64,
     batch_size: usize,
+    num_threads: usize,
     types: Vec<CType>,
     schema: SchemaRef,
+    /// Rows read while inferring the types.
     buffer: std::collections::VecDeque<Vec<String>>,
+    decoder: Option<Arc<Decoder>>,
+    ahead: Option<Ahead<Decoded>>,
+    read_done: bool,
+    failed: Option<Error>,
 }
 
 impl CsvSource {
@@ -260,6 +423,7 @@ impl CsvSource {
         compression: Option<Compression>,
         batch_size: usize,
         skip_bad: bool,
+        num_threads: usize,
     ) -> Result<Self> {
         let mut source = CsvSource {
             paths,
@@ -271,9 +435,14 @@ impl CsvSource {
             skip_bad,
             skipped: 0,
             batch_size,
+            num_threads,
             types: Vec::new(),
             schema: Arc::new(Schema::empty()),
             buffer: std::collections::VecDeque::new(),
+            decoder: None,
+            ahead: None,
+            read_done: false,
+            failed: None,
         };
         source.infer()?;
         Ok(source)
@@ -282,7 +451,7 @@ impl CsvSource {
     /// The next data record of the input (headers consumed and checked).
     fn next_raw(&mut self) -> Result<Option<Raw>> {
         loop {
-            let Some(parser) = self.current.as_mut() else {
+            let Some((path, parser)) = self.current.as_mut() else {
                 if self.next >= self.paths.len() {
                     return Ok(None);
                 }
@@ -292,14 +461,14 @@ impl CsvSource {
                 if let Some((line, fields)) = parser.next_record()? {
                     self.set_header(&path, line, fields)?;
                 }
-                self.current = Some(parser);
+                self.current = Some((Arc::from(path.as_str()), parser));
                 continue;
             };
             match parser.next_record()? {
                 None => self.current = None,
                 Some((line, fields)) => {
                     return Ok(Some(Raw {
-                        path: parser.lines.path.clone(),
+                        path: path.clone(),
                         line,
                         fields,
                     }))
@@ -339,18 +508,8 @@ impl CsvSource {
         Ok(())
     }
 
-    fn decode(&self, raw: &mut Raw) -> std::result::Result<Vec<String>, String> {
-        let expected = self.header.as_ref().map(Vec::len).unwrap_or(0);
-        if raw.fields.len() != expected {
-            return Err(format!(
-                "expected {expected} fields, found {}",
-                raw.fields.len()
-            ));
-        }
-        std::mem::take(&mut raw.fields)
-            .into_iter()
-            .map(|f| String::from_utf8(f).map_err(|_| "invalid UTF-8".to_string()))
-            .collect()
+    fn width(&self) -> usize {
+        self.header.as_ref().map(Vec::len).unwrap_or(0)
     }
 
     fn fail(&mut self, raw: &Raw, message: String, mismatch: bool) -> Result<()> {
@@ -358,20 +517,7 @@ impl CsvSource {
             self.skipped += 1;
             return Ok(());
         }
-        let (path, position) = (raw.path.clone(), Some(Position::Line(raw.line)));
-        Err(if mismatch {
-            Error::SchemaMismatch {
-                path,
-                position,
-                message,
-            }
-        } else {
-            Error::DataFormat {
-                path,
-                position,
-                message,
-            }
-        })
+        Err(record_error(raw, message, mismatch))
     }
 
     fn infer(&mut self) -> Result<()> {
@@ -383,7 +529,13 @@ impl CsvSource {
             let Some(mut raw) = self.next_raw()? else {
                 break;
             };
-            let row = match self.decode(&mut raw) {
+            let probe = Decoder {
+                width: self.width(),
+                types: Vec::new(),
+                schema: self.schema.clone(),
+                skip_bad: self.skip_bad,
+            };
+            let row = match probe.decode(&mut raw) {
                 Ok(row) => row,
                 Err(m) => {
                     self.fail(&raw, m, false)?;
@@ -445,43 +597,74 @@ impl CsvSource {
         Ok(())
     }
 
-    fn check(&self, row: &[String]) -> std::result::Result<(), String> {
-        for ((text, t), field) in row.iter().zip(&self.types).zip(self.schema.fields()) {
-            if text.is_empty() {
-                continue;
-            }
-            let ok = match t {
-                CType::Str => true,
-                CType::Int => parse_int(text).is_some(),
-                CType::Float => parse_float(text).is_some(),
-                CType::Bool => parse_bool(text).is_some(),
-            };
-            if !ok {
-                return Err(format!(
-                    "column {:?}: {text:?} is not a {}",
-                    field.name(),
-                    field.data_type()
-                ));
-            }
+    fn decoder(&mut self) -> Arc<Decoder> {
+        if self.decoder.is_none() {
+            self.decoder = Some(Arc::new(Decoder {
+                width: self.width(),
+                types: self.types.clone(),
+                schema: self.schema.clone(),
+                skip_bad: self.skip_bad,
+            }));
         }
-        Ok(())
+        self.decoder.clone().expect("set above")
     }
 
-    fn next_row(&mut self) -> Result<Option<Vec<String>>> {
-        if let Some(row) = self.buffer.pop_front() {
-            return Ok(Some(row));
+    /// Split the next chunk of records (None at the end of the input).
+    fn gather(&mut self) -> Option<Chunk> {
+        if self.read_done {
+            return None;
+        }
+        let rows = self.batch_size.max(1024);
+        let mut chunk = Chunk {
+            records: Vec::new(),
+            tail: None,
+        };
+        let mut bytes = 0;
+        while chunk.records.len() < rows && bytes < CHUNK_BYTES {
+            match self.next_raw() {
+                Ok(Some(raw)) => {
+                    bytes += raw.fields.iter().map(Vec::len).sum::<usize>();
+                    chunk.records.push(raw);
+                }
+                Ok(None) => {
+                    self.read_done = true;
+                    break;
+                }
+                Err(e) => {
+                    chunk.tail = Some(e);
+                    self.read_done = true;
+                    break;
+                }
+            }
+        }
+        (!chunk.records.is_empty() || chunk.tail.is_some()).then_some(chunk)
+    }
+
+    /// The next decoded chunk: decoded on the pool, `threads + 1` chunks ahead of the
+    /// consumer (on the caller's thread if the pool has one thread).
+    fn next_decoded(&mut self) -> Result<Option<Decoded>> {
+        let decoder = self.decoder();
+        if self.ahead.is_none() {
+            let ahead = Ahead::new(self.num_threads)?;
+            if ahead.threads() <= 1 {
+                return Ok(self.gather().map(|chunk| decoder.decode_chunk(chunk)));
+            }
+            self.ahead = Some(ahead);
         }
         loop {
-            let Some(mut raw) = self.next_raw()? else {
-                return Ok(None);
-            };
-            match self.decode(&mut raw) {
-                Err(m) => self.fail(&raw, m, false)?,
-                Ok(row) => match self.check(&row) {
-                    Ok(()) => return Ok(Some(row)),
-                    Err(m) => self.fail(&raw, m, true)?,
-                },
+            let depth = self.ahead.as_ref().map_or(0, |a| a.threads() + 1);
+            if self.ahead.as_ref().map_or(0, Ahead::len) >= depth {
+                break;
             }
+            let Some(chunk) = self.gather() else { break };
+            let job = decoder.clone();
+            if let Some(ahead) = self.ahead.as_mut() {
+                ahead.push(move || job.decode_chunk(chunk));
+            }
+        }
+        match self.ahead.as_mut() {
+            Some(ahead) => ahead.pop(),
+            None => Ok(None),
         }
     }
 }
@@ -492,49 +675,27 @@ impl Source for CsvSource {
     }
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        let mut rows = Vec::with_capacity(self.batch_size.min(1 << 16));
-        while rows.len() < self.batch_size {
-            match self.next_row()? {
-                Some(row) => rows.push(row),
-                None => break,
+        if !self.buffer.is_empty() {
+            let rows: Vec<Vec<String>> = self.buffer.drain(..).collect();
+            return self.decoder().build(&rows).map(Some);
+        }
+        loop {
+            if let Some(e) = self.failed.take() {
+                if let Some(ahead) = self.ahead.as_mut() {
+                    ahead.clear();
+                }
+                self.read_done = true;
+                return Err(e);
+            }
+            let Some(decoded) = self.next_decoded()? else {
+                return Ok(None);
+            };
+            self.skipped += decoded.skipped;
+            self.failed = decoded.error;
+            if let Some(batch) = decoded.batch {
+                return Ok(Some(batch));
             }
         }
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        let columns: Vec<ArrayRef> = self
-            .types
-            .iter()
-            .enumerate()
-            .map(|(i, t)| -> ArrayRef {
-                let cells = rows
-                    .iter()
-                    .map(|r| Some(r[i].as_str()).filter(|s| !s.is_empty()));
-                match t {
-                    CType::Int => {
-                        let mut b = Int64Builder::with_capacity(rows.len());
-                        cells.for_each(|c| b.append_option(c.and_then(parse_int)));
-                        Arc::new(b.finish())
-                    }
-                    CType::Float => {
-                        let mut b = Float64Builder::with_capacity(rows.len());
-                        cells.for_each(|c| b.append_option(c.and_then(parse_float)));
-                        Arc::new(b.finish())
-                    }
-                    CType::Bool => {
-                        let mut b = BooleanBuilder::with_capacity(rows.len());
-                        cells.for_each(|c| b.append_option(c.and_then(parse_bool)));
-                        Arc::new(b.finish())
-                    }
-                    CType::Str => {
-                        let mut b = StringBuilder::with_capacity(rows.len(), 0);
-                        cells.for_each(|c| b.append_option(c));
-                        Arc::new(b.finish())
-                    }
-                }
-            })
-            .collect();
-        batch_of(&self.schema, columns, rows.len()).map(Some)
     }
 
     fn skipped(&self) -> u64 {

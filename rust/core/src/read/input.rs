@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
 
 use super::Compression;
 use crate::error::{Error, Position, Result};
@@ -45,6 +46,123 @@ impl<R: Read> Read for Decoded<R> {
     }
 }
 
+/// Decompression on its own thread, up to [`AHEAD_BLOCKS`] blocks of [`BLOCK`] bytes
+/// ahead of the parser (a thread of its own, not the pool's: it blocks when ahead).
+struct Threaded {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    block: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+const BLOCK: usize = 1 << 20;
+const AHEAD_BLOCKS: usize = 4;
+
+impl Threaded {
+    fn spawn<R: Read + Send + 'static>(mut inner: R) -> io::Result<Self> {
+        let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(AHEAD_BLOCKS);
+        std::thread::Builder::new()
+            .name("fast-axolotl-decompress".into())
+            .spawn(move || loop {
+                let mut block = vec![0u8; BLOCK];
+                let mut filled = 0;
+                let result = loop {
+                    match inner.read(&mut block[filled..]) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => {
+                            filled += n;
+                            if filled == BLOCK {
+                                break Ok(());
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                block.truncate(filled);
+                let last = filled == 0 || result.is_err();
+                if filled > 0 && tx.send(Ok(block)).is_err() {
+                    return; // the reader is gone
+                }
+                if let Err(e) = result {
+                    let _ = tx.send(Err(e));
+                }
+                if last {
+                    let _ = tx.send(Ok(Vec::new())); // end of input
+                    return;
+                }
+            })?;
+        Ok(Threaded {
+            rx,
+            block: Vec::new(),
+            at: 0,
+            done: false,
+        })
+    }
+}
+
+impl Read for Threaded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.block.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(block)) if block.is_empty() => self.done = true,
+                Ok(Ok(block)) => {
+                    self.block = block;
+                    self.at = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Err(io::Error::other("the decompression thread stopped"));
+                }
+            }
+        }
+        let n = buf.len().min(self.block.len() - self.at);
+        buf[..n].copy_from_slice(&self.block[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// `inner` decompressed ahead on a thread if one can be started, else inline.
+fn ahead<R: Read + Send + 'static>(inner: R) -> Box<dyn BufRead + Send> {
+    // Threaded::spawn consumes `inner` only on success, so build it lazily.
+    let cell = std::sync::Arc::new(std::sync::Mutex::new(Some(inner)));
+    let taken = cell.clone();
+    let source = Lazy(taken);
+    match Threaded::spawn(source) {
+        Ok(t) => Box::new(BufReader::with_capacity(BUFFER, t)),
+        Err(_) => {
+            let inner = cell
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .expect("the thread did not start");
+            Box::new(BufReader::with_capacity(BUFFER, inner))
+        }
+    }
+}
+
+/// A reader handed to the decompression thread; the mutex is only touched once per read
+/// call from that one thread (uncontended).
+struct Lazy<R>(std::sync::Arc<std::sync::Mutex<Option<R>>>);
+
+impl<R: Read> Read for Lazy<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_mut() {
+            Some(r) => r.read(buf),
+            None => Ok(0),
+        }
+    }
+}
+
 /// Map an I/O error met while reading `path`: decompression failures are `DataFormat`.
 pub fn read_error(path: &str, e: io::Error) -> Error {
     if let Some(corrupt) = e
@@ -82,26 +200,20 @@ pub fn open_decoded(
     let file = BufReader::with_capacity(BUFFER, file);
     Ok(match if empty { None } else { compression } {
         None => Box::new(file),
-        Some(Compression::Gzip) => Box::new(BufReader::with_capacity(
-            BUFFER,
-            Decoded {
-                inner: flate2::bufread::MultiGzDecoder::new(file),
-                what: "gzip",
-                offset: 0,
-            },
-        )),
+        Some(Compression::Gzip) => ahead(Decoded {
+            inner: flate2::bufread::MultiGzDecoder::new(file),
+            what: "gzip",
+            offset: 0,
+        }),
         Some(Compression::Zstd) => {
             let decoder = zstd::stream::read::Decoder::with_buffer(file).map_err(|e| {
                 Error::data(path, Some(Position::Byte(0)), format!("bad zstd data: {e}"))
             })?;
-            Box::new(BufReader::with_capacity(
-                BUFFER,
-                Decoded {
-                    inner: decoder,
-                    what: "zstd",
-                    offset: 0,
-                },
-            ))
+            ahead(Decoded {
+                inner: decoder,
+                what: "zstd",
+                offset: 0,
+            })
         }
     })
 }

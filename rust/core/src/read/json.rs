@@ -17,6 +17,7 @@ use arrow_buffer::{NullBuffer, OffsetBuffer};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use serde_json::{Map, Value};
 
+use super::ahead::Ahead;
 use super::input::{open_decoded, read_error, Lines};
 use super::{batch_of, Compression, Source, INFER_ROWS};
 use crate::error::{Error, Position, Result};
@@ -531,13 +532,13 @@ enum Records {
         paths: Vec<String>,
         next: usize,
         compression: Option<Compression>,
-        current: Option<Lines>,
+        current: Option<(Arc<str>, Lines)>,
     },
     Array {
         paths: Vec<String>,
         next: usize,
         compression: Option<Compression>,
-        current: Option<ArraySplitter>,
+        current: Option<(Arc<str>, ArraySplitter)>,
         buf: Vec<u8>,
     },
 }
@@ -550,7 +551,8 @@ struct Raw {
 }
 
 impl Records {
-    fn next(&mut self) -> Result<Option<Raw>> {
+    /// The next record's bytes, appended to `out`, with its file and position.
+    fn next_bytes(&mut self, out: &mut Vec<u8>) -> Result<Option<(Arc<str>, Position)>> {
         match self {
             Records::Lines {
                 paths,
@@ -558,11 +560,12 @@ impl Records {
                 compression,
                 current,
             } => loop {
-                let Some(lines) = current.as_mut() else {
+                let Some((path, lines)) = current.as_mut() else {
                     if *next >= paths.len() {
                         return Ok(None);
                     }
-                    *current = Some(Lines::open(&paths[*next], *compression)?);
+                    let path = &paths[*next];
+                    *current = Some((Arc::from(path.as_str()), Lines::open(path, *compression)?));
                     *next += 1;
                     continue;
                 };
@@ -572,12 +575,8 @@ impl Records {
                         if line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
                             continue;
                         }
-                        let parsed = parse_record(line, false);
-                        return Ok(Some(Raw {
-                            path: lines.path.clone(),
-                            position: Position::Line(number),
-                            parsed,
-                        }));
+                        out.extend_from_slice(line);
+                        return Ok(Some((path.clone(), Position::Line(number))));
                     }
                 }
             },
@@ -588,38 +587,63 @@ impl Records {
                 current,
                 buf,
             } => loop {
-                let Some(splitter) = current.as_mut() else {
+                let Some((path, splitter)) = current.as_mut() else {
                     if *next >= paths.len() {
                         return Ok(None);
                     }
-                    *current = Some(ArraySplitter::open(&paths[*next], *compression)?);
+                    let path = &paths[*next];
+                    *current = Some((
+                        Arc::from(path.as_str()),
+                        ArraySplitter::open(path, *compression)?,
+                    ));
                     *next += 1;
                     continue;
                 };
                 match splitter.next_element(buf)? {
                     None => *current = None,
                     Some(index) => {
-                        let parsed = parse_record(buf, true);
-                        if let Err(b) = &parsed {
-                            if !b.mismatch && b.message.starts_with("invalid JSON") {
-                                // Syntax errors in a JSON document are fatal, as in json.load.
-                                return Err(Error::data(
-                                    splitter.path.clone(),
-                                    Some(Position::Row(index)),
-                                    b.message.clone(),
-                                ));
-                            }
-                        }
-                        return Ok(Some(Raw {
-                            path: splitter.path.clone(),
-                            position: Position::Row(index),
-                            parsed,
-                        }));
+                        out.extend_from_slice(buf);
+                        return Ok(Some((path.clone(), Position::Row(index))));
                     }
                 }
             },
         }
     }
+
+    fn is_array(&self) -> bool {
+        matches!(self, Records::Array { .. })
+    }
+
+    /// The next record, parsed (on the caller's thread: type inference).
+    fn next(&mut self, scratch: &mut Vec<u8>) -> Result<Option<Raw>> {
+        scratch.clear();
+        let Some((path, position)) = self.next_bytes(scratch)? else {
+            return Ok(None);
+        };
+        let parsed = parse_checked(&path, &position, scratch, self.is_array())?;
+        Ok(Some(Raw {
+            path: path.to_string(),
+            position,
+            parsed,
+        }))
+    }
+}
+
+/// Parse a record; in a JSON document (not JSON Lines) a syntax error is fatal, as in
+/// `json.load`, whatever `on_error` says.
+fn parse_checked(
+    path: &str,
+    position: &Position,
+    bytes: &[u8],
+    in_array: bool,
+) -> Result<std::result::Result<Map<String, Value>, Bad>> {
+    let parsed = parse_record(bytes, in_array);
+    if let Err(b) = &parsed {
+        if in_array && !b.mismatch && b.message.starts_with("invalid JSON") {
+            return Err(Error::data(path, Some(position.clone()), b.message.clone()));
+        }
+    }
+    Ok(parsed)
 }
 
 fn parse_record(bytes: &[u8], in_array: bool) -> std::result::Result<Map<String, Value>, Bad> {
@@ -652,14 +676,132 @@ fn kind_name(v: &Value) -> &'static str {
     }
 }
 
+/// Records gathered on the caller's thread (reading and decompressing), decoded on the pool.
+struct Chunk {
+    data: Vec<u8>,
+    /// File, position and end offset in `data` of each record.
+    records: Vec<(Arc<str>, Position, usize)>,
+    /// The reading error met after these records (they still count).
+    tail: Option<Error>,
+}
+
+/// A decoded chunk: its good records as a batch, how many it skipped, and the error
+/// that ended it (the records before the error are in the batch, as when streaming).
+struct Decoded {
+    batch: Option<RecordBatch>,
+    skipped: u64,
+    error: Option<Error>,
+}
+
+/// The decoding rules, fixed once the types are inferred; shared by the pool's jobs.
+struct Decoder {
+    kinds: Vec<(String, JType)>,
+    schema: SchemaRef,
+    skip_bad: bool,
+    array: bool,
+}
+
+impl Decoder {
+    fn error(path: &str, position: &Position, b: Bad) -> Error {
+        let (path, position) = (path.to_string(), Some(position.clone()));
+        if b.mismatch {
+            Error::SchemaMismatch {
+                path,
+                position,
+                message: b.message,
+            }
+        } else {
+            Error::DataFormat {
+                path,
+                position,
+                message: b.message,
+            }
+        }
+    }
+
+    /// Later records must fit the inferred schema.
+    fn check(&self, row: &Map<String, Value>) -> std::result::Result<(), Bad> {
+        for (key, value) in row {
+            match self.kinds.iter().find(|(k, _)| k == key) {
+                Some((_, kind)) => fits(kind, value, key)?,
+                None => {
+                    return Err(mismatch(format!(
+                        "key {key:?} is not a column of the inferred schema"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn build(&self, rows: &[Map<String, Value>]) -> Result<RecordBatch> {
+        let columns = self
+            .kinds
+            .iter()
+            .map(|(name, kind)| {
+                let values: Vec<Option<&Value>> =
+                    rows.iter().map(|r| non_null(r.get(name))).collect();
+                build(kind, &values)
+            })
+            .collect();
+        batch_of(&self.schema, columns, rows.len())
+    }
+
+    fn decode(&self, chunk: Chunk) -> Decoded {
+        let mut rows = Vec::with_capacity(chunk.records.len());
+        let (mut skipped, mut start, mut error) = (0, 0, None);
+        for (path, position, end) in &chunk.records {
+            let bytes = &chunk.data[start..*end];
+            start = *end;
+            let parsed = match parse_checked(path, position, bytes, self.array) {
+                Ok(parsed) => parsed,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            };
+            match parsed.and_then(|row| self.check(&row).map(|()| row)) {
+                Ok(row) => rows.push(row),
+                Err(_) if self.skip_bad => skipped += 1,
+                Err(b) => {
+                    error = Some(Self::error(path, position, b));
+                    break;
+                }
+            }
+        }
+        let error = error.or(chunk.tail);
+        let (batch, error) = match (rows.is_empty(), error) {
+            (true, error) => (None, error),
+            (false, error) => match self.build(&rows) {
+                Ok(batch) => (Some(batch), error),
+                Err(e) => (None, Some(e)),
+            },
+        };
+        Decoded {
+            batch,
+            skipped,
+            error,
+        }
+    }
+}
+
+/// A chunk ends after this many bytes of records (or `batch_size` records, at least 1024).
+const CHUNK_BYTES: usize = 4 << 20;
+
 pub struct JsonSource {
     records: Records,
     skip_bad: bool,
     skipped: u64,
     batch_size: usize,
+    num_threads: usize,
     kinds: Vec<(String, JType)>,
     schema: SchemaRef,
+    /// Records read while inferring the types.
     buffer: VecDeque<Map<String, Value>>,
+    decoder: Option<Arc<Decoder>>,
+    ahead: Option<Ahead<Decoded>>,
+    read_done: bool,
+    failed: Option<Error>,
 }
 
 impl JsonSource {
@@ -669,6 +811,7 @@ impl JsonSource {
         compression: Option<Compression>,
         batch_size: usize,
         skip_bad: bool,
+        num_threads: usize,
     ) -> Result<Self> {
         let records = if array {
             Records::Array {
@@ -691,9 +834,14 @@ impl JsonSource {
             skip_bad,
             skipped: 0,
             batch_size,
+            num_threads,
             kinds: Vec::new(),
             schema: Arc::new(Schema::empty()),
             buffer: VecDeque::new(),
+            decoder: None,
+            ahead: None,
+            read_done: false,
+            failed: None,
         };
         source.infer()?;
         Ok(source)
@@ -704,26 +852,14 @@ impl JsonSource {
             self.skipped += 1;
             return Ok(());
         }
-        let (path, position) = (raw.path.clone(), Some(raw.position.clone()));
-        Err(if b.mismatch {
-            Error::SchemaMismatch {
-                path,
-                position,
-                message: b.message,
-            }
-        } else {
-            Error::DataFormat {
-                path,
-                position,
-                message: b.message,
-            }
-        })
+        Err(Decoder::error(&raw.path, &raw.position, b))
     }
 
     fn infer(&mut self) -> Result<()> {
         let mut kinds: Vec<(String, JType)> = Vec::new();
+        let mut scratch = Vec::new();
         while self.buffer.len() < INFER_ROWS {
-            let Some(mut raw) = self.records.next()? else {
+            let Some(mut raw) = self.records.next(&mut scratch)? else {
                 break;
             };
             let parsed = std::mem::replace(&mut raw.parsed, Err(bad("")));
@@ -748,32 +884,74 @@ impl JsonSource {
         Ok(())
     }
 
-    fn next_row(&mut self) -> Result<Option<Map<String, Value>>> {
-        if let Some(row) = self.buffer.pop_front() {
-            return Ok(Some(row));
+    fn decoder(&mut self) -> Arc<Decoder> {
+        self.decoder
+            .get_or_insert_with(|| {
+                Arc::new(Decoder {
+                    kinds: self.kinds.clone(),
+                    schema: self.schema.clone(),
+                    skip_bad: self.skip_bad,
+                    array: self.records.is_array(),
+                })
+            })
+            .clone()
+    }
+
+    /// Read the next chunk of records (None at the end of the input).
+    fn gather(&mut self) -> Option<Chunk> {
+        if self.read_done {
+            return None;
+        }
+        let rows = self.batch_size.max(1024);
+        let mut chunk = Chunk {
+            data: Vec::new(),
+            records: Vec::new(),
+            tail: None,
+        };
+        while chunk.records.len() < rows && chunk.data.len() < CHUNK_BYTES {
+            match self.records.next_bytes(&mut chunk.data) {
+                Ok(Some((path, position))) => {
+                    chunk.records.push((path, position, chunk.data.len()))
+                }
+                Ok(None) => {
+                    self.read_done = true;
+                    break;
+                }
+                Err(e) => {
+                    chunk.tail = Some(e);
+                    self.read_done = true;
+                    break;
+                }
+            }
+        }
+        (!chunk.records.is_empty() || chunk.tail.is_some()).then_some(chunk)
+    }
+
+    /// The next decoded chunk: parsed on the pool, `threads + 1` chunks ahead of the
+    /// consumer (on the caller's thread if the pool has one thread).
+    fn next_decoded(&mut self) -> Result<Option<Decoded>> {
+        let decoder = self.decoder();
+        if self.ahead.is_none() {
+            let ahead = Ahead::new(self.num_threads)?;
+            if ahead.threads() <= 1 {
+                return Ok(self.gather().map(|chunk| decoder.decode(chunk)));
+            }
+            self.ahead = Some(ahead);
         }
         loop {
-            let Some(mut raw) = self.records.next()? else {
-                return Ok(None);
-            };
-            let parsed = std::mem::replace(&mut raw.parsed, Err(bad("")));
-            let checked = parsed.and_then(|row| {
-                for (key, value) in &row {
-                    match self.kinds.iter().find(|(k, _)| k == key) {
-                        Some((_, kind)) => fits(kind, value, key)?,
-                        None => {
-                            return Err(mismatch(format!(
-                                "key {key:?} is not a column of the inferred schema"
-                            )))
-                        }
-                    }
-                }
-                Ok(row)
-            });
-            match checked {
-                Ok(row) => return Ok(Some(row)),
-                Err(b) => self.fail(&raw, b)?,
+            let depth = self.ahead.as_ref().map_or(0, |a| a.threads() + 1);
+            if self.ahead.as_ref().map_or(0, Ahead::len) >= depth {
+                break;
             }
+            let Some(chunk) = self.gather() else { break };
+            let job = decoder.clone();
+            if let Some(ahead) = self.ahead.as_mut() {
+                ahead.push(move || job.decode(chunk));
+            }
+        }
+        match self.ahead.as_mut() {
+            Some(ahead) => ahead.pop(),
+            None => Ok(None),
         }
     }
 }
@@ -784,26 +962,27 @@ impl Source for JsonSource {
     }
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        let mut rows = Vec::with_capacity(self.batch_size.min(1 << 16));
-        while rows.len() < self.batch_size {
-            match self.next_row()? {
-                Some(row) => rows.push(row),
-                None => break,
+        if !self.buffer.is_empty() {
+            let rows: Vec<Map<String, Value>> = self.buffer.drain(..).collect();
+            return self.decoder().build(&rows).map(Some);
+        }
+        loop {
+            if let Some(e) = self.failed.take() {
+                if let Some(ahead) = self.ahead.as_mut() {
+                    ahead.clear();
+                }
+                self.read_done = true;
+                return Err(e);
+            }
+            let Some(decoded) = self.next_decoded()? else {
+                return Ok(None);
+            };
+            self.skipped += decoded.skipped;
+            self.failed = decoded.error;
+            if let Some(batch) = decoded.batch {
+                return Ok(Some(batch));
             }
         }
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        let columns = self
-            .kinds
-            .iter()
-            .map(|(name, kind)| {
-                let values: Vec<Option<&Value>> =
-                    rows.iter().map(|r| non_null(r.get(name))).collect();
-                build(kind, &values)
-            })
-            .collect();
-        batch_of(&self.schema, columns, rows.len()).map(Some)
     }
 
     fn skipped(&self) -> u64 {

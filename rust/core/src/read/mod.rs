@@ -7,10 +7,12 @@
 //! panics on bad input. The rules (type inference, CSV grammar, errors) are those of the
 //! reference `fast_axolotl/_fallback/reading.py`, documented in `docs/reading.md`.
 
+mod ahead;
 mod arrowfile;
 mod csv;
 pub mod input;
 mod json;
+mod parquet;
 mod text;
 
 use std::collections::VecDeque;
@@ -84,6 +86,8 @@ pub struct ReadOptions {
     pub columns: Option<Vec<String>>,
     /// `on_error="skip"`: drop malformed records of the record formats, counting them.
     pub skip_bad: bool,
+    /// Threads of the shared pool decoding ahead (0 = the default, 1 = the caller's only).
+    pub num_threads: usize,
 }
 
 /// A producer of batches of any size, all with the schema it reports.
@@ -145,6 +149,7 @@ impl Reader {
                     o.format,
                     o.compression,
                     o.batch_size,
+                    o.num_threads,
                 )?),
                 Format::Jsonl | Format::Json => Box::new(json::JsonSource::open(
                     self.paths.clone(),
@@ -152,6 +157,7 @@ impl Reader {
                     o.compression,
                     o.batch_size,
                     o.skip_bad,
+                    o.num_threads,
                 )?),
                 Format::Csv | Format::Tsv => Box::new(csv::CsvSource::open(
                     self.paths.clone(),
@@ -159,6 +165,7 @@ impl Reader {
                     o.compression,
                     o.batch_size,
                     o.skip_bad,
+                    o.num_threads,
                 )?),
                 Format::Text => Box::new(text::TextSource::new(
                     self.paths.clone(),

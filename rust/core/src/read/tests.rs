@@ -23,6 +23,7 @@ fn options(format: Format, batch_size: usize) -> ReadOptions {
         batch_size,
         columns: None,
         skip_bad: false,
+        num_threads: 0,
     }
 }
 
@@ -107,4 +108,117 @@ fn text_lines() {
     let b = all(&mut r).unwrap();
     let col = b[0].column(0).as_string::<i32>();
     assert_eq!((col.value(0), col.value(1), col.value(2)), ("a", "", "b"));
+}
+
+/// A Parquet file of `groups` row groups of `per_group` rows (`id` int64, `s` string).
+fn parquet_file(name: &str, groups: usize, per_group: usize) -> String {
+    use ::parquet::arrow::ArrowWriter;
+    use ::parquet::file::properties::WriterProperties;
+    use arrow_array::{Int64Array, StringArray};
+    let n = groups * per_group;
+    let ids: Vec<i64> = (0..n as i64).collect();
+    let strings: Vec<String> = (0..n).map(|i| format!("row {i}")).collect();
+    let batch = RecordBatch::try_from_iter([
+        (
+            "id",
+            Arc::new(Int64Array::from(ids)) as arrow_array::ArrayRef,
+        ),
+        (
+            "s",
+            Arc::new(StringArray::from(strings)) as arrow_array::ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let path = temp(name, b"");
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(per_group))
+        .build();
+    let mut writer = ArrowWriter::try_new(
+        std::fs::File::create(&path).unwrap(),
+        batch.schema(),
+        Some(props),
+    )
+    .unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    path
+}
+
+#[test]
+fn parquet_row_groups_ahead_match_streaming() {
+    let path = parquet_file("groups.parquet", 7, 300);
+    for batch_size in [1, 128, 300, 1000, 5000] {
+        let mut outputs = Vec::new();
+        for threads in [1, 2, 4] {
+            let mut o = options(Format::Parquet, batch_size);
+            o.num_threads = threads;
+            let batches = all(&mut Reader::new(vec![path.clone()], o).unwrap()).unwrap();
+            let sizes: Vec<usize> = batches.iter().map(RecordBatch::num_rows).collect();
+            assert!(sizes[..sizes.len() - 1].iter().all(|&s| s == batch_size));
+            let ids: Vec<i64> = batches
+                .iter()
+                .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+                .collect();
+            assert_eq!(ids, (0..2100).collect::<Vec<i64>>());
+            outputs.push(batches);
+        }
+        assert_eq!(outputs[0], outputs[1]);
+        assert_eq!(outputs[0], outputs[2]);
+    }
+    let mut o = options(Format::Parquet, 100);
+    o.num_threads = 2;
+    o.columns = Some(vec!["s".into()]);
+    let batches = all(&mut Reader::new(vec![path], o).unwrap()).unwrap();
+    assert_eq!(batches[0].schema().field(0).name(), "s");
+    assert_eq!(
+        batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
+        2100
+    );
+}
+
+#[test]
+fn jsonl_chunks_ahead_match_one_thread() {
+    let mut data = String::new();
+    for i in 0..20_000 {
+        data.push_str(&format!(
+            "{{\"a\": {i}, \"b\": [{i}, 1], \"c\": \"x{i}\"}}\n"
+        ));
+    }
+    data.push_str("{\"a\": \"bad\"}\n");
+    let path = temp("many.jsonl", data.as_bytes());
+    let mut runs = Vec::new();
+    for threads in [1, 3] {
+        let mut o = options(Format::Jsonl, 1500);
+        o.num_threads = threads;
+        let mut reader = Reader::new(vec![path.clone()], o).unwrap();
+        let mut batches = Vec::new();
+        let error = loop {
+            match reader.next_batch() {
+                Ok(Some(b)) => batches.push(b),
+                Ok(None) => panic!("the bad line must raise"),
+                Err(e) => break e.to_string(),
+            }
+        };
+        assert!(error.contains("line 20001"), "{error}");
+        assert_eq!(batches.len(), 13); // 13 x 1500 = 19500 rows before the error
+        runs.push(batches);
+    }
+    assert_eq!(runs[0], runs[1]);
+}
+
+#[test]
+fn csv_chunks_ahead_match_one_thread() {
+    let mut data = String::from("id,text\n");
+    for i in 0..10_000 {
+        data.push_str(&format!("{i},\"t {i}\"\n"));
+    }
+    let path = temp("many.csv", data.as_bytes());
+    let mut runs = Vec::new();
+    for threads in [1, 2] {
+        let mut o = options(Format::Csv, 999);
+        o.num_threads = threads;
+        runs.push(all(&mut Reader::new(vec![path.clone()], o).unwrap()).unwrap());
+    }
+    assert_eq!(runs[0], runs[1]);
+    assert_eq!(runs[0].len(), 11);
 }
