@@ -373,3 +373,16 @@ def test_damaged_files(
     path.write_bytes(bytes(data))
     fmt = {"parquet": "parquet", "ipc_file": "arrow", "ipc_stream": "arrow", "jsonl": "jsonl", "csv": "csv"}[container]
     both(path, format=fmt, batch_size=5)
+
+
+@pytest.mark.parametrize("cut", range(0, 9))
+@pytest.mark.parametrize("compression", [None, "gzip"])
+def test_ipc_stream_cut_in_its_end_marker(tmp_path: Path, cut: int, compression: str | None) -> None:
+    """A stream may end without its end-of-stream marker, or with the marker whole;
+    ending inside a message's 4-byte marker is a truncated file in both backends (found
+    by test_damaged_files: arrow-rs alone treated it as a clean end)."""
+    raw = arrow_bytes(pa.table({"a": [1, 2, 3]}), "stream")
+    path = tmp_path / ("s.arrow" + ("" if compression is None else ".gz"))
+    path.write_bytes(compress(raw[: len(raw) - cut], compression))
+    kind, _ = both(path, format="arrow", batch_size=2)
+    assert kind == ("ok" if cut in (0, 8) else "error"), cut

@@ -35,7 +35,74 @@ impl<R: Read> Read for Prefixed<R> {
     }
 }
 
-type Stream = StreamReader<BufReader<Prefixed<Box<dyn BufRead + Send>>>>;
+/// A buffered reader that can tell "fewer than 4 bytes left" from "at a boundary":
+/// arrow-rs ends a stream quietly when the input stops inside the 4-byte
+/// continuation marker of the next message, where pyarrow (and the reference) report a
+/// truncated file. [`StreamInput::partial_marker`] lets us do the same.
+struct StreamInput<R> {
+    inner: R,
+    buf: Vec<u8>,
+    at: usize,
+}
+
+impl<R: Read> StreamInput<R> {
+    fn new(inner: R) -> Self {
+        StreamInput {
+            inner,
+            buf: Vec::with_capacity(1 << 16),
+            at: 0,
+        }
+    }
+
+    /// Whether the input ends within the next 4 bytes without ending right here.
+    fn partial_marker(&mut self) -> std::io::Result<bool> {
+        while self.buf.len() - self.at < 4 {
+            self.buf.drain(..self.at);
+            self.at = 0;
+            let have = self.buf.len();
+            self.buf.resize(have + 4096, 0);
+            let n = loop {
+                match self.inner.read(&mut self.buf[have..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.buf.truncate(have);
+                        return Err(e);
+                    }
+                }
+            };
+            self.buf.truncate(have + n);
+            if n == 0 {
+                return Ok(!self.buf.is_empty());
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl<R: Read> Read for StreamInput<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.buf.len() {
+            if out.len() >= self.buf.capacity() {
+                return self.inner.read(out); // large body reads bypass the buffer
+            }
+            self.buf.clear();
+            self.at = 0;
+            self.buf.resize(self.buf.capacity().max(1 << 16), 0);
+            let n = self
+                .inner
+                .read(&mut self.buf)
+                .inspect_err(|_| self.buf.clear())?;
+            self.buf.truncate(n);
+        }
+        let n = out.len().min(self.buf.len() - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+type Stream = StreamReader<StreamInput<Prefixed<Box<dyn BufRead + Send>>>>;
 
 enum Open {
     Parquet(Box<ParquetFile>),
@@ -93,12 +160,12 @@ impl OneFile {
         }
         // The IPC file format is "ARROW1\0\0" + a stream + a footer: read its stream part.
         let head = if is_file { Vec::new() } else { head };
-        let reader = StreamReader::try_new_buffered(
-            Prefixed {
+        let reader = StreamReader::try_new(
+            StreamInput::new(Prefixed {
                 head,
                 at: 0,
                 inner: input,
-            },
+            }),
             None,
         )
         .map_err(|e| corrupt(path, e))?;
@@ -130,7 +197,12 @@ impl OneFile {
         let batch = match &mut self.open {
             Open::Parquet(reader) => reader.next()?,
             Open::IpcFile(r) => r.next().transpose().map_err(|e| corrupt(path, e))?,
-            Open::IpcStream(r) => r.next().transpose().map_err(|e| corrupt(path, e))?,
+            Open::IpcStream(r) => {
+                if r.get_mut().partial_marker().map_err(|e| corrupt(path, e))? {
+                    return Err(corrupt(path, "the stream ends inside a message marker"));
+                }
+                r.next().transpose().map_err(|e| corrupt(path, e))?
+            }
         };
         match (batch, &self.post) {
             (Some(b), Some(p)) => b.project(p).map(Some).map_err(|e| corrupt(path, e)),
