@@ -33,6 +33,8 @@ __all__ = [
 __version__: str
 
 def thread_count() -> int: ...
+def _raise_panic_for_tests(kind: str) -> int:
+    """Test hook, not API: panics natively ("explicit", "overflow", "pool") to prove InternalError."""
 
 # hashing
 def hash_rows(rows: Sequence[str | bytes], num_threads: int) -> list[str]: ...

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::{pool, Result};
+use crate::{cancel, pool, Result};
 
 pub type Digest32 = [u8; 32];
 
@@ -35,16 +35,27 @@ pub fn sha256(bytes: &[u8]) -> Digest32 {
 
 /// SHA-256 of every row, in order.
 pub fn hash_rows(rows: &Rows<'_>, num_threads: usize) -> Result<Vec<Digest32>> {
-    if !pool::parallel(num_threads, rows.data.len()) {
-        return Ok((0..rows.len()).map(|i| sha256(rows.row(i))).collect());
-    }
-    pool::install(num_threads, || {
-        (0..rows.len())
-            .into_par_iter()
-            .with_min_len(256)
-            .map(|i| sha256(rows.row(i)))
-            .collect()
-    })
+    // Rows skipped after a cancel get a zero digest that is never seen: the call fails.
+    let checker = cancel::checker();
+    let digest = |i: usize| {
+        if i % 256 == 0 && checker.cancelled() {
+            return [0; 32];
+        }
+        sha256(rows.row(i))
+    };
+    let digests = if !pool::parallel(num_threads, rows.data.len()) {
+        (0..rows.len()).map(digest).collect()
+    } else {
+        pool::install(num_threads, || {
+            (0..rows.len())
+                .into_par_iter()
+                .with_min_len(256)
+                .map(digest)
+                .collect()
+        })?
+    };
+    checker.check()?;
+    Ok(digests)
 }
 
 /// Indices of the first occurrence of each digest that is not already in `seen`.

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use crate::{pool, Error, Result};
+use crate::{cancel, pool, Error, Result};
 
 /// Ragged sequences: sequence `i` is `values[offsets[i]..offsets[i + 1]]`.
 #[derive(Clone, Copy)]
@@ -132,6 +132,9 @@ pub fn pack(input: &PackInput<'_>, num_threads: usize) -> Result<Packed> {
     // 1. Cut samples into pieces that fit, per the overflow policy.
     let mut pieces: Vec<Piece> = Vec::with_capacity(input.ids.len());
     for i in 0..input.ids.len() {
+        if i % cancel::EVERY == 0 {
+            cancel::check()?;
+        }
         let (start, end) = input.ids.range(i);
         let len = end - start;
         if len <= limit {
@@ -164,6 +167,9 @@ pub fn pack(input: &PackInput<'_>, num_threads: usize) -> Result<Packed> {
     let mut row_splits: Vec<i64> = vec![0];
     let mut fill = 0usize;
     for (k, piece) in pieces.iter().enumerate() {
+        if k % cancel::EVERY == 0 {
+            cancel::check()?;
+        }
         let size = piece.len + extra;
         if fill > 0 && fill + size > input.max_length {
             row_splits.push(k as i64);
@@ -194,11 +200,16 @@ pub fn pack(input: &PackInput<'_>, num_threads: usize) -> Result<Packed> {
         None => &mut positions_dummy,
     };
     let with_positions = input.with_position_ids;
+    // Rows skipped after a cancel are never seen: the call returns Interrupted.
+    let checker = cancel::checker();
     let write = |r: usize,
                  ids: &mut [i64],
                  labels: &mut [i64],
                  mask: &mut [i64],
                  pos: Option<&mut [i64]>| {
+        if checker.cancelled() {
+            return;
+        }
         let mut at = 0usize;
         let mut pos = pos;
         for piece in &pieces[splits[r] as usize..splits[r + 1] as usize] {
@@ -269,6 +280,7 @@ pub fn pack(input: &PackInput<'_>, num_threads: usize) -> Result<Packed> {
             rows_iter.for_each(|(r, ((ids, labels), mask))| write(r, ids, labels, mask, None));
         }
     }
+    checker.check()?;
     Ok(out)
 }
 
@@ -422,6 +434,7 @@ pub fn pack_bins(
             .map(|(g, chunk)| first_fit_group(chunk, g * group_size, capacity, bin_size));
         return Ok(Bins::from_lists(groups));
     }
+    cancel::check()?;
     let groups: Vec<Vec<Vec<i64>>> = pool::install(num_threads, || {
         lengths
             .par_chunks(group_size)

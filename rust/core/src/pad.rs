@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 
 use crate::pack::Ragged;
-use crate::{pool, Error, Result};
+use crate::{cancel, pool, Error, Result};
 
 #[derive(Clone, Copy, Debug)]
 pub enum Fill {
@@ -34,7 +34,12 @@ pub fn pad_rows(
     if target == 0 {
         return Ok(out);
     }
+    // Rows skipped after a cancel are never seen: the call returns Interrupted.
+    let checker = cancel::checker();
     let write = |(i, row): (usize, &mut [i64])| {
+        if checker.cancelled() {
+            return;
+        }
         let (start, end) = rows.range(i);
         let tokens = &rows.values[start..end];
         let pad = target - tokens.len();
@@ -61,6 +66,7 @@ pub fn pad_rows(
             out.par_chunks_mut(target).enumerate().for_each(write)
         })?;
     }
+    checker.check()?;
     Ok(out)
 }
 

@@ -10,7 +10,7 @@ use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArray
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyCapsule, PySet, PyString};
 
-use crate::errors::{detached, ArgumentTypeError, CoreError};
+use crate::errors::{detached, interruptible, ArgumentTypeError, CoreError};
 
 /// Copy the rows into one buffer + offsets while attached, so hashing can run detached.
 fn gather(rows: &Bound<'_, PyAny>) -> PyResult<(Vec<u8>, Vec<usize>)> {
@@ -40,7 +40,7 @@ pub fn hash_rows(
     num_threads: usize,
 ) -> PyResult<Vec<String>> {
     let (data, offsets) = gather(rows)?;
-    let digests = detached(py, || {
+    let digests = interruptible(py, data.len(), || {
         hash::hash_rows(
             &Rows {
                 data: &data,
@@ -69,7 +69,7 @@ pub fn dedup_rows(
             known.insert(d);
         }
     }
-    let kept = detached(py, || {
+    let kept = interruptible(py, data.len(), || {
         let digests = hash::hash_rows(
             &Rows {
                 data: &data,
@@ -124,7 +124,8 @@ pub fn hash_arrow<'py>(
 ) -> PyResult<Bound<'py, PyArray2<u8>>> {
     let batches = import_stream(table)?;
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let digests = detached(py, || {
+    // Work size: ~256 encoded bytes per row is typical of chat/instruction rows.
+    let digests = interruptible(py, rows.saturating_mul(256), || {
         let mut out = vec![[0u8; 32]; rows];
         rowcodec::hash_batches(&batches, &mut out, num_threads)?;
         Ok(out.into_iter().flatten().collect::<Vec<u8>>())

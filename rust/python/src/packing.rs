@@ -5,7 +5,7 @@ use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::errors::{detached, CoreError};
+use crate::errors::{interruptible, CoreError};
 
 fn ragged<'a>(values: &'a [i64], offsets: &'a [i64]) -> PyResult<Ragged<'a>> {
     Ragged::new(values, offsets).map_err(|e| CoreError(e).into())
@@ -65,7 +65,8 @@ pub fn pack_sequences<'py>(
         overflow: self::overflow(overflow)?,
         with_position_ids,
     };
-    let packed = detached(py, || pack::pack(&input, 0))?;
+    let size = input.ids.values.len().max(input.ids.len());
+    let packed = interruptible(py, size, || pack::pack(&input, 0))?;
     to_dict(py, packed, max_length)
 }
 
@@ -94,7 +95,8 @@ pub fn concatenate_and_pack<'py>(
         overflow: self::overflow(overflow)?,
         with_position_ids,
     };
-    let packed = detached(py, || pack::pack(&input, 0))?;
+    let size = input.ids.values.len().max(input.ids.len());
+    let packed = interruptible(py, size, || pack::pack(&input, 0))?;
     to_dict(py, packed, max_length)
 }
 
@@ -109,7 +111,7 @@ pub fn pack_bins<'py>(
     num_threads: usize,
 ) -> PyResult<crate::Int64Pair<'py>> {
     let lengths = lengths.as_slice()?;
-    let bins = detached(py, || {
+    let bins = interruptible(py, lengths.len().saturating_mul(64), || {
         pack::pack_bins(
             lengths,
             capacity,

@@ -5,7 +5,7 @@ use fast_axolotl_core::pad::{self, Fill};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
 
-use crate::errors::{detached, CoreError};
+use crate::errors::{interruptible, CoreError};
 
 #[pyfunction]
 pub fn pad_rows<'py>(
@@ -23,6 +23,7 @@ pub fn pad_rows<'py>(
     } else {
         Fill::Value(pad_value)
     };
-    let out = detached(py, || pad::pad_rows(rows, target_length, fill, left, 0))?;
+    let size = rows.len().saturating_mul(target_length);
+    let out = interruptible(py, size, || pad::pad_rows(rows, target_length, fill, left, 0))?;
     PyArray1::from_vec(py, out).reshape([rows.len(), target_length])
 }
