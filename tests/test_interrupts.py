@@ -93,15 +93,6 @@ def test_ctrl_c_interrupts_long_native_calls(long_calls: Any, name: str) -> None
     assert min(delays) < LIMIT_S, delays
 
 
-@needs_native
-def test_small_calls_stay_on_the_calling_thread() -> None:
-    """Below the size threshold there is no helper thread: a signal is handled after the call."""
-    with _backend.use("native"):
-        before = threading.active_count()
-        assert len(fa.hash_table(table(100))) == 100
-        assert threading.active_count() == before
-
-
 def test_interrupt_leaves_reader_usable(impl: str, tmp_path: Path) -> None:
     """A KeyboardInterrupt between batches (Python-level) leaves the reader consistent."""
     path = tmp_path / "a.jsonl"

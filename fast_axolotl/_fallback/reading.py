@@ -20,6 +20,7 @@ import math
 import os
 import re
 import tempfile
+import threading
 import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -1149,6 +1150,9 @@ class Reader:
         self._schema: pa.Schema | None = None
         self._batches: Iterator[pa.RecordBatch] | None = None
         self._done = False
+        # One reader may be drained from several threads (as the native one, behind a mutex):
+        # a generator entered twice at once raises ValueError.
+        self._lock = threading.Lock()
 
     def _open(self) -> None:
         if self._batches is not None:
@@ -1180,28 +1184,30 @@ class Reader:
         self._batches = _rebatch(projected(), self.batch_size)
 
     def schema(self) -> pa.Schema:
-        if self._schema is None:
-            try:
-                self._open()
-            except BaseException:
-                self._done = True
-                raise
-        assert self._schema is not None
-        return self._schema
+        with self._lock:
+            if self._schema is None:
+                try:
+                    self._open()
+                except BaseException:
+                    self._done = True
+                    raise
+            assert self._schema is not None
+            return self._schema
 
     def __iter__(self) -> Reader:
         return self
 
     def __next__(self) -> pa.RecordBatch:
-        if self._done:
-            raise StopIteration
-        try:
-            self._open()
-            assert self._batches is not None
-            return next(self._batches)
-        except BaseException:
-            self._done = True
-            raise
+        with self._lock:
+            if self._done:
+                raise StopIteration
+            try:
+                self._open()
+                assert self._batches is not None
+                return next(self._batches)
+            except BaseException:
+                self._done = True
+                raise
 
 
 def open_reader(

@@ -64,7 +64,10 @@ def main(out: Path) -> None:
         "rowcodec": [ipc_bytes(t, "stream") for t in tables()],
     }
     zstd = pa.Codec("zstd")
-    seeds["read_compressed"] += [b"\x01" + zstd.compress(jsonl, asbytes=True), b"\x03" + zstd.compress(jsonl, asbytes=True)]
+    seeds["read_compressed"] += [
+        b"\x01" + zstd.compress(jsonl, asbytes=True),
+        b"\x03" + zstd.compress(jsonl, asbytes=True),
+    ]
     seeds["read_compressed"].append(b"\x06" + gzip.compress(parquet(tables()[0])))
     sink = io.BytesIO()
     pacsv.write_csv(tables()[0], sink)

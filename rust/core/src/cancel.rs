@@ -85,6 +85,15 @@ pub fn checker() -> Checker {
     Checker(current())
 }
 
+/// Free a large value on a background thread: after a cancel, unmapping hundreds of MB of
+/// output (tens of ms) would otherwise delay the KeyboardInterrupt.
+pub fn discard<T: Send + 'static>(value: T) {
+    // If no thread can be started, the closure (and the value) is dropped right here.
+    let _ = std::thread::Builder::new()
+        .name("fast-axolotl-free".into())
+        .spawn(move || drop(value));
+}
+
 /// Items between two checks in a long loop: each item costs at least nanoseconds, so this is a
 /// check every few hundred microseconds at most, and its cost (a thread-local read) is noise.
 pub const EVERY: usize = 4096;

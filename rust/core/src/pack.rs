@@ -280,7 +280,10 @@ pub fn pack(input: &PackInput<'_>, num_threads: usize) -> Result<Packed> {
             rows_iter.for_each(|(r, ((ids, labels), mask))| write(r, ids, labels, mask, None));
         }
     }
-    checker.check()?;
+    if checker.cancelled() {
+        cancel::discard(out);
+        return Err(Error::Interrupted);
+    }
     Ok(out)
 }
 

@@ -66,7 +66,10 @@ pub fn pad_rows(
             out.par_chunks_mut(target).enumerate().for_each(write)
         })?;
     }
-    checker.check()?;
+    if checker.cancelled() {
+        cancel::discard(out);
+        return Err(Error::Interrupted);
+    }
     Ok(out)
 }
 

@@ -116,7 +116,8 @@ where
         loop {
             let rx = done_rx.take().expect("put back each round");
             let (rx, finished) = py.detach(move || {
-                let finished = !matches!(rx.recv_timeout(POLL), Err(mpsc::RecvTimeoutError::Timeout));
+                let finished =
+                    !matches!(rx.recv_timeout(POLL), Err(mpsc::RecvTimeoutError::Timeout));
                 (rx, finished)
             });
             done_rx = Some(rx);

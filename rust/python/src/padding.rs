@@ -24,6 +24,8 @@ pub fn pad_rows<'py>(
         Fill::Value(pad_value)
     };
     let size = rows.len().saturating_mul(target_length);
-    let out = interruptible(py, size, || pad::pad_rows(rows, target_length, fill, left, 0))?;
+    let out = interruptible(py, size, || {
+        pad::pad_rows(rows, target_length, fill, left, 0)
+    })?;
     PyArray1::from_vec(py, out).reshape([rows.len(), target_length])
 }
