@@ -13,6 +13,7 @@ import numpy.typing as npt
 __all__ = [
     "__version__",
     "thread_count",
+    "_raise_panic_for_tests",  # test hook (tests/test_panics.py), not API
     "hash_rows",
     "dedup_rows",
     "hash_arrow",
