@@ -488,3 +488,51 @@ def build(session: nox.Session) -> None:
     session.run("python", "-m", "fast_axolotl", "--help", silent=True)
     for artifact in artifacts:
         session.log(f"dist/{artifact.name}")
+
+
+# --- hardening: multi-GB memory bound, fuzzing (not default: minutes each) ---------------
+
+HARDENING_MB = os.environ.get("FAST_AXOLOTL_HARDENING_MB", "2500")
+FUZZ_DIR = ROOT / "rust" / "fuzz"
+FUZZ_TARGETS = ["read_parquet", "read_ipc", "read_jsonl", "read_json", "read_csv", "read_compressed", "rowcodec"]
+
+
+@nox.session(python=MAIN_PYTHON, default=False, requires=["build_wheel"])
+def hardening(session: nox.Session) -> None:
+    """The memory bound on a multi-GB file (FAST_AXOLOTL_HARDENING_MB, default 2500) and the
+    rest of the hardening tests (bad files, threads, fork, interrupts, panics), both backends."""
+    _install_wheel(session, *TEST_DEPS)
+    files = ["test_memory.py", "test_bad_files.py", "test_threads.py", "test_fork.py", "test_panics.py"]
+    files += [f for f in ("test_interrupts.py", "test_fuzz_api.py") if (TESTS / f).exists()]
+    _check_installed(session, "native")
+    env = {"FAST_AXOLOTL_HARDENING_MB": HARDENING_MB}
+    _pytest(session, *(str(TESTS / f) for f in files), "-s", *session.posargs, env=env)
+
+
+@nox.session(python=MAIN_PYTHON, default=False, requires=["build_wheel"])
+def fuzz(session: nox.Session) -> None:
+    """cargo-fuzz on every reader and the row encoding (nightly toolchain), then Hypothesis on
+    the Python API with many examples. Seconds per target: `nox -s fuzz -- 300` or
+    FUZZ_SECONDS (default 60). Crashes land in rust/fuzz/artifacts/<target>/."""
+    seconds = session.posargs[0] if session.posargs else os.environ.get("FUZZ_SECONDS", "60")
+    session.install("pyarrow")
+    work = _scratch_dir(session) / "fuzz"
+    session.run("python", str(FUZZ_DIR / "make_seeds.py"), str(work / "seeds"))
+    with session.chdir(ROOT):
+        session.run("cargo", "+nightly", "fuzz", "build", "--fuzz-dir", str(FUZZ_DIR), "-O", external=True)
+        for target in FUZZ_TARGETS:
+            corpus = work / "corpus" / target
+            corpus.mkdir(parents=True, exist_ok=True)
+            regressions = FUZZ_DIR / "regressions" / target
+            dirs = [str(corpus), str(work / "seeds" / target)]
+            if regressions.is_dir():
+                dirs.append(str(regressions))
+            session.run(
+                "cargo", "+nightly", "fuzz", "run", "--fuzz-dir", str(FUZZ_DIR), "-O", target, *dirs, "--",
+                f"-max_total_time={seconds}", "-rss_limit_mb=4096", "-timeout=20", "-print_final_stats=1",
+                external=True,
+            )  # fmt: skip
+    _install_wheel(session, *TEST_DEPS)
+    _check_installed(session, "native")
+    env = {"FAST_AXOLOTL_IMPL": "native", "HYPOTHESIS_PROFILE": "parity"}
+    _pytest(session, str(TESTS / "test_fuzz_api.py"), *session.posargs[1:], env=env)

@@ -13,6 +13,7 @@ import numpy.typing as npt
 __all__ = [
     "__version__",
     "thread_count",
+    "_raise_panic_for_tests",  # test hook (tests/test_panics.py), not API
     "hash_rows",
     "dedup_rows",
     "hash_arrow",
@@ -33,6 +34,8 @@ __all__ = [
 __version__: str
 
 def thread_count() -> int: ...
+def _raise_panic_for_tests(kind: str) -> int:
+    """Test hook, not API: panics natively ("explicit", "overflow", "pool") to prove InternalError."""
 
 # hashing
 def hash_rows(rows: Sequence[str | bytes], num_threads: int) -> list[str]: ...

@@ -20,6 +20,7 @@ import math
 import os
 import re
 import tempfile
+import threading
 import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -48,6 +49,8 @@ _CHUNK = 1 << 20
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 #: Deepest nesting of arrays/objects a JSON record may have (the record object is depth 1).
 MAX_DEPTH = 100
+# The longest line (without its \n) accepted: one Arrow string value has 32-bit offsets.
+MAX_LINE = 2**31 - 1
 
 
 class _Bad(Exception):
@@ -142,20 +145,41 @@ def _lines(path: str, compression: str | None) -> Iterator[tuple[int, bytes]]:
         if pending.startswith(_BOM):
             pending = pending[3:]
         number = 0
-        while True:
-            parts = pending.split(b"\n")
-            pending = parts.pop()
+        # The unfinished line, as pieces: re-joining on every chunk would be quadratic.
+        held: list[bytes] = []
+        held_size = 0
+        chunk = pending
+        while chunk:
+            if b"\n" not in chunk:
+                held.append(chunk)
+                held_size += len(chunk)
+                if held_size > MAX_LINE:
+                    raise _too_long(path, number + 1)
+                chunk = source.read()
+                continue
+            parts = chunk.split(b"\n")
+            held.append(parts[0])
+            parts[0] = b"".join(held)
+            last = parts.pop()
             for line in parts:
                 number += 1
+                if len(line) > MAX_LINE:
+                    raise _too_long(path, number)
                 yield number, line
+            held, held_size = [last], len(last)
+            if held_size > MAX_LINE:
+                raise _too_long(path, number + 1)
             chunk = source.read()
-            if not chunk:
-                break
-            pending += chunk
+        pending = b"".join(held)
         if pending:
             yield number + 1, pending
     finally:
         source.close()
+
+
+def _too_long(path: str, number: int) -> DataFormatError:
+    message = f"line longer than {MAX_LINE} bytes (the limit of one Arrow string)"
+    return DataFormatError(f"{path}: line {number}: {message}", path, f"line {number}")
 
 
 def _read_all(path: str, compression: str | None) -> bytes:
@@ -246,8 +270,10 @@ def _rest(pending: list[pa.RecordBatch], n: int) -> tuple[list[pa.RecordBatch], 
     return rest, sum(b.num_rows for b in rest)
 
 
-def _arrow_error(path: str, exc: BaseException) -> DataFormatError:
-    return DataFormatError(f"{path}: corrupt or truncated file: {exc}", path, None)
+def _arrow_error(path: str, exc: BaseException, rows: int = 0) -> DataFormatError:
+    """A Parquet/IPC decoding failure; ``rows``: rows of this file read correctly before it
+    (the damage lies at or after that row; 0 when the file cannot even be opened)."""
+    return DataFormatError(f"{path}: row {rows}: corrupt or truncated file: {exc}", path, f"row {rows}")
 
 
 # ---------------------------------------------------------------------------
@@ -305,12 +331,14 @@ class _ArrowFiles:
             raise _arrow_error(path, exc) from None
 
         def batches() -> Iterator[pa.RecordBatch]:
+            rows = 0
             try:
                 for i in range(pf.num_row_groups):
                     try:
                         table = pf.read_row_group(i)
                     except (pa.ArrowException, OSError, ValueError) as exc:
-                        raise _arrow_error(path, exc) from None
+                        raise _arrow_error(path, exc, rows) from None
+                    rows += table.num_rows
                     yield from table.to_batches()
             finally:
                 handle.close()
@@ -339,12 +367,14 @@ class _ArrowFiles:
                 schema = reader.schema
 
                 def file_batches() -> Iterator[pa.RecordBatch]:
+                    rows = 0
                     try:
                         for i in range(reader.num_record_batches):
                             try:
                                 batch = reader.get_batch(i)
                             except (pa.ArrowException, OSError, ValueError) as exc:
-                                raise _arrow_error(path, exc) from None
+                                raise _arrow_error(path, exc, rows) from None
+                            rows += batch.num_rows
                             yield batch
                     finally:
                         handle.close()
@@ -364,6 +394,7 @@ class _ArrowFiles:
             raise _arrow_error(path, exc) from None
 
         def stream_batches() -> Iterator[pa.RecordBatch]:
+            rows = 0
             try:
                 while True:
                     try:
@@ -375,7 +406,8 @@ class _ArrowFiles:
                     except (pa.ArrowException, OSError, ValueError) as exc:
                         if stream.error is not None:
                             raise stream.error from None
-                        raise _arrow_error(path, exc) from None
+                        raise _arrow_error(path, exc, rows) from None
+                    rows += batch.num_rows
                     yield batch
             finally:
                 source.close()
@@ -1057,20 +1089,29 @@ class _Text:
     def batches(self) -> Iterator[pa.RecordBatch]:
         reader = self.reader
         chunk: list[str] = []
+        size = 0  # UTF-8 bytes in chunk
         for path in reader.paths:
             for number, line in _lines(path, reader.compression):
                 if line.endswith(b"\r"):
                     line = line[:-1]
                 try:
-                    chunk.append(line.decode("utf-8"))
+                    text = line.decode("utf-8")
                 except UnicodeDecodeError:
                     if reader.on_error == "skip":
                         reader.skipped += 1
                         continue
                     raise DataFormatError(f"{path}: line {number}: invalid UTF-8", path, f"line {number}") from None
+                if size + len(line) > MAX_LINE:
+                    message = (
+                        "this batch would hold more than 2 GiB of text (the limit of one Arrow string column): "
+                        "use a smaller batch_size"
+                    )
+                    raise DataFormatError(f"{path}: line {number}: {message}", path, f"line {number}")
+                chunk.append(text)
+                size += len(line)
                 if len(chunk) >= reader.batch_size:
                     yield pa.record_batch([pa.array(chunk, pa.string())], schema=self.schema)
-                    chunk = []
+                    chunk, size = [], 0
         if chunk:
             yield pa.record_batch([pa.array(chunk, pa.string())], schema=self.schema)
 
@@ -1109,6 +1150,9 @@ class Reader:
         self._schema: pa.Schema | None = None
         self._batches: Iterator[pa.RecordBatch] | None = None
         self._done = False
+        # One reader may be drained from several threads (as the native one, behind a mutex):
+        # a generator entered twice at once raises ValueError.
+        self._lock = threading.Lock()
 
     def _open(self) -> None:
         if self._batches is not None:
@@ -1140,28 +1184,30 @@ class Reader:
         self._batches = _rebatch(projected(), self.batch_size)
 
     def schema(self) -> pa.Schema:
-        if self._schema is None:
-            try:
-                self._open()
-            except BaseException:
-                self._done = True
-                raise
-        assert self._schema is not None
-        return self._schema
+        with self._lock:
+            if self._schema is None:
+                try:
+                    self._open()
+                except BaseException:
+                    self._done = True
+                    raise
+            assert self._schema is not None
+            return self._schema
 
     def __iter__(self) -> Reader:
         return self
 
     def __next__(self) -> pa.RecordBatch:
-        if self._done:
-            raise StopIteration
-        try:
-            self._open()
-            assert self._batches is not None
-            return next(self._batches)
-        except BaseException:
-            self._done = True
-            raise
+        with self._lock:
+            if self._done:
+                raise StopIteration
+            try:
+                self._open()
+                assert self._batches is not None
+                return next(self._batches)
+            except BaseException:
+                self._done = True
+                raise
 
 
 def open_reader(

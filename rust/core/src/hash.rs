@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::{pool, Result};
+use crate::{cancel, pool, Result};
 
 pub type Digest32 = [u8; 32];
 
@@ -16,16 +16,28 @@ pub fn sha256(bytes: &[u8]) -> Digest32 {
 /// SHA-256 of every slice, in order (rows that live in separate buffers, e.g. Python
 /// strings borrowed in place).
 pub fn hash_slices(rows: &[&[u8]], num_threads: usize) -> Result<Vec<Digest32>> {
+    // Rows skipped after a cancel get a zero digest that is never seen: the call fails.
+    let checker = cancel::checker();
+    let digest = |(i, row): (usize, &&[u8])| {
+        if i % 256 == 0 && checker.cancelled() {
+            return [0; 32];
+        }
+        sha256(row)
+    };
     let total: usize = rows.iter().map(|r| r.len()).sum();
-    if !pool::parallel(num_threads, total) {
-        return Ok(rows.iter().map(|r| sha256(r)).collect());
-    }
-    pool::install(num_threads, || {
-        rows.par_iter()
-            .with_min_len(64)
-            .map(|r| sha256(r))
-            .collect()
-    })
+    let digests = if !pool::parallel(num_threads, total) {
+        rows.iter().enumerate().map(digest).collect()
+    } else {
+        pool::install(num_threads, || {
+            rows.par_iter()
+                .enumerate()
+                .with_min_len(64)
+                .map(digest)
+                .collect()
+        })?
+    };
+    checker.check()?;
+    Ok(digests)
 }
 
 /// Indices of the first occurrence of each digest that is not already in `seen`.

@@ -3,6 +3,7 @@
 //!
 //! Every fallible function returns [`Error`]; nothing here may panic on bad input.
 
+pub mod cancel;
 pub mod error;
 pub mod hash;
 pub mod pack;

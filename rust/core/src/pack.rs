@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use crate::{pool, Error, Result};
+use crate::{cancel, pool, Error, Result};
 
 /// Ragged sequences: sequence `i` is `values[offsets[i]..offsets[i + 1]]`.
 #[derive(Clone, Copy)]
@@ -168,6 +168,9 @@ pub fn plan(input: &PackInput<'_>) -> Result<Plan> {
     // 1. Cut samples into pieces that fit, per the overflow policy.
     let mut pieces: Vec<Piece> = Vec::with_capacity(input.ids.len());
     for i in 0..input.ids.len() {
+        if i % cancel::EVERY == 0 {
+            cancel::check()?;
+        }
         let (start, end) = input.ids.range(i);
         let len = end - start;
         if len <= limit {
@@ -200,6 +203,9 @@ pub fn plan(input: &PackInput<'_>) -> Result<Plan> {
     let mut row_splits: Vec<i64> = vec![0];
     let mut fill = 0usize;
     for (k, piece) in pieces.iter().enumerate() {
+        if k % cancel::EVERY == 0 {
+            cancel::check()?;
+        }
         let size = piece.len + extra;
         if fill > 0 && fill + size > input.max_length {
             row_splits.push(k as i64);
@@ -245,11 +251,16 @@ pub fn fill(
     let extra = plan.extra;
     let pieces = &plan.pieces;
     let splits = &plan.row_splits;
+    // Rows skipped after a cancel are never seen: the call returns Interrupted.
+    let checker = cancel::checker();
     let write = |r: usize,
                  ids: &mut [i64],
                  labels: &mut [i64],
                  mask: &mut [i64],
                  pos: Option<&mut [i64]>| {
+        if checker.cancelled() {
+            return;
+        }
         let mut at = 0usize;
         let mut pos = pos;
         for piece in &pieces[splits[r] as usize..splits[r + 1] as usize] {
@@ -322,7 +333,7 @@ pub fn fill(
             }
         }
     }
-    Ok(())
+    checker.check()
 }
 
 /// [`plan`] then [`fill`] into freshly allocated vectors.
@@ -595,6 +606,7 @@ pub fn pack_bins_into(
         at += *c as i64;
         offsets.push(at);
     }
+    cancel::check()?;
     Ok(offsets)
 }
 

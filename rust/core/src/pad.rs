@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 
 use crate::pack::Ragged;
-use crate::{pool, Error, Result};
+use crate::{cancel, pool, Error, Result};
 
 #[derive(Clone, Copy, Debug)]
 pub enum Fill {
@@ -54,7 +54,12 @@ pub fn pad_rows_into(
     if target == 0 {
         return Ok(());
     }
+    // Rows skipped after a cancel are never seen: the call returns Interrupted.
+    let checker = cancel::checker();
     let write = |(i, row): (usize, &mut [i64])| {
+        if checker.cancelled() {
+            return;
+        }
         let (start, end) = rows.range(i);
         let tokens = &rows.values[start..end];
         let pad = target - tokens.len();
@@ -81,7 +86,7 @@ pub fn pad_rows_into(
         // Small batches are not worth waking the pool for.
         out.chunks_mut(target).enumerate().for_each(write);
     }
-    Ok(())
+    checker.check()
 }
 
 #[cfg(test)]

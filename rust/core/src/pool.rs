@@ -75,9 +75,18 @@ pub fn parallel(num_threads: usize, size: usize) -> bool {
         }) > 1
 }
 
-/// Run `f` inside the pool for `num_threads`.
+/// Run `f` inside the pool for `num_threads`, with the caller's cancellation token as the
+/// current token of the thread that runs `f`. Tasks that other workers steal do not see it:
+/// parallel closures take a `cancel::Checker` captured before the split and skip their work
+/// once it is cancelled; a cancelled call then returns `Error::Interrupted`.
 pub fn install<T: Send>(num_threads: usize, f: impl FnOnce() -> T + Send) -> Result<T> {
-    Ok(get(num_threads)?.install(f))
+    let pool = get(num_threads)?;
+    let token = crate::cancel::current();
+    let out = pool.install(|| crate::cancel::with_token(token.clone(), f));
+    if token.is_some_and(|t| t.is_cancelled()) {
+        return Err(Error::Interrupted);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

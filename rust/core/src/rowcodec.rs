@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use std::sync::Arc;
 
 use crate::hash::sha256;
-use crate::{pool, Error, Result};
+use crate::{cancel, pool, Error, Result};
 
 const CANONICAL_NAN: u64 = 0x7ff8_0000_0000_0000;
 
@@ -554,6 +554,8 @@ pub fn hash_batches(batches: &[RecordBatch], out: &mut [u8], num_threads: usize)
     let prepared_batches = batches.iter().map(prepared).collect::<Result<Vec<_>>>()?;
     // A row is hundreds of values, so a few hundred rows are enough to share out.
     let parallel = pool::parallel(num_threads, total.saturating_mul(256));
+    // Chunks skipped after a cancel keep stale digests that are never seen: the call fails.
+    let checker = cancel::checker();
     let mut run = || {
         let mut rest = &mut out[..];
         for (batch, (names, arrays)) in batches.iter().zip(&prepared_batches) {
@@ -561,6 +563,9 @@ pub fn hash_batches(batches: &[RecordBatch], out: &mut [u8], num_threads: usize)
             rest = tail;
             let cols: Vec<Col<'_>> = arrays.iter().map(|a| view(a.as_ref())).collect();
             let hash_chunk = |buf: &mut Vec<u8>, (chunk, digests): (usize, &mut [u8])| {
+                if checker.cancelled() {
+                    return;
+                }
                 for (k, digest) in digests.chunks_exact_mut(32).enumerate() {
                     buf.clear();
                     encode_row(buf, names, &cols, chunk * 64 + k);
@@ -580,11 +585,11 @@ pub fn hash_batches(batches: &[RecordBatch], out: &mut [u8], num_threads: usize)
         }
     };
     if parallel {
-        pool::install(num_threads, run)
+        pool::install(num_threads, run)?;
     } else {
         run();
-        Ok(())
     }
+    checker.check()
 }
 
 #[cfg(test)]

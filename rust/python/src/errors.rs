@@ -73,3 +73,71 @@ pub fn panic_to_py(panic: Box<dyn std::any::Any + Send>) -> PyErr {
         "fast-axolotl native code panicked (a bug, please report it): {what}"
     ))
 }
+
+/// Work below this size (elements, bytes or rows, as each caller counts) runs through
+/// `detached` alone: a helper thread costs tens of microseconds, and short calls end before a
+/// Ctrl-C would be noticed anyway (Python handles the signal right after they return).
+pub const INTERRUPTIBLE_SIZE: usize = 1 << 20;
+
+/// Poll interval of the waiting thread: the latency of Ctrl-C is this plus the time to the
+/// work's next `cancel::check()`.
+const POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// `detached` for long calls that Ctrl-C must stop: the work runs on a scoped helper thread
+/// with a cancellation token while this thread waits in POLL steps with the GIL released and
+/// re-attaches between them to run Python's signal handlers. When one raises (SIGINT ->
+/// KeyboardInterrupt), the token is cancelled, the helper is joined (it stops at its next
+/// check) and the handler's exception is returned. `size` below INTERRUPTIBLE_SIZE: plain
+/// `detached`.
+pub fn interruptible<T, F>(py: Python<'_>, size: usize, f: F) -> PyResult<T>
+where
+    F: FnOnce() -> fast_axolotl_core::Result<T> + Send,
+    T: Send,
+{
+    use fast_axolotl_core::cancel::{self, Token};
+    use std::sync::mpsc;
+
+    if size < INTERRUPTIBLE_SIZE {
+        return detached(py, f);
+    }
+    let token = Token::new();
+    std::thread::scope(|scope| {
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let work_token = token.clone();
+        let worker = scope.spawn(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                cancel::with_token(Some(work_token), f)
+            }));
+            let _ = done_tx.send(());
+            outcome
+        });
+        let mut signal: Option<PyErr> = None;
+        let mut done_rx = Some(done_rx);
+        loop {
+            let rx = done_rx.take().expect("put back each round");
+            let (rx, finished) = py.detach(move || {
+                let finished =
+                    !matches!(rx.recv_timeout(POLL), Err(mpsc::RecvTimeoutError::Timeout));
+                (rx, finished)
+            });
+            done_rx = Some(rx);
+            if finished {
+                break;
+            }
+            if let Err(e) = py.check_signals() {
+                token.cancel();
+                signal = Some(e);
+                break;
+            }
+        }
+        // After a cancel the helper stops at its next check; wait for it detached.
+        let outcome = py.detach(|| worker.join());
+        if let Some(e) = signal {
+            return Err(e);
+        }
+        match outcome {
+            Ok(Ok(result)) => result.map_err(|e| CoreError(e).into()),
+            Ok(Err(panic)) | Err(panic) => Err(panic_to_py(panic)),
+        }
+    })
+}

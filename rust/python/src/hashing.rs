@@ -10,7 +10,7 @@ use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArray
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyCapsule, PySet, PyString};
 
-use crate::errors::{detached, ArgumentTypeError, CoreError};
+use crate::errors::{detached, interruptible, ArgumentTypeError, CoreError};
 
 /// The rows as Python objects, checked to be str or bytes. Holding them keeps their
 /// buffers alive, so [`row_bytes`] can lend those buffers to detached work: nothing
@@ -48,7 +48,8 @@ pub fn hash_rows(
 ) -> PyResult<Vec<String>> {
     let owned = own_rows(rows)?;
     let slices = row_bytes(&owned)?;
-    let digests = detached(py, || hash::hash_slices(&slices, num_threads))?;
+    let bytes: usize = slices.iter().map(|s| s.len()).sum();
+    let digests = interruptible(py, bytes, || hash::hash_slices(&slices, num_threads))?;
     Ok(digests.iter().map(hash::to_hex).collect())
 }
 
@@ -70,7 +71,8 @@ pub fn dedup_rows(
             known.insert(d);
         }
     }
-    let kept = detached(py, || {
+    let bytes: usize = slices.iter().map(|s| s.len()).sum();
+    let kept = interruptible(py, bytes, || {
         let digests = hash::hash_slices(&slices, num_threads)?;
         let kept = hash::first_unseen(&digests, &known);
         Ok(kept
@@ -124,7 +126,10 @@ pub fn hash_arrow<'py>(
     {
         let mut rw = digests.readwrite();
         let out = rw.as_slice_mut()?;
-        detached(py, || rowcodec::hash_batches(&batches, out, num_threads))?;
+        // Work size: ~256 encoded bytes per row is typical of chat/instruction rows.
+        interruptible(py, rows.saturating_mul(256), || {
+            rowcodec::hash_batches(&batches, out, num_threads)
+        })?;
     }
     Ok(digests)
 }

@@ -24,10 +24,34 @@ fn thread_count() -> usize {
     fast_axolotl_core::pool::default_threads()
 }
 
+/// Test hook (not public API): panic inside native code on purpose, to prove the boundary
+/// turns an escaped panic into `InternalError` instead of aborting the interpreter.
+/// `kind`: "explicit" (a `panic!`), "overflow" (an integer overflow: panics only because
+/// the release profile keeps `overflow-checks = true`), "pool" (a panic in a rayon worker).
+#[pyfunction]
+fn _raise_panic_for_tests(py: Python<'_>, kind: &str) -> PyResult<u64> {
+    let kind = kind.to_string();
+    errors::detached(py, move || match kind.as_str() {
+        "explicit" => panic!("deliberate panic for tests"),
+        "overflow" => {
+            let x: u64 = std::hint::black_box(u64::MAX);
+            Ok(x + std::hint::black_box(1))
+        }
+        "pool" => fast_axolotl_core::pool::install(2, || {
+            rayon::join(|| (), || panic!("deliberate panic in a pool worker"));
+            0
+        }),
+        other => Err(fast_axolotl_core::Error::invalid(format!(
+            "unknown panic kind {other:?}"
+        ))),
+    })
+}
+
 #[pymodule(gil_used = false)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(thread_count, m)?)?;
+    m.add_function(wrap_pyfunction!(_raise_panic_for_tests, m)?)?;
     m.add_function(wrap_pyfunction!(hashing::hash_rows, m)?)?;
     m.add_function(wrap_pyfunction!(hashing::dedup_rows, m)?)?;
     m.add_function(wrap_pyfunction!(hashing::hash_arrow, m)?)?;

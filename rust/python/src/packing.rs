@@ -5,7 +5,7 @@ use numpy::{PyArray1, PyArray3, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::errors::{detached, CoreError};
+use crate::errors::{interruptible, CoreError};
 
 fn ragged<'a>(values: &'a [i64], offsets: &'a [i64]) -> PyResult<Ragged<'a>> {
     Ragged::new(values, offsets).map_err(|e| CoreError(e).into())
@@ -16,7 +16,7 @@ fn overflow(name: &str) -> PyResult<Overflow> {
 }
 
 fn pack_into<'py>(py: Python<'py>, input: &PackInput<'_>) -> PyResult<Bound<'py, PyDict>> {
-    let plan = detached(py, || pack::plan(input))?;
+    let plan = interruptible(py, input.ids.len(), || pack::plan(input))?;
     let (rows, width) = (plan.rows(), input.max_length);
     let names: &[&str] = if input.with_position_ids {
         &["input_ids", "labels", "attention_mask", "position_ids"]
@@ -40,7 +40,8 @@ fn pack_into<'py>(py: Python<'py>, input: &PackInput<'_>) -> PyResult<Bound<'py,
             attention_mask,
             position_ids: input.with_position_ids.then_some(rest),
         };
-        detached(py, || pack::fill(input, &plan, out, 0))?;
+        let size = rows.saturating_mul(width);
+        interruptible(py, size, || pack::fill(input, &plan, out, 0))?;
     }
     let dict = PyDict::new(py);
     for (k, name) in names.iter().enumerate() {
@@ -121,7 +122,7 @@ pub fn pack_bins<'py>(
     let offsets = {
         let mut rw = indices.readwrite();
         let out = rw.as_slice_mut()?;
-        detached(py, || {
+        interruptible(py, lengths.len().saturating_mul(64), || {
             pack::pack_bins_into(
                 lengths,
                 capacity,

@@ -5,7 +5,7 @@ use fast_axolotl_core::pad::{self, Fill};
 use numpy::{PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
 
-use crate::errors::{detached, CoreError};
+use crate::errors::{interruptible, CoreError};
 
 #[pyfunction]
 pub fn pad_rows<'py>(
@@ -28,7 +28,8 @@ pub fn pad_rows<'py>(
     {
         let mut rw = out.readwrite();
         let slice = rw.as_slice_mut()?;
-        detached(py, || {
+        let size = rows.len().saturating_mul(target_length);
+        interruptible(py, size, || {
             pad::pad_rows_into(rows, target_length, fill, left, 0, slice)
         })?;
     }

@@ -16,7 +16,7 @@ use fast_axolotl_core::Error;
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyTuple};
 
-use crate::errors::{detached, CoreError, InternalError};
+use crate::errors::{interruptible, CoreError, InternalError};
 
 fn schema_capsule<'py>(py: Python<'py>, data_type: &DataType) -> PyResult<Bound<'py, PyCapsule>> {
     let schema = FFI_ArrowSchema::try_from(data_type)
@@ -71,6 +71,7 @@ impl ArrowSchema {
 #[pyclass(module = "fast_axolotl._native")]
 pub struct Reader {
     inner: Arc<Mutex<CoreReader>>,
+    batch_size: usize,
 }
 
 impl Reader {
@@ -80,7 +81,10 @@ impl Reader {
         f: impl FnOnce(&mut CoreReader) -> fast_axolotl_core::Result<T> + Send,
     ) -> PyResult<T> {
         let inner = self.inner.clone();
-        detached(py, move || {
+        // Batches of a few thousand rows take milliseconds: Python handles Ctrl-C between
+        // them. Huge batches (~16 bytes a row at least) run interruptibly.
+        let size = self.batch_size.saturating_mul(16);
+        interruptible(py, size, move || {
             let mut guard = inner.lock().map_err(|_| {
                 Error::invalid("the reader is unusable after a panic in another call")
             })?;
@@ -147,6 +151,7 @@ pub fn open_reader(
     let reader = CoreReader::new(paths, options).map_err(CoreError)?;
     Ok(Reader {
         inner: Arc::new(Mutex::new(reader)),
+        batch_size,
     })
 }
 

@@ -10,10 +10,16 @@ use arrow_schema::SchemaRef;
 use super::input::{open_decoded, open_file, read_head, spool};
 use super::parquet::ParquetFile;
 use super::{same_columns, Compression, Format, Source};
-use crate::error::{Error, Result};
+use crate::error::{Error, Position, Result};
 
-fn corrupt(path: &str, e: impl std::fmt::Display) -> Error {
-    Error::data(path, None, format!("corrupt or truncated file: {e}"))
+/// A Parquet/IPC decoding failure. `rows`: rows of this file read correctly before it (the
+/// damage lies at or after that row; 0 when the file cannot even be opened).
+fn corrupt(path: &str, rows: u64, e: impl std::fmt::Display) -> Error {
+    Error::data(
+        path,
+        Some(Position::Row(rows)),
+        format!("corrupt or truncated file: {e}"),
+    )
 }
 
 /// Prepends already-read bytes to a reader.
@@ -116,6 +122,8 @@ struct OneFile {
     open: Open,
     /// Projection applied per batch (streams, whose reader cannot be rebuilt).
     post: Option<Vec<usize>>,
+    /// Rows returned so far, for error positions.
+    rows: u64,
 }
 
 impl OneFile {
@@ -137,6 +145,7 @@ impl OneFile {
                 schema: reader.schema(),
                 open: Open::Parquet(Box::new(reader)),
                 post: None,
+                rows: 0,
             });
         }
         let mut input = open_decoded(path, compression)?;
@@ -150,12 +159,13 @@ impl OneFile {
         if is_file && compression.is_none() {
             drop(input);
             let reader = FileReader::try_new_buffered(open_file(path)?, None)
-                .map_err(|e| corrupt(path, e))?;
+                .map_err(|e| corrupt(path, 0, e))?;
             return Ok(OneFile {
                 path: path.to_string(),
                 schema: reader.schema(),
                 open: Open::IpcFile(Box::new(reader)),
                 post: None,
+                rows: 0,
             });
         }
         // The IPC file format is "ARROW1\0\0" + a stream + a footer: read its stream part.
@@ -168,12 +178,13 @@ impl OneFile {
             }),
             None,
         )
-        .map_err(|e| corrupt(path, e))?;
+        .map_err(|e| corrupt(path, 0, e))?;
         Ok(OneFile {
             path: path.to_string(),
             schema: reader.schema(),
             open: Open::IpcStream(Box::new(reader)),
             post: None,
+            rows: 0,
         })
     }
 
@@ -185,7 +196,7 @@ impl OneFile {
             Open::IpcFile(reader) => {
                 // FileReader takes its projection at construction: reopen with it.
                 **reader = FileReader::try_new_buffered(open_file(&path)?, Some(sorted.to_vec()))
-                    .map_err(|e| corrupt(&path, e))?;
+                    .map_err(|e| corrupt(&path, 0, e))?;
             }
             Open::IpcStream(_) => self.post = Some(sorted.to_vec()),
         }
@@ -193,21 +204,28 @@ impl OneFile {
     }
 
     fn next(&mut self) -> Result<Option<RecordBatch>> {
+        crate::cancel::check()?;
         let path = &self.path;
+        let rows = self.rows;
+        let bad = |e: &dyn std::fmt::Display| corrupt(path, rows, e);
         let batch = match &mut self.open {
             Open::Parquet(reader) => reader.next()?,
-            Open::IpcFile(r) => r.next().transpose().map_err(|e| corrupt(path, e))?,
+            Open::IpcFile(r) => r.next().transpose().map_err(|e| bad(&e))?,
             Open::IpcStream(r) => {
-                if r.get_mut().partial_marker().map_err(|e| corrupt(path, e))? {
-                    return Err(corrupt(path, "the stream ends inside a message marker"));
+                if r.get_mut().partial_marker().map_err(|e| bad(&e))? {
+                    return Err(bad(&"the stream ends inside a message marker"));
                 }
-                r.next().transpose().map_err(|e| corrupt(path, e))?
+                r.next().transpose().map_err(|e| bad(&e))?
             }
         };
-        match (batch, &self.post) {
-            (Some(b), Some(p)) => b.project(p).map(Some).map_err(|e| corrupt(path, e)),
-            (batch, _) => Ok(batch),
+        let batch = match (batch, &self.post) {
+            (Some(b), Some(p)) => Some(b.project(p).map_err(|e| bad(&e))?),
+            (batch, _) => batch,
+        };
+        if let Some(b) = &batch {
+            self.rows += b.num_rows() as u64;
         }
+        Ok(batch)
     }
 }
 

@@ -11,13 +11,21 @@ use crate::error::{Error, Position, Result};
 const BUFFER: usize = 1 << 16;
 const BOM: &[u8] = b"\xef\xbb\xbf";
 
-/// Marks an I/O error raised by a decompressor (corrupt data), as opposed to the OS.
+/// The longest line (without its `\n`) a line-based reader accepts: one Arrow `string`
+/// value has 32-bit offsets. Longer lines raise `DataFormatError` naming the line.
+pub const MAX_LINE: usize = i32::MAX as usize;
+
+/// Marks an I/O error raised by a decompressor (corrupt data), as opposed to the OS;
+/// `offset`: decompressed bytes delivered before it.
 #[derive(Debug)]
-struct Corrupt(String);
+struct Corrupt {
+    offset: u64,
+    message: String,
+}
 
 impl std::fmt::Display for Corrupt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        write!(f, "byte {}: {}", self.offset, self.message)
     }
 }
 
@@ -40,7 +48,10 @@ impl<R: Read> Read for Decoded<R> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
             Err(e) => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                Corrupt(format!("byte {}: bad {} data: {e}", self.offset, self.what)),
+                Corrupt {
+                    offset: self.offset,
+                    message: format!("bad {} data: {e}", self.what),
+                },
             )),
         }
     }
@@ -169,7 +180,11 @@ pub fn read_error(path: &str, e: io::Error) -> Error {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<Corrupt>())
     {
-        return Error::data(path, None, corrupt.0.clone());
+        return Error::data(
+            path,
+            Some(Position::Byte(corrupt.offset)),
+            corrupt.message.clone(),
+        );
     }
     if e.kind() == io::ErrorKind::UnexpectedEof || e.kind() == io::ErrorKind::InvalidData {
         return Error::data(path, None, format!("corrupt or truncated file: {e}"));
@@ -251,14 +266,26 @@ impl Lines {
 
     pub fn next_line(&mut self) -> Result<Option<(u64, &[u8])>> {
         self.buf.clear();
-        let n = self
-            .input
+        // Read at most one byte past the limit: a longer line is refused without holding it all.
+        let n = (&mut self.input)
+            .take(MAX_LINE as u64 + 2)
             .read_until(b'\n', &mut self.buf)
             .map_err(|e| read_error(&self.path, e))?;
         if n == 0 {
             return Ok(None);
         }
         self.line += 1;
+        if self.line % crate::cancel::EVERY as u64 == 0 {
+            crate::cancel::check()?;
+        }
+        let content = self.buf.len() - usize::from(self.buf.ends_with(b"\n"));
+        if content > MAX_LINE {
+            return Err(Error::data(
+                self.path.clone(),
+                Some(Position::Line(self.line)),
+                format!("line longer than {MAX_LINE} bytes (the limit of one Arrow string)"),
+            ));
+        }
         let mut start = 0;
         if self.first {
             self.first = false;

@@ -7,7 +7,7 @@ use arrow_array::builder::StringBuilder;
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
-use super::input::Lines;
+use super::input::{Lines, MAX_LINE};
 use super::{batch_of, Compression, Source};
 use crate::error::{Error, Position, Result};
 
@@ -65,6 +65,14 @@ impl Source for TextSource {
                     let line = line.strip_suffix(b"\r").unwrap_or(line);
                     match std::str::from_utf8(line) {
                         Ok(text) => {
+                            if builder.values_slice().len() + text.len() > MAX_LINE {
+                                return Err(Error::data(
+                                    lines.path.clone(),
+                                    Some(Position::Line(number)),
+                                    "this batch would hold more than 2 GiB of text (the limit of \
+                                     one Arrow string column): use a smaller batch_size",
+                                ));
+                            }
                             builder.append_value(text);
                             rows += 1;
                         }
