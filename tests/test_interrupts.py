@@ -51,12 +51,25 @@ def interrupt_delay(call: Callable[[], Any]) -> float | None:
     return ended - sent[0]
 
 
+def _one_thread(call: Callable[[], Any]) -> Any:
+    """Run with FAST_AXOLOTL_NUM_THREADS=1 (read by the native pool at each call)."""
+    previous = os.environ.get("FAST_AXOLOTL_NUM_THREADS")
+    os.environ["FAST_AXOLOTL_NUM_THREADS"] = "1"
+    try:
+        return call()
+    finally:
+        if previous is None:
+            del os.environ["FAST_AXOLOTL_NUM_THREADS"]
+        else:
+            os.environ["FAST_AXOLOTL_NUM_THREADS"] = previous
+
+
 @pytest.fixture(scope="module")
 def long_calls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Callable[[], Any], Callable[[], Any]]]:
     """name -> (a call of 2+ s, a small call whose result is checked afterwards)."""
     folder = tmp_path_factory.mktemp("interrupts")
     big = table(600_000, seed=7, high=200, dtype=np.int32)  # 60 M tokens
-    ids = token_lists(200_000, seed=8, high=400)  # 40 M tokens
+    ids = token_lists(400_000, seed=8, high=400)  # 80 M tokens
     text = folder / "long.txt"
     with open(text, "w") as f:
         line_block = "".join(f"line {i} with a few more words in it\n" for i in range(100_000))
@@ -66,7 +79,9 @@ def long_calls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Call
     return {
         "hash_table": (lambda: fa.hash_table(big, num_threads=1), lambda: fa.hash_table(small)),
         "pack_sequences": (
-            lambda: fa.pack_sequences(ids, 8192, 0, 2),
+            # One thread and four outputs (~2.6 GB written): packing is fast enough that a
+            # smaller call ends before the signal.
+            lambda: _one_thread(lambda: fa.pack_sequences(ids, 8192, 0, 2, return_position_ids=True)),
             lambda: fa.pack_sequences([[1, 2], [3]], 8, 0, 2)["input_ids"],
         ),
         "read_batches": (

@@ -62,19 +62,20 @@ def longest_stall_ms(call: Callable[[], Any]) -> tuple[float, float]:
 
 def _long_calls(tmp_path: Path) -> dict[str, Callable[[], Any]]:
     """Native calls of roughly a second each on this machine, inputs prepared beforehand."""
-    big = table(500_000, seed=3, high=200, dtype=np.int32)
-    ids = token_lists(150_000, seed=4, high=400)
+    big = table(1_000_000, seed=3, high=200, dtype=np.int32)
+    ids = token_lists(400_000, seed=4, high=400)
     text = tmp_path / "long.txt"
     with open(text, "w") as f:
-        for _ in range(40):
-            f.write("".join(f"line {i} with some words in it\n" for i in range(100_000)))
+        block = "".join(f"line {i} with some words in it\n" for i in range(100_000))
+        for _ in range(100):
+            f.write(block)
 
     def read() -> list[Any]:
         return list(fa.read_batches(text, batch_size=2_000_000))  # freed after the window, as above
 
     return {
         "hash_table": lambda: fa.hash_table(big, num_threads=1),
-        "pack_sequences": lambda: fa.pack_sequences(ids, 4096, 0, 2),
+        "pack_sequences": lambda: fa.pack_sequences(ids, 4096, 0, 2, return_position_ids=True),
         "read_batches": read,
     }
 

@@ -18,7 +18,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::file::reader::{ChunkReader, Length};
 
 use super::ahead::Ahead;
-use crate::error::{Error, Result};
+use crate::error::{Error, Position, Result};
 use crate::pool;
 
 /// Rows per decoded batch at most. Decoding 200k tokenized rows took 1.2 CPU-s at 2,048
@@ -33,6 +33,18 @@ pub const MAX_GROUP_BYTES: i64 = 256 << 20;
 
 fn corrupt(path: &str, e: impl std::fmt::Display) -> Error {
     Error::data(path, None, format!("corrupt or truncated file: {e}"))
+}
+
+/// Give a data error without a position the row where reading stopped.
+fn at_row(e: Error, rows: u64) -> Error {
+    match e {
+        Error::DataFormat {
+            path,
+            position: None,
+            message,
+        } => Error::data(path, Some(Position::Row(rows)), message),
+        other => other,
+    }
 }
 
 #[cfg(unix)]
@@ -130,13 +142,15 @@ pub struct ParquetFile {
     num_threads: usize,
     projection: Option<Vec<usize>>,
     mode: Option<Mode>,
+    /// Rows returned so far: where an error is reported (the damage is at or after it).
+    rows: u64,
 }
 
 impl ParquetFile {
     pub fn open(path: &str, file: File, batch_size: usize, num_threads: usize) -> Result<Self> {
         let file = SharedFile::new(file).map_err(|e| Error::io(path, e))?;
         let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-            .map_err(|e| corrupt(path, e))?;
+            .map_err(|e| at_row(corrupt(path, e), 0))?;
         Ok(ParquetFile {
             path: path.to_string(),
             file,
@@ -145,6 +159,7 @@ impl ParquetFile {
             num_threads,
             projection: None,
             mode: None,
+            rows: 0,
         })
     }
 
@@ -248,6 +263,17 @@ impl ParquetFile {
     }
 
     pub fn next(&mut self) -> Result<Option<RecordBatch>> {
+        match self.next_batch() {
+            Ok(Some(batch)) => {
+                self.rows += batch.num_rows() as u64;
+                Ok(Some(batch))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(at_row(e, self.rows)),
+        }
+    }
+
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         if self.mode.is_none() {
             self.mode = Some(self.start()?);
             self.refill()?;
