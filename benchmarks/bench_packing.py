@@ -86,7 +86,7 @@ def bench_pack_bins(rng: np.random.Generator, n: int, repeat: int) -> None:
 def bench_padding(rng: np.random.Generator, repeat: int) -> None:
     arrays = [rng.integers(3, 32000, rng.integers(10, 257)) for _ in range(10_000)]
     lists = [a.tolist() for a in arrays]
-    native = best(on("native", lambda: fa.pad_sequences(lists, 256)), repeat)
+    native = best(on("native", lambda lists=lists: fa.pad_sequences(lists, 256)), repeat)
     others: dict[str, float | None] = {
         "reference": best(on("fallback", lambda: fa.pad_sequences(lists, 256)), repeat),
         "numpy (np.asarray per row + mask scatter)": best(
@@ -116,8 +116,12 @@ def bench_sweeps(rng: np.random.Generator, sizes: list[int], repeat: int) -> Non
         row(
             "pad_sequences sweep (lists, lengths 10-256, target 256)",
             f"{n:,}",
-            best(on("native", lambda: fa.pad_sequences(lists, 256)), repeat),
-            {"reference": best(on("fallback", lambda: fa.pad_sequences(lists, 256)), 1 if n > 10_000 else repeat)}
+            best(on("native", lambda lists=lists: fa.pad_sequences(lists, 256)), repeat),
+            {
+                "reference": best(
+                    on("fallback", lambda lists=lists: fa.pad_sequences(lists, 256)), 1 if n > 10_000 else repeat
+                )
+            }
             if n <= 100_000
             else {"reference (not run above 100k)": None},
         )
@@ -126,8 +130,8 @@ def bench_sweeps(rng: np.random.Generator, sizes: list[int], repeat: int) -> Non
         row(
             "pack_bins sweep (lengths 16-1024, capacity 2048, bin_size 200)",
             f"{n:,}",
-            best(on("native", lambda: fa.pack_bins(lengths, 2048, bin_size=200)), repeat),
-            {"reference": best(on("fallback", lambda: fa.pack_bins(lengths, 2048, bin_size=200)), 1)}
+            best(on("native", lambda lengths=lengths: fa.pack_bins(lengths, 2048, bin_size=200)), repeat),
+            {"reference": best(on("fallback", lambda lengths=lengths: fa.pack_bins(lengths, 2048, bin_size=200)), 1)}
             if n <= 10_000  # the reference first fit scans every open bin: quadratic
             else {"reference (quadratic: not run above 10k)": None},
         )
