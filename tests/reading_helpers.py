@@ -64,9 +64,16 @@ def json_bytes(rows: list[dict[str, Any]]) -> bytes:
 def csv_bytes(header: list[str], rows: list[list[Any]], delimiter: str = ",") -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+    # Python 3.10's writer refuses a NUL character unless an escape character is set
+    # (3.11+ writes it as is, and so does 3.10 with one): that writer takes such rows.
+    nul_writer = csv.writer(out, delimiter=delimiter, lineterminator="\n", escapechar="\\")
     writer.writerow(header)
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        values = ["" if v is None else v for v in row]
+        try:
+            writer.writerow(values)
+        except csv.Error:
+            nul_writer.writerow(values)
     return out.getvalue().encode()
 
 
