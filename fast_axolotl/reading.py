@@ -27,7 +27,6 @@ from .errors import (
     DataFormatError,
     DatasetNotFoundError,
     DatasetReadError,
-    InternalError,
     InvalidArgumentError,
     UnsupportedFormatError,
 )
@@ -341,26 +340,10 @@ class BatchReader:
     def skipped(self) -> int:
         return int(self._kernel.skipped)
 
-    def _nul_name(self) -> DataFormatError:
-        # Arrow's C data interface carries names as C strings, so the native reader cannot
-        # hand such a schema over; both implementations refuse it the same way.
-        path = self.paths[0] if len(self.paths) == 1 else None
-        return DataFormatError(f"{', '.join(self.paths)}: a column name holds a NUL character", path)
-
-    def _checked(self, schema: pa.Schema) -> pa.Schema:
-        if any("\x00" in name for name in _all_names(schema)):
-            raise self._nul_name()
-        return schema
-
     @property
     def schema(self) -> pa.Schema:
-        try:
-            schema = self._kernel.schema()
-            return self._checked(schema if isinstance(schema, pa.Schema) else pa.schema(schema))
-        except InternalError as exc:
-            if "Null byte" in str(exc):
-                raise self._nul_name() from None
-            raise
+        schema = self._kernel.schema()
+        return schema if isinstance(schema, pa.Schema) else pa.schema(schema)
 
     def __iter__(self) -> BatchReader:
         return self
@@ -377,25 +360,7 @@ class BatchReader:
                     stacklevel=2,
                 )
             raise
-        try:
-            out = batch if isinstance(batch, pa.RecordBatch) else pa.record_batch(batch)
-        except InternalError as exc:
-            if "Null byte" in str(exc):
-                raise self._nul_name() from None
-            raise
-        self._checked(out.schema)
-        return out
-
-
-def _all_names(schema: pa.Schema) -> list[str]:
-    """Every field name, nested fields included."""
-    names: list[str] = []
-    stack = list(schema)
-    while stack:
-        field = stack.pop()
-        names.append(field.name)
-        stack.extend(field.type.field(i) for i in range(field.type.num_fields))
-    return names
+        return batch if isinstance(batch, pa.RecordBatch) else pa.record_batch(batch)
 
 
 def _open(path: Any, format: Any, batch_size: Any, columns: Any, on_error: Any, num_threads: Any = 0) -> BatchReader:

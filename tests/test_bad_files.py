@@ -111,6 +111,20 @@ def test_empty_line_formats_and_zero_row_parquet(impl: str, tmp_path: Path) -> N
     assert fa.read_table(tmp_path / "zero.parquet").schema == schema
 
 
+def test_nul_in_a_column_name(impl: str, tmp_path: Path) -> None:
+    # Arrow's C data interface carries names as C strings: such a column cannot be handed over.
+    path = tmp_path / "nul.jsonl"
+    path.write_bytes(b'{"ok": 1, "a\\u0000b": 2, "s": {"x\\u0000": 3}}\n')
+    for columns in (None, ["s"]):
+        with pytest.raises(DataFormatError, match="NUL character") as caught:
+            list(fa.read_batches(path, columns=columns))
+        assert caught.value.path == str(path)
+    (tmp_path / "nul.parquet").write_bytes(parquet_bytes(pa.table({"a\x00b": [1], "ok": [2]})))
+    with pytest.raises(DataFormatError, match="NUL character"):
+        _ = fa.read_batches(tmp_path / "nul.parquet").schema
+    assert fa.read_table(path, columns=["ok"]).to_pylist() == [{"ok": 1}]
+
+
 def test_directory_of_nothing_readable(impl: str, tmp_path: Path) -> None:
     folder = tmp_path / "nothing"
     folder.mkdir()

@@ -1169,6 +1169,10 @@ class Reader:
         full: pa.Schema = source.schema.remove_metadata()
         indices = _project(full, self.columns)
         schema = full if indices is None else pa.schema([full.field(i) for i in indices])
+        if any("\x00" in name for name in _all_names(schema)):
+            # Arrow's C data interface carries names as C strings, so the native reader
+            # cannot hand such a schema over; both implementations refuse it the same way.
+            raise DataFormatError(f"{self.paths[0]}: a column name holds a NUL character", self.paths[0])
         self._schema = schema
 
         def projected() -> Iterator[pa.RecordBatch]:
@@ -1208,6 +1212,20 @@ class Reader:
             except BaseException:
                 self._done = True
                 raise
+
+
+def _all_names(schema: pa.Schema) -> list[str]:
+    """Every field name, nested fields included."""
+    names: list[str] = []
+    stack = list(schema)
+    while stack:
+        field = stack.pop()
+        names.append(field.name)
+        kind = field.type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        stack.extend(kind.field(i) for i in range(kind.num_fields))
+    return names
 
 
 def open_reader(

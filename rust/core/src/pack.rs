@@ -89,6 +89,7 @@ pub struct PackInput<'a> {
 }
 
 /// Rows of exactly `max_length` tokens, flattened row-major.
+#[cfg(test)] // the bindings fill numpy buffers in place
 #[derive(Debug, Default)]
 pub struct Packed {
     pub rows: usize,
@@ -337,6 +338,7 @@ pub fn fill(
 }
 
 /// [`plan`] then [`fill`] into freshly allocated vectors.
+#[cfg(test)] // the bindings fill numpy buffers in place
 pub fn pack(input: &PackInput<'_>, num_threads: usize) -> Result<Packed> {
     let plan = plan(input)?;
     let size = plan.rows() * input.max_length;
@@ -364,6 +366,7 @@ pub fn pack(input: &PackInput<'_>, num_threads: usize) -> Result<Packed> {
 }
 
 /// Bins as flat item indices plus `bins + 1` offsets.
+#[cfg(test)] // the bindings fill numpy buffers in place
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Bins {
     pub indices: Vec<i64>,
@@ -610,6 +613,7 @@ pub fn pack_bins_into(
     Ok(offsets)
 }
 
+#[cfg(test)] // the bindings fill numpy buffers in place (`fill`, `pack_bins_into`)
 pub fn pack_bins(
     lengths: &[i64],
     capacity: i64,

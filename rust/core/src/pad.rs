@@ -14,6 +14,7 @@ pub enum Fill {
 }
 
 /// Rows of `rows.len()` x `target`, each row padded on the left or the right.
+#[cfg(test)] // the binding pads into a numpy buffer (`pad_rows_into`)
 pub fn pad_rows(
     rows: Ragged<'_>,
     target: usize,

@@ -63,3 +63,92 @@ impl<T: Send + 'static> Ahead<T> {
         self.queue.clear();
     }
 }
+
+/// A decoded chunk of a record source (JSON, CSV): the batch of its good records, how many
+/// it skipped (`on_error="skip"`), and the error that ended it (the records before it are in
+/// the batch, as when streaming).
+pub struct Decoded {
+    pub batch: Option<arrow_array::RecordBatch>,
+    pub skipped: u64,
+    pub error: Option<Error>,
+}
+
+/// The read-ahead of a record source: chunks of records are split on the caller's thread and
+/// decoded on the pool, `threads + 1` chunks ahead of the consumer (on the caller's thread
+/// when the pool has one thread); batches and errors come out in input order.
+#[derive(Default)]
+pub struct Chunked {
+    ahead: Option<Ahead<Decoded>>,
+    serial: bool,
+    failed: Option<Error>,
+    done: bool,
+    /// Records skipped by the decoded chunks so far.
+    pub skipped: u64,
+}
+
+impl Chunked {
+    /// The next non-empty batch, or the error that ended the input (after the batch of the
+    /// records before it). `gather` returns the next chunk (None at the end of the input);
+    /// `decode` turns a chunk into a [`Decoded`] (on the pool).
+    pub fn next_batch<C, D>(
+        &mut self,
+        num_threads: usize,
+        mut gather: impl FnMut() -> Option<C>,
+        decode: D,
+    ) -> Result<Option<arrow_array::RecordBatch>>
+    where
+        C: Send + 'static,
+        D: Fn(C) -> Decoded + Clone + Send + 'static,
+    {
+        loop {
+            if let Some(e) = self.failed.take() {
+                if let Some(ahead) = self.ahead.as_mut() {
+                    ahead.clear(); // results still being decoded are not needed
+                }
+                self.done = true;
+                return Err(e);
+            }
+            if self.done {
+                return Ok(None);
+            }
+            let Some(decoded) = self.next_decoded(num_threads, &mut gather, &decode)? else {
+                self.done = true;
+                return Ok(None);
+            };
+            self.skipped += decoded.skipped;
+            self.failed = decoded.error;
+            if let Some(batch) = decoded.batch {
+                return Ok(Some(batch));
+            }
+        }
+    }
+
+    fn next_decoded<C, D>(
+        &mut self,
+        num_threads: usize,
+        gather: &mut impl FnMut() -> Option<C>,
+        decode: &D,
+    ) -> Result<Option<Decoded>>
+    where
+        C: Send + 'static,
+        D: Fn(C) -> Decoded + Clone + Send + 'static,
+    {
+        if self.ahead.is_none() && !self.serial {
+            let ahead = Ahead::new(num_threads)?;
+            if ahead.threads() <= 1 {
+                self.serial = true;
+            } else {
+                self.ahead = Some(ahead);
+            }
+        }
+        let Some(ahead) = self.ahead.as_mut() else {
+            return Ok(gather().map(decode));
+        };
+        while ahead.len() < ahead.threads() + 1 {
+            let Some(chunk) = gather() else { break };
+            let job = decode.clone();
+            ahead.push(move || job(chunk));
+        }
+        ahead.pop()
+    }
+}

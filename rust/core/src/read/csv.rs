@@ -17,7 +17,7 @@ use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringB
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
-use super::ahead::Ahead;
+use super::ahead::{Chunked, Decoded};
 use super::input::Lines;
 use super::{batch_of, Compression, Source, INFER_ROWS};
 use crate::error::{Error, Position, Result};
@@ -271,14 +271,6 @@ struct Chunk {
     tail: Option<Error>,
 }
 
-/// A decoded chunk: the batch of its good rows, how many it skipped, and the error
-/// that ended it (the rows before it are in the batch, as when streaming).
-struct Decoded {
-    batch: Option<RecordBatch>,
-    skipped: u64,
-    error: Option<Error>,
-}
-
 impl Decoder {
     fn decode(&self, raw: &mut Raw) -> std::result::Result<Vec<String>, String> {
         if raw.fields.len() != self.width {
@@ -411,9 +403,8 @@ pub struct CsvSource {
     /// Rows read while inferring the types.
     buffer: std::collections::VecDeque<Vec<String>>,
     decoder: Option<Arc<Decoder>>,
-    ahead: Option<Ahead<Decoded>>,
+    chunked: Chunked,
     read_done: bool,
-    failed: Option<Error>,
 }
 
 impl CsvSource {
@@ -440,9 +431,8 @@ impl CsvSource {
             schema: Arc::new(Schema::empty()),
             buffer: std::collections::VecDeque::new(),
             decoder: None,
-            ahead: None,
+            chunked: Chunked::default(),
             read_done: false,
-            failed: None,
         };
         source.infer()?;
         Ok(source)
@@ -639,34 +629,6 @@ impl CsvSource {
         }
         (!chunk.records.is_empty() || chunk.tail.is_some()).then_some(chunk)
     }
-
-    /// The next decoded chunk: decoded on the pool, `threads + 1` chunks ahead of the
-    /// consumer (on the caller's thread if the pool has one thread).
-    fn next_decoded(&mut self) -> Result<Option<Decoded>> {
-        let decoder = self.decoder();
-        if self.ahead.is_none() {
-            let ahead = Ahead::new(self.num_threads)?;
-            if ahead.threads() <= 1 {
-                return Ok(self.gather().map(|chunk| decoder.decode_chunk(chunk)));
-            }
-            self.ahead = Some(ahead);
-        }
-        loop {
-            let depth = self.ahead.as_ref().map_or(0, |a| a.threads() + 1);
-            if self.ahead.as_ref().map_or(0, Ahead::len) >= depth {
-                break;
-            }
-            let Some(chunk) = self.gather() else { break };
-            let job = decoder.clone();
-            if let Some(ahead) = self.ahead.as_mut() {
-                ahead.push(move || job.decode_chunk(chunk));
-            }
-        }
-        match self.ahead.as_mut() {
-            Some(ahead) => ahead.pop(),
-            None => Ok(None),
-        }
-    }
 }
 
 impl Source for CsvSource {
@@ -679,27 +641,20 @@ impl Source for CsvSource {
             let rows: Vec<Vec<String>> = self.buffer.drain(..).collect();
             return self.decoder().build(&rows).map(Some);
         }
-        loop {
-            if let Some(e) = self.failed.take() {
-                if let Some(ahead) = self.ahead.as_mut() {
-                    ahead.clear();
-                }
-                self.read_done = true;
-                return Err(e);
-            }
-            let Some(decoded) = self.next_decoded()? else {
-                return Ok(None);
-            };
-            self.skipped += decoded.skipped;
-            self.failed = decoded.error;
-            if let Some(batch) = decoded.batch {
-                return Ok(Some(batch));
-            }
-        }
+        // `gather` borrows the source: the read-ahead state is taken out meanwhile.
+        let decoder = self.decoder();
+        let mut chunked = std::mem::take(&mut self.chunked);
+        let batch = chunked.next_batch(
+            self.num_threads,
+            || self.gather(),
+            move |chunk| decoder.decode_chunk(chunk),
+        );
+        self.chunked = chunked;
+        batch
     }
 
     fn skipped(&self) -> u64 {
-        self.skipped
+        self.skipped + self.chunked.skipped
     }
 }
 

@@ -17,7 +17,7 @@ use arrow_buffer::{NullBuffer, OffsetBuffer};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use serde_json::{Map, Value};
 
-use super::ahead::Ahead;
+use super::ahead::{Chunked, Decoded};
 use super::input::{open_decoded, read_error, Lines};
 use super::{batch_of, Compression, Source, INFER_ROWS};
 use crate::error::{Error, Position, Result};
@@ -685,14 +685,6 @@ struct Chunk {
     tail: Option<Error>,
 }
 
-/// A decoded chunk: its good records as a batch, how many it skipped, and the error
-/// that ended it (the records before the error are in the batch, as when streaming).
-struct Decoded {
-    batch: Option<RecordBatch>,
-    skipped: u64,
-    error: Option<Error>,
-}
-
 /// The decoding rules, fixed once the types are inferred; shared by the pool's jobs.
 struct Decoder {
     kinds: Vec<(String, JType)>,
@@ -799,9 +791,8 @@ pub struct JsonSource {
     /// Records read while inferring the types.
     buffer: VecDeque<Map<String, Value>>,
     decoder: Option<Arc<Decoder>>,
-    ahead: Option<Ahead<Decoded>>,
+    chunked: Chunked,
     read_done: bool,
-    failed: Option<Error>,
 }
 
 impl JsonSource {
@@ -839,9 +830,8 @@ impl JsonSource {
             schema: Arc::new(Schema::empty()),
             buffer: VecDeque::new(),
             decoder: None,
-            ahead: None,
+            chunked: Chunked::default(),
             read_done: false,
-            failed: None,
         };
         source.infer()?;
         Ok(source)
@@ -926,34 +916,6 @@ impl JsonSource {
         }
         (!chunk.records.is_empty() || chunk.tail.is_some()).then_some(chunk)
     }
-
-    /// The next decoded chunk: parsed on the pool, `threads + 1` chunks ahead of the
-    /// consumer (on the caller's thread if the pool has one thread).
-    fn next_decoded(&mut self) -> Result<Option<Decoded>> {
-        let decoder = self.decoder();
-        if self.ahead.is_none() {
-            let ahead = Ahead::new(self.num_threads)?;
-            if ahead.threads() <= 1 {
-                return Ok(self.gather().map(|chunk| decoder.decode(chunk)));
-            }
-            self.ahead = Some(ahead);
-        }
-        loop {
-            let depth = self.ahead.as_ref().map_or(0, |a| a.threads() + 1);
-            if self.ahead.as_ref().map_or(0, Ahead::len) >= depth {
-                break;
-            }
-            let Some(chunk) = self.gather() else { break };
-            let job = decoder.clone();
-            if let Some(ahead) = self.ahead.as_mut() {
-                ahead.push(move || job.decode(chunk));
-            }
-        }
-        match self.ahead.as_mut() {
-            Some(ahead) => ahead.pop(),
-            None => Ok(None),
-        }
-    }
 }
 
 impl Source for JsonSource {
@@ -966,26 +928,19 @@ impl Source for JsonSource {
             let rows: Vec<Map<String, Value>> = self.buffer.drain(..).collect();
             return self.decoder().build(&rows).map(Some);
         }
-        loop {
-            if let Some(e) = self.failed.take() {
-                if let Some(ahead) = self.ahead.as_mut() {
-                    ahead.clear();
-                }
-                self.read_done = true;
-                return Err(e);
-            }
-            let Some(decoded) = self.next_decoded()? else {
-                return Ok(None);
-            };
-            self.skipped += decoded.skipped;
-            self.failed = decoded.error;
-            if let Some(batch) = decoded.batch {
-                return Ok(Some(batch));
-            }
-        }
+        // `gather` borrows the source: the read-ahead state is taken out meanwhile.
+        let decoder = self.decoder();
+        let mut chunked = std::mem::take(&mut self.chunked);
+        let batch = chunked.next_batch(
+            self.num_threads,
+            || self.gather(),
+            move |chunk| decoder.decode(chunk),
+        );
+        self.chunked = chunked;
+        batch
     }
 
     fn skipped(&self) -> u64 {
-        self.skipped
+        self.skipped + self.chunked.skipped
     }
 }

@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use arrow_array::{RecordBatch, RecordBatchOptions};
-use arrow_schema::{Schema, SchemaRef};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use crate::error::{Error, Result};
 
@@ -198,6 +198,15 @@ impl Reader {
                     (schema, Some(take))
                 }
             };
+            if schema.fields().iter().any(|f| has_nul_name(f)) {
+                // Arrow's C data interface carries names as C strings: such a schema
+                // cannot reach Python (the reference refuses it the same way).
+                return Err(Error::data(
+                    self.paths.first().cloned().unwrap_or_default(),
+                    None,
+                    "a column name holds a NUL character",
+                ));
+            }
             self.opened = Some(Opened {
                 source,
                 schema,
@@ -292,6 +301,27 @@ impl Reader {
                     e.to_string(),
                 )
             })
+    }
+}
+
+/// Whether a field name, nested ones included, holds a NUL character.
+fn has_nul_name(field: &Field) -> bool {
+    field.name().contains('\0') || type_has_nul_name(field.data_type())
+}
+
+fn type_has_nul_name(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Struct(children) => children.iter().any(|f| has_nul_name(f)),
+        DataType::List(child)
+        | DataType::LargeList(child)
+        | DataType::ListView(child)
+        | DataType::LargeListView(child)
+        | DataType::FixedSizeList(child, _)
+        | DataType::Map(child, _) => has_nul_name(child),
+        DataType::Union(children, _) => children.iter().any(|(_, f)| has_nul_name(f)),
+        DataType::RunEndEncoded(_, values) => has_nul_name(values),
+        DataType::Dictionary(_, values) => type_has_nul_name(values),
+        _ => false,
     }
 }
 

@@ -222,3 +222,24 @@ fn csv_chunks_ahead_match_one_thread() {
     assert_eq!(runs[0], runs[1]);
     assert_eq!(runs[0].len(), 11);
 }
+
+#[test]
+fn nul_in_a_column_name_is_a_format_error_unless_projected_away() {
+    let path = temp(
+        "nul.jsonl",
+        b"{\"ok\": 1, \"a\\u0000b\": 2, \"s\": {\"x\\u0000\": 3}}\n",
+    );
+    for columns in [None, Some(vec!["s".to_string()])] {
+        let mut opts = options(Format::Jsonl, 10);
+        opts.columns = columns;
+        let mut r = Reader::new(vec![path.clone()], opts).unwrap();
+        match r.schema() {
+            Err(Error::DataFormat { message, .. }) => assert!(message.contains("NUL")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let mut opts = options(Format::Jsonl, 10);
+    opts.columns = Some(vec!["ok".to_string()]);
+    let mut r = Reader::new(vec![path], opts).unwrap();
+    assert_eq!(all(&mut r).unwrap()[0].num_rows(), 1);
+}
