@@ -91,9 +91,19 @@ def long_calls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Call
     }
 
 
+@pytest.fixture
+def sigint_raises() -> Any:
+    """Python's own SIGINT handler, whatever the process inherited: a process started in the
+    background by a non-interactive shell (`cmd &`, as CI scripts do) begins with SIGINT
+    ignored, and Python then installs no handler, so Ctrl-C could not raise at all."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @needs_native
 @pytest.mark.parametrize("name", ["hash_table", "pack_sequences", "read_batches"])
-def test_ctrl_c_interrupts_long_native_calls(long_calls: Any, name: str) -> None:
+def test_ctrl_c_interrupts_long_native_calls(long_calls: Any, name: str, sigint_raises: None) -> None:
     long_call, small_call = long_calls[name]
     with _backend.use("native"):
         expected = small_call()
