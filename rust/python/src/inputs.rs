@@ -114,7 +114,9 @@ pub fn ragged_from_lists<'py>(
         offsets.push(total as i64);
         rows.push(seq);
     }
-    let values = PyArray1::<i64>::zeros(py, total, false);
+    // SAFETY: the rows cover `0..total` exactly (offsets are their measured lengths) and
+    // each row is written in full or the call fails and the array is dropped unseen.
+    let values = unsafe { PyArray1::<i64>::new(py, total, false) };
     {
         let mut rw = values.readwrite();
         let slice = rw.as_slice_mut()?;

@@ -23,10 +23,12 @@ fn pack_into<'py>(py: Python<'py>, input: &PackInput<'_>) -> PyResult<Bound<'py,
     } else {
         &["input_ids", "labels", "attention_mask"]
     };
-    // One numpy allocation for all outputs, each a `(rows, width)` view of it: numpy
-    // allocates (calloc, huge-page hint), and one large block is reused by malloc from
-    // call to call where several would be returned to the OS and faulted in again.
-    let block = PyArray3::<i64>::zeros(py, [names.len(), rows, width], false);
+    // One numpy allocation for all outputs, each a `(rows, width)` view of it: one large
+    // block is reused by malloc from call to call where several would be returned to the
+    // OS and faulted in again. Not zeroed (a memset as large as the output):
+    // SAFETY: `fill` writes every element of every row (padding included) before the
+    // block reaches Python; on an error (or a cancel) the block is dropped unseen.
+    let block = unsafe { PyArray3::<i64>::new(py, [names.len(), rows, width], false) };
     {
         let mut rw = block.readwrite();
         let all = rw.as_slice_mut()?;

@@ -23,8 +23,10 @@ pub fn pad_rows<'py>(
     } else {
         Fill::Value(pad_value)
     };
-    // numpy allocates the output (see packing.rs `zeros`); the kernel fills it detached.
-    let out = PyArray2::<i64>::zeros(py, [rows.len(), target_length], false);
+    // numpy allocates the output, not zeroed; the kernel fills it detached.
+    // SAFETY: `pad_rows_into` writes every element (tokens and padding) before the array
+    // reaches Python; on an error (or a cancel) the array is dropped unseen.
+    let out = unsafe { PyArray2::<i64>::new(py, [rows.len(), target_length], false) };
     {
         let mut rw = out.readwrite();
         let slice = rw.as_slice_mut()?;
