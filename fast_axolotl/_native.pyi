@@ -23,7 +23,7 @@ __all__ = [
     "concatenate_and_pack",
     "pack_bins",
     "split_lists",
-    "pad_rows",
+    "pad_block",
     "ragged_from_lists",
     "open_reader",
     "ArrowBatch",
@@ -85,13 +85,11 @@ def pack_bins(
 def split_lists(indices: npt.NDArray[np.int64], offsets: npt.NDArray[np.int64]) -> list[list[int]]: ...
 
 # padding
-def pad_rows(
-    values: npt.NDArray[np.int64],
-    offsets: npt.NDArray[np.int64],
+def pad_block(
+    columns: list[tuple[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | list[npt.NDArray[np.int64]], int, bool]],
+    rows: int,
     target_length: int,
-    pad_value: int,
     left: bool,
-    range_padding: bool,
 ) -> npt.NDArray[np.int64]: ...
 
 # inputs

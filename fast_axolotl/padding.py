@@ -28,11 +28,32 @@ def _round_up(length: int, multiple: int | None) -> int:
     return (length + multiple - 1) // multiple * multiple
 
 
-def _pad(
-    values: Int64Array, offsets: Int64Array, target: int, pad_value: int, side: str, range_padding: bool = False
-) -> np.ndarray:
-    out: np.ndarray = _backend.kernels().pad_rows(values, offsets, target, pad_value, side == "left", range_padding)
+# A column of rows: ``(values, offsets)``, or one int64 array per row (padded as is,
+# without concatenating them first).
+Column = tuple[Int64Array, Int64Array] | list[Int64Array]
+
+
+def _pad_columns(columns: list[tuple[Column, int, bool]], rows: int, target: int, side: str) -> np.ndarray:
+    """``(len(columns), rows, target)``: one allocation for the whole batch."""
+    out: np.ndarray = _backend.kernels().pad_block(columns, rows, target, side == "left")
     return out
+
+
+def _lengths(column: Column) -> Int64Array:
+    if isinstance(column, list):
+        return np.fromiter((len(row) for row in column), dtype=np.int64, count=len(column))
+    return np.diff(column[1])
+
+
+def _array_rows(rows: list[Any]) -> list[Int64Array] | None:
+    """Rows that are all 1-D integer ndarrays, as int64 arrays (copied only when of
+    another dtype); None otherwise (they then go through :func:`ragged`)."""
+    if all(
+        isinstance(row, np.ndarray) and row.ndim == 1 and row.dtype.kind in "iu" and row.dtype != np.uint64
+        for row in rows
+    ):
+        return [np.ascontiguousarray(row, dtype=np.int64) for row in rows]
+    return None
 
 
 def pad_sequences(
@@ -65,7 +86,8 @@ def pad_sequences(
         row = int(np.argmax(lengths))
         raise SequenceTooLongError(f"sequence {row} has {longest} tokens, more than target_length={target}")
     target = _round_up(target, multiple)
-    return convert(_pad(values, offsets, target, pad, side), tensors)
+    rows = len(offsets) - 1
+    return convert(_pad_columns([((values, offsets), pad, False)], rows, target, side)[0], tensors)
 
 
 def create_padding_mask(current_length: int, target_length: int) -> list[int]:
@@ -90,31 +112,42 @@ def _is_scalar(value: Any) -> bool:
 
 
 def _collate_rows(
-    columns: dict[str, tuple[Int64Array, Int64Array]],
+    columns: dict[str, Column],
     scalars: dict[str, np.ndarray],
     pad_token_id: int,
     label_pad_token_id: int,
     side: str,
     multiple: int | None,
 ) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for key, (values, offsets) in columns.items():
-        lengths = np.diff(offsets)
+    done: dict[str, np.ndarray] = {}
+    # Keys padded to the same width share one (keys, rows, width) block.
+    groups: dict[int, list[tuple[str, Column, int, bool]]] = {}
+    rows = 0
+    for key, column in columns.items():
+        lengths = _lengths(column)
+        rows = len(lengths)
         longest = int(lengths.max()) if lengths.size else 0
         if key == "labels":
-            out[key] = _pad(values, offsets, _round_up(longest, multiple), label_pad_token_id, side)
+            fill = (label_pad_token_id, False)
         elif key == "position_ids":
-            out[key] = _pad(values, offsets, _round_up(longest, multiple), 0, side, range_padding=True)
+            fill = (0, True)
         elif key == "input_ids":
-            out[key] = _pad(values, offsets, _round_up(longest, multiple), pad_token_id, side)
+            fill = (pad_token_id, False)
         elif key in _TOKENIZER_PADDED:
-            out[key] = _pad(values, offsets, _round_up(longest, multiple), _TOKENIZER_PADDED[key], side)
+            fill = (_TOKENIZER_PADDED[key], False)
         else:
             if lengths.size and lengths.min() != longest:
                 raise InvalidArgumentError(
                     f"feature {key!r} has rows of different lengths and fast-axolotl does not know its pad value"
                 )
-            out[key] = values.reshape(len(lengths), longest)
+            done[key] = np.stack(column) if isinstance(column, list) else column[0].reshape(len(lengths), longest)
+            continue
+        groups.setdefault(_round_up(longest, multiple), []).append((key, column, *fill))
+    for width, members in groups.items():
+        block = _pad_columns([(column, value, by_range) for _, column, value, by_range in members], rows, width, side)
+        for index, (key, *_) in enumerate(members):
+            done[key] = block[index]
+    out = {key: done[key] for key in columns}
     out.update(scalars)
     return out
 
@@ -152,7 +185,7 @@ def collate(
     if isinstance(features, Mapping) or not isinstance(features, Sequence) or len(features) == 0:
         raise InvalidArgumentError("features must be a non-empty list")
 
-    columns: dict[str, tuple[Int64Array, Int64Array]] = {}
+    columns: dict[str, Column] = {}
     scalars: dict[str, np.ndarray] = {}
     if multipack is None:
         if not isinstance(features[0], Mapping):
@@ -162,7 +195,8 @@ def collate(
             if all(_is_scalar(v) for v in rows):
                 scalars[key] = np.asarray(rows)
             else:
-                columns[key] = ragged(rows, key)
+                arrays = _array_rows(rows)
+                columns[key] = arrays if arrays is not None else ragged(rows, key)
     else:
         bins = [features] if isinstance(features[0], Mapping) else list(features)
         columns = _concatenate_bins(bins, multipack)
@@ -170,14 +204,14 @@ def collate(
     return convert_dict(out, tensors)
 
 
-def _concatenate_bins(bins: list[Any], multipack: str) -> dict[str, tuple[Int64Array, Int64Array]]:
+def _concatenate_bins(bins: list[Any], multipack: str) -> dict[str, Column]:
     """Per key, the flat values of every bin's concatenated samples and bin offsets."""
     keys: list[str] = []
     for index, samples in enumerate(bins):
         if not isinstance(samples, Sequence) or not samples or not isinstance(samples[0], Mapping):
             raise ArgumentTypeError(f"features[{index}] must be a non-empty list of dicts (a bin)")
         keys.extend(k for k in samples[0] if k != "length" and k not in keys)
-    columns: dict[str, tuple[Int64Array, Int64Array]] = {}
+    columns: dict[str, Column] = {}
     for key in keys:
         rows: list[Any] = []
         scale: list[int] = []

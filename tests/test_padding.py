@@ -71,6 +71,39 @@ def test_collate_errors(impl: str) -> None:
         fa.collate([{"input_ids": [1], "extra": [1]}, {"input_ids": [1], "extra": [1, 2]}], pad_token_id=0)
 
 
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.int16])
+def test_collate_ndarray_rows_equal_list_rows(impl: str, side: str, dtype: type) -> None:
+    # ndarray rows are padded one array each (not concatenated first): same output as lists.
+    rng = np.random.default_rng(1)
+    lists = []
+    for n in (5, 1, 9, 0, 7):
+        ids = rng.integers(3, 600, n).tolist()
+        lists.append(
+            {
+                "input_ids": ids,
+                "labels": [-100] * (n // 2) + ids[n // 2 :],
+                "attention_mask": [1] * n,
+                "position_ids": list(range(n)),
+                "fixed": [4, 5, 6],
+            }
+        )
+    arrays = [{key: np.asarray(value, dtype=dtype) for key, value in f.items()} for f in lists]
+    for multiple in (None, 4):
+        expected = fa.collate(lists, pad_token_id=0, padding_side=side, pad_to_multiple_of=multiple)
+        got = fa.collate(arrays, pad_token_id=0, padding_side=side, pad_to_multiple_of=multiple)
+        assert list(got) == list(expected)
+        for key in expected:
+            assert got[key].dtype == expected[key].dtype == np.int64, key
+            np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
+    with pytest.raises(InvalidArgumentError):
+        fa.collate(
+            [{"input_ids": np.ones(2, np.int64), "extra": np.ones(1, np.int64)}] * 2
+            + [{"input_ids": np.ones(1, np.int64), "extra": np.ones(2, np.int64)}],
+            pad_token_id=0,
+        )
+
+
 @pytest.fixture(scope="module")
 def tokenizer_factory():
     from tokenizers import Tokenizer, models

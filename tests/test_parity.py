@@ -175,7 +175,9 @@ def test_panics_never_escape_as_base_exceptions() -> None:
     native = fa._backend.native_module()
     assert native is not None
     with pytest.raises(fa.errors.InvalidArgumentError):
-        native.pad_rows(np.array([1, 2], dtype=np.int64), np.array([0, 5], dtype=np.int64), 8, 0, False, False)
+        native.pad_block(
+            [((np.array([1, 2], dtype=np.int64), np.array([0, 5], dtype=np.int64)), 0, False)], 1, 8, False
+        )
     with pytest.raises(fa.errors.InvalidArgumentError):
         native.pack_sequences(
             np.array([1], dtype=np.int64), np.array([1, 0], dtype=np.int64), 8, 0, 2, -100, "truncate", False

@@ -13,7 +13,7 @@ from .._version import __version__
 from .hashing import DigestSet, dedup_rows, hash_arrow, hash_rows, select_unique
 from .inputs import ragged_from_lists
 from .packing import concatenate_and_pack, pack_bins, pack_sequences, split_lists
-from .padding import pad_rows
+from .padding import pad_block
 from .reading import open_reader
 
 __all__ = [
@@ -28,7 +28,7 @@ __all__ = [
     "concatenate_and_pack",
     "pack_bins",
     "split_lists",
-    "pad_rows",
+    "pad_block",
     "ragged_from_lists",
     "open_reader",
 ]

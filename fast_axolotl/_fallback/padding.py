@@ -1,9 +1,13 @@
-"""Reference kernel: pad ragged rows into one 2-D int64 array."""
+"""Reference kernel: pad columns of ragged rows into one 3-D int64 array."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
+
+from ..errors import InvalidArgumentError, SequenceTooLongError
 
 
 def pad_rows(
@@ -28,4 +32,30 @@ def pad_rows(
         count = target_length - len(seq)
         padding = list(range(count)) if range_padding else [pad_value] * count
         out[row, :] = padding + seq if left else seq + padding
+    return out
+
+
+def pad_block(columns: list[tuple[Any, int, bool]], rows: int, target_length: int, left: bool) -> npt.NDArray[np.int64]:
+    """``(len(columns), rows, target_length)``: column ``k`` is its rows padded as
+    :func:`pad_rows` does. A column's rows are ``(values, offsets)`` or a list of
+    1-D int64 arrays, one per row."""
+    out = np.empty((len(columns), rows, target_length), dtype=np.int64)
+    for k, (data, pad_value, range_padding) in enumerate(columns):
+        if isinstance(data, list):
+            offsets = np.zeros(len(data) + 1, dtype=np.int64)
+            np.cumsum([len(row) for row in data], out=offsets[1:])
+            values = np.concatenate(data) if data else np.zeros(0, np.int64)
+        else:
+            values, offsets = data
+            if len(offsets) == 0 or offsets[0] < 0 or np.any(np.diff(offsets) < 0) or offsets[-1] > len(values):
+                raise InvalidArgumentError("offsets do not describe the values")
+        if len(offsets) - 1 != rows:
+            raise InvalidArgumentError(f"a column has {len(offsets) - 1} rows, expected {rows}")
+        lengths = np.diff(offsets)
+        if lengths.size and lengths.max() > target_length:
+            row = int(np.argmax(lengths > target_length))
+            raise SequenceTooLongError(
+                f"sequence {row} has {int(lengths[row])} tokens, more than the target length {target_length}"
+            )
+        out[k] = pad_rows(values, offsets, target_length, pad_value, left, range_padding)
     return out

@@ -50,6 +50,16 @@ impl<'a> Ragged<'a> {
     pub fn range(&self, i: usize) -> (usize, usize) {
         (self.offsets[i] as usize, self.offsets[i + 1] as usize)
     }
+
+    /// Every sequence as a slice of `values`.
+    pub fn rows(&self) -> Vec<&'a [i64]> {
+        (0..self.len())
+            .map(|i| {
+                let (start, end) = self.range(i);
+                &self.values[start..end]
+            })
+            .collect()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,7 +2,6 @@
 
 use rayon::prelude::*;
 
-use crate::pack::Ragged;
 use crate::{cancel, pool, Error, Result};
 
 #[derive(Clone, Copy, Debug)]
@@ -14,37 +13,35 @@ pub enum Fill {
 }
 
 /// Rows of `rows.len()` x `target`, each row padded on the left or the right.
-#[cfg(test)] // the binding pads into a numpy buffer (`pad_rows_into`)
+#[cfg(test)] // the binding pads into a numpy buffer (`pad_slices_into`)
 pub fn pad_rows(
-    rows: Ragged<'_>,
+    rows: crate::pack::Ragged<'_>,
     target: usize,
     fill: Fill,
     left: bool,
     num_threads: usize,
 ) -> Result<Vec<i64>> {
     let mut out = vec![0i64; rows.len() * target];
-    pad_rows_into(rows, target, fill, left, num_threads, &mut out)?;
+    pad_slices_into(&rows.rows(), target, fill, left, num_threads, &mut out)?;
     Ok(out)
 }
 
-/// [`pad_rows`] into the caller's `rows.len() * target` buffer (e.g. a numpy array,
-/// so the output is allocated once, where it will live).
-pub fn pad_rows_into(
-    rows: Ragged<'_>,
+/// Rows padded into the caller's `rows.len() * target` buffer (e.g. a numpy array, so
+/// the output is allocated once, where it will live). Rows come one slice each: one
+/// numpy array per row is padded without being concatenated first.
+pub fn pad_slices_into(
+    rows: &[&[i64]],
     target: usize,
     fill: Fill,
     left: bool,
     num_threads: usize,
     out: &mut [i64],
 ) -> Result<()> {
-    for i in 0..rows.len() {
-        let (start, end) = rows.range(i);
-        if end - start > target {
-            return Err(Error::SequenceTooLong(format!(
-                "sequence {i} has {} tokens, more than the target length {target}",
-                end - start
-            )));
-        }
+    if let Some((i, row)) = rows.iter().enumerate().find(|(_, r)| r.len() > target) {
+        return Err(Error::SequenceTooLong(format!(
+            "sequence {i} has {} tokens, more than the target length {target}",
+            row.len()
+        )));
     }
     if out.len() != rows.len() * target {
         return Err(Error::invalid(format!(
@@ -61,8 +58,7 @@ pub fn pad_rows_into(
         if checker.cancelled() {
             return;
         }
-        let (start, end) = rows.range(i);
-        let tokens = &rows.values[start..end];
+        let tokens = rows[i];
         let pad = target - tokens.len();
         let (padding, body) = if left {
             row.split_at_mut(pad)
@@ -93,6 +89,7 @@ pub fn pad_rows_into(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pack::Ragged;
 
     #[test]
     fn right_left_and_range() {

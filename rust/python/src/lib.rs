@@ -61,7 +61,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(packing::concatenate_and_pack, m)?)?;
     m.add_function(wrap_pyfunction!(packing::pack_bins, m)?)?;
     m.add_function(wrap_pyfunction!(packing::split_lists, m)?)?;
-    m.add_function(wrap_pyfunction!(padding::pad_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(padding::pad_block, m)?)?;
     m.add_function(wrap_pyfunction!(inputs::ragged_from_lists, m)?)?;
     reading::register(m)?;
     Ok(())
