@@ -68,9 +68,9 @@ def longest_stall_ms(call: Callable[[], Any]) -> tuple[float, float, float]:
     del result
     # From Python 3.12 the interpreter runs a pending garbage collection inside
     # PyErr_CheckSignals, which the waiting thread calls every 20 ms for Ctrl-C: a collection
-    # scheduled by the caller's last allocations then runs during the call (a full one over
-    # the test process's heap took ~400 ms in CI). That pause is Python's and would happen
-    # at the next bytecode anyway; gaps overlapping a collection are not native work.
+    # scheduled by the caller's last allocations may then run during the call. That pause is
+    # Python's and would happen at the next bytecode anyway; gaps overlapping a collection
+    # are not native work (none was seen in CI so far: the report says).
     starts = [t for phase, t in collections if phase == "start"]
     stops = [t for phase, t in collections if phase == "stop"]
     pauses = list(zip(starts, stops, strict=True))  # a collection holds the GIL: never cut
