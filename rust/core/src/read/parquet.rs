@@ -151,6 +151,24 @@ impl ParquetFile {
         let file = SharedFile::new(file).map_err(|e| Error::io(path, e))?;
         let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
             .map_err(|e| at_row(corrupt(path, e), 0))?;
+        // The parquet crate asserts (panics) on a negative column chunk range when it
+        // reads the row group: refuse such a footer here (found by fuzzing).
+        for (g, group) in metadata.metadata().row_groups().iter().enumerate() {
+            for (c, column) in group.columns().iter().enumerate() {
+                let start = column
+                    .dictionary_page_offset()
+                    .unwrap_or(column.data_page_offset());
+                if start < 0 || column.compressed_size() < 0 {
+                    return Err(at_row(
+                        corrupt(
+                            path,
+                            format!("row group {g}, column {c}: negative byte range in the footer"),
+                        ),
+                        0,
+                    ));
+                }
+            }
+        }
         Ok(ParquetFile {
             path: path.to_string(),
             file,

@@ -243,3 +243,28 @@ fn nul_in_a_column_name_is_a_format_error_unless_projected_away() {
     let mut r = Reader::new(vec![path], opts).unwrap();
     assert_eq!(all(&mut r).unwrap()[0].num_rows(), 1);
 }
+
+/// Inputs found by `nox -s fuzz` that made a decoder panic: each is a DataFormat error now.
+#[test]
+fn fuzz_findings_are_format_errors() {
+    let cases: [(&str, &[u8], Format); 2] = [
+        (
+            "negative-column-offset.parquet",
+            include_bytes!("testdata/negative-column-offset.parquet"),
+            Format::Parquet,
+        ),
+        (
+            "dictionary-buffer-out-of-range.arrows",
+            include_bytes!("testdata/dictionary-buffer-out-of-range.arrows"),
+            Format::Arrow,
+        ),
+    ];
+    for (name, data, format) in cases {
+        let path = temp(name, data);
+        let mut r = Reader::new(vec![path], options(format, 7)).unwrap();
+        match all(&mut r) {
+            Err(Error::DataFormat { .. }) => {}
+            other => panic!("{name}: unexpected {other:?}"),
+        }
+    }
+}
