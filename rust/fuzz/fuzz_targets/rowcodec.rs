@@ -11,6 +11,7 @@ use fast_axolotl_core::rowcodec;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    fast_axolotl_fuzz::allow_caught_panics();
     let Ok(reader) = StreamReader::try_new(Cursor::new(data), None) else {
         return;
     };

@@ -22,6 +22,7 @@ fn scratch(suffix: &str) -> PathBuf {
 /// Read `data` as `format` to the end (batch size and skip mode taken from `knobs`).
 /// Any `Err` is fine; a panic, hang or crash is a finding.
 pub fn read_all(data: &[u8], format: Format, compression: Option<Compression>, knobs: u8) {
+    allow_caught_panics();
     let path = scratch("input");
     std::fs::write(&path, data).expect("scratch file");
     let options = ReadOptions {
@@ -54,4 +55,16 @@ pub fn knobs(data: &[u8]) -> (u8, &[u8]) {
         Some((k, rest)) => (*k, rest),
         None => (0, data),
     }
+}
+
+/// libfuzzer-sys installs a panic hook that aborts on every panic, even one the code under
+/// test catches on purpose (the readers turn a third-party decoder's panic into a
+/// DataFormatError). Keep only Rust's default hook: a panic that escapes the target still
+/// reaches libfuzzer-sys's catch_unwind and is reported as a crash.
+pub fn allow_caught_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = std::panic::take_hook(); // libfuzzer-sys's aborting hook
+        std::panic::set_hook(Box::new(|info| eprintln!("{info}")));
+    });
 }

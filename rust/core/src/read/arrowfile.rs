@@ -210,7 +210,7 @@ impl OneFile {
         let bad = |e: &dyn std::fmt::Display| corrupt(path, rows, e);
         let batch = match &mut self.open {
             Open::Parquet(reader) => reader.next()?,
-            Open::IpcFile(r) => decode_ipc(|| r.next())
+            Open::IpcFile(r) => super::decoder_guard(|| r.next())
                 .map_err(|m| bad(&m))?
                 .transpose()
                 .map_err(|e| bad(&e))?,
@@ -218,7 +218,7 @@ impl OneFile {
                 if r.get_mut().partial_marker().map_err(|e| bad(&e))? {
                     return Err(bad(&"the stream ends inside a message marker"));
                 }
-                decode_ipc(|| r.next())
+                super::decoder_guard(|| r.next())
                     .map_err(|m| bad(&m))?
                     .transpose()
                     .map_err(|e| bad(&e))?
@@ -328,18 +328,4 @@ impl Source for ArrowFiles {
             }
         }
     }
-}
-
-/// arrow-ipc can panic on malformed input (fuzzing found a dictionary batch whose buffer lies
-/// outside the message body: a slice out of range in arrow-buffer): such a panic is a corrupt
-/// file, not a bug of ours, and becomes a `DataFormatError` here.
-fn decode_ipc<T>(next: impl FnOnce() -> T) -> std::result::Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(next)).map_err(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        format!("malformed IPC message ({what})")
-    })
 }

@@ -304,6 +304,21 @@ impl Reader {
     }
 }
 
+/// Run a third-party decoder step: arrow-ipc and parquet can panic on malformed input
+/// (fuzzing found an IPC dictionary buffer outside its message body and Parquet byte-array
+/// pages that slice out of range). Such a panic means a corrupt file, not a bug of ours:
+/// the message it carries is returned, for a `DataFormatError`.
+pub(crate) fn decoder_guard<T>(step: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        format!("malformed data, the decoder failed ({what})")
+    })
+}
+
 /// Whether a field name, nested ones included, holds a NUL character.
 fn has_nul_name(field: &Field) -> bool {
     field.name().contains('\0') || type_has_nul_name(field.data_type())

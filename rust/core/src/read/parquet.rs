@@ -308,13 +308,15 @@ impl ParquetFile {
                 let Some(Mode::Streaming(reader)) = self.mode.as_mut() else {
                     unreachable!("started above")
                 };
-                return reader
-                    .next()
+                return super::decoder_guard(|| reader.next())
+                    .map_err(|m| corrupt(&self.path, m))?
                     .transpose()
                     .map_err(|e| corrupt(&self.path, e));
             };
             if let Some(reader) = first.as_mut() {
-                match reader.next() {
+                let next = super::decoder_guard(|| reader.next())
+                    .unwrap_or_else(|m| Some(Err(arrow_schema::ArrowError::ParquetError(m))));
+                match next {
                     Some(Ok(batch)) => return Ok(Some(batch)),
                     Some(Err(e)) => {
                         *first = None;
@@ -346,6 +348,14 @@ impl ParquetFile {
 }
 
 fn decode_group(path: &str, builder: ParquetRecordBatchReaderBuilder<SharedFile>) -> Group {
+    super::decoder_guard(|| decode_group_unguarded(path, builder))
+        .unwrap_or_else(|m| (Vec::new(), Some(corrupt(path, m))))
+}
+
+fn decode_group_unguarded(
+    path: &str,
+    builder: ParquetRecordBatchReaderBuilder<SharedFile>,
+) -> Group {
     let reader = match builder.build() {
         Ok(r) => r,
         Err(e) => return (Vec::new(), Some(corrupt(path, e))),
