@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -174,24 +175,31 @@ def bench_preprocess(rows: int) -> None:
     from datasets import load_from_disk
 
     root = Path(tempfile.mkdtemp(prefix="bench-axolotl-"))
-    data = e2e.write_datasets(root / "data", n_alpaca=rows * 6 // 10, n_text=rows * 4 // 10)
-    e2e.write_model(root / "model", data["corpus"])
-    seconds, prepared = {}, {}
-    for mode, disabled in (("fast-axolotl", False), (AXOLOTL, True)):
-        work = root / mode.replace(" ", "_")
-        work.mkdir()
-        config = work / "config.yml"
-        e2e.write_config(config, root / "model", data, work / "prepared", dataset_num_proc=2)
-        start = time.perf_counter()
-        e2e.preprocess(config, work, disabled)
-        seconds[mode] = time.perf_counter() - start
-        prepared[mode] = load_from_disk(str(e2e.prepared_dir(work / "prepared")))
-    fast, base = prepared["fast-axolotl"], prepared[AXOLOTL]
-    assert fast.column_names == base.column_names and fast.data.table.equals(base.data.table)
-    with data["jsonl"].open(encoding="utf-8") as fh:
-        raw = sum(1 for _ in fh) + pq.read_metadata(data["parquet"]).num_rows
-    size = f"{raw:,} raw rows -> {base.num_rows:,} prepared"
-    row("axolotl preprocess (CLI, whole process)", size, seconds["fast-axolotl"], {AXOLOTL: seconds[AXOLOTL]})
+    try:
+        data = e2e.write_datasets(root / "data", n_alpaca=rows * 6 // 10, n_text=rows * 4 // 10)
+        e2e.write_model(root / "model", data["corpus"])
+        seconds, prepared = {}, {}
+        for mode, disabled in (("fast-axolotl", False), (AXOLOTL, True)):
+            work = root / mode.replace(" ", "_")
+            work.mkdir()
+            config = work / "config.yml"
+            e2e.write_config(config, root / "model", data, work / "prepared", dataset_num_proc=2)
+            # Each run starts from a cold datasets cache: the second would otherwise reuse the
+            # first one's JSON/Parquet -> Arrow conversion of the raw files.
+            os.environ["HF_DATASETS_CACHE"] = str(work / "hf-datasets-cache")
+            start = time.perf_counter()
+            e2e.preprocess(config, work, disabled)
+            seconds[mode] = time.perf_counter() - start
+            prepared[mode] = load_from_disk(str(e2e.prepared_dir(work / "prepared")))
+        fast, base = prepared["fast-axolotl"], prepared[AXOLOTL]
+        assert fast.column_names == base.column_names and fast.data.table.equals(base.data.table)
+        with data["jsonl"].open(encoding="utf-8") as fh:
+            raw = sum(1 for _ in fh) + pq.read_metadata(data["parquet"]).num_rows
+        size = f"{raw:,} raw rows -> {base.num_rows:,} prepared"
+        row("axolotl preprocess (CLI, whole process)", size, seconds["fast-axolotl"], {AXOLOTL: seconds[AXOLOTL]})
+    finally:
+        os.environ.pop("HF_DATASETS_CACHE", None)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def main() -> None:
