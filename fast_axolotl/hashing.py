@@ -165,13 +165,60 @@ def deduplicate(dataset: Any, seen: set[bytes] | None = None, *, num_threads: in
 
 
 def _select(dataset: Any, kept: npt.NDArray[np.int64]) -> Any:
-    """``dataset.select(kept)`` with the same rows, columns and indices mapping as
+    """``dataset.select(kept)`` with the same rows, columns, format and indices mapping as
     Axolotl's ``dataset.select(list)``, but with a fingerprint derived from the input's
     fingerprint and the kept rows. Left to ``datasets``, the fingerprint is the hash of
     the pickled index list, in pure Python: about 95% of the cost of a 100k-row select."""
     seed = f"{dataset._fingerprint}/fast_axolotl.deduplicate/".encode()
     fingerprint = hashlib.sha256(seed + kept.astype("<i8").tobytes()).hexdigest()[:32]
-    return dataset.select(kept, new_fingerprint=fingerprint)
+    count = len(kept)
+    if count and int(kept[-1]) - int(kept[0]) + 1 != count:
+        out = _select_with_mapping(dataset, kept, fingerprint)
+        if out is not None:
+            return out
+    # Contiguous (kept is ascending and distinct) or empty: datasets slices the table.
+    return dataset.select(kept.tolist(), new_fingerprint=fingerprint)
+
+
+def _select_with_mapping(dataset: Any, kept: npt.NDArray[np.int64], fingerprint: str) -> Any:
+    """What ``dataset.select(kept, new_fingerprint=fingerprint)`` builds for non-contiguous
+    ``kept`` held in memory (``Dataset._select_with_indices_mapping`` under the
+    ``transmit_format`` decorator), from the numpy array directly: ``datasets`` first turns
+    the indices into a Python list, scans it for its min and max and converts it back to
+    Arrow (~0.5 s for 900k rows). None when this ``datasets`` lacks the internals used
+    or the dataset has attached indexes (``select`` then runs, and raises, as usual)."""
+    try:
+        from datasets.arrow_writer import ArrowWriter
+    except ImportError:
+        return None
+    if not hasattr(dataset, "_new_dataset_with_indices") or dataset.list_indexes():
+        return None
+    # kept is ascending, within 0..len(dataset)-1 by construction (datasets checks min/max).
+    indices = pa.array(kept.astype(np.uint64), type=pa.uint64())
+    if dataset._indices is not None:
+        indices = dataset._indices.column(0).take(indices)
+    buffer = pa.BufferOutputStream()
+    with ArrowWriter(stream=buffer, fingerprint=fingerprint, unit="indices") as writer:
+        writer.write_table(pa.Table.from_arrays([indices], names=["indices"]))
+        writer.finalize()
+    out = dataset._new_dataset_with_indices(indices_buffer=buffer.getvalue(), fingerprint=fingerprint)
+    # transmit_format: the output keeps the input's format (same columns, so no remapping).
+    new_format = {
+        "type": dataset._format_type,
+        "format_kwargs": dataset._format_kwargs,
+        "columns": sorted(dataset._format_columns) if dataset._format_columns is not None else None,
+        "output_all_columns": dataset._output_all_columns,
+    }
+    out_format = {
+        "type": out._format_type,
+        "format_kwargs": out._format_kwargs,
+        "columns": sorted(out._format_columns) if out._format_columns is not None else None,
+        "output_all_columns": out._output_all_columns,
+    }
+    if out_format != new_format:
+        out.set_format(**new_format)
+        out._fingerprint = fingerprint
+    return out
 
 
 def digest_set() -> Any:

@@ -119,6 +119,35 @@ def test_deduplicate_respects_indices_mapping(impl: str) -> None:
     assert out["x"] == expected["x"] == [4, 1, 2, 3]
 
 
+@pytest.mark.parametrize("mapped", [False, True])
+@pytest.mark.parametrize("fmt", [None, "numpy", "columns"])
+def test_select_equals_datasets_select(mapped: bool, fmt: str | None) -> None:
+    """The in-memory indices mapping built from numpy is what ``Dataset.select`` builds."""
+    from fast_axolotl.hashing import _select, _select_with_mapping
+
+    ds = datasets.Dataset.from_dict({"x": list(range(10)), "y": [str(i) for i in range(10)]})
+    if mapped:
+        ds = ds.select([9, 7, 5, 3, 1, 0, 2, 4, 6, 8])
+    if fmt == "numpy":
+        ds = ds.with_format("numpy")
+    elif fmt == "columns":
+        ds.set_format(type=None, columns=["x"], output_all_columns=True)
+    cases = [[0, 2, 3, 7], [1, 2, 3], [], [9], list(range(10))]
+    for kept_list in cases:
+        kept = np.asarray(kept_list, dtype=np.int64)
+        ours = _select(ds, kept)
+        theirs = ds.select(kept_list, new_fingerprint=ours._fingerprint)
+        assert (ours._indices is None) == (theirs._indices is None)
+        if ours._indices is not None:
+            assert ours._indices.table.equals(theirs._indices.table, check_metadata=True)
+        assert ours._fingerprint == theirs._fingerprint
+        assert ours.format == theirs.format
+        assert ours.info == theirs.info and ours.split == theirs.split
+        assert ours[:].keys() == theirs[:].keys()
+        assert str(ours[:]) == str(theirs[:])
+    assert _select_with_mapping(ds, np.asarray([0, 2], dtype=np.int64), "f" * 32) is not None
+
+
 def test_deduplicate_pyarrow_table_and_seen_type(impl: str) -> None:
     table = pa.table({"x": [3, 3, 1]})
     out, seen = fa.deduplicate(table)

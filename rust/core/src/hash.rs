@@ -1,6 +1,7 @@
 //! SHA-256 of byte rows, in parallel, and digest-based first-occurrence selection.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -42,13 +43,49 @@ pub fn hash_slices(rows: &[&[u8]], num_threads: usize) -> Result<Vec<Digest32>> 
 
 /// Indices of the first occurrence of each digest that is not already in `seen`.
 pub fn first_unseen(digests: &[Digest32], seen: &HashSet<Digest32>) -> Vec<usize> {
-    let mut local: HashSet<&Digest32> = HashSet::with_capacity(digests.len());
+    let mut local: HashSet<DigestKey<'_>, BuildHasherDefault<PrefixHasher>> =
+        HashSet::with_capacity_and_hasher(digests.len(), Default::default());
     digests
         .iter()
         .enumerate()
-        .filter(|(_, d)| !seen.contains(*d) && local.insert(*d))
+        .filter(|(_, d)| !seen.contains(*d) && local.insert(DigestKey(d)))
         .map(|(i, _)| i)
         .collect()
+}
+
+/// A digest in a hash set keyed by its first 8 bytes ([`PrefixHasher`]); equality is
+/// over all 32 bytes.
+#[derive(PartialEq, Eq)]
+struct DigestKey<'a>(&'a Digest32);
+
+impl Hash for DigestKey<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(head));
+    }
+}
+
+/// SHA-256 output is already uniform, so its first 8 bytes are a hash as they stand
+/// (SipHash over 32 bytes per row was the larger part of `first_unseen`).
+#[derive(Default)]
+struct PrefixHasher(u64);
+
+impl Hasher for PrefixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by `DigestKey`; anything else is folded in.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
 }
 
 /// A growing set of 16-byte digest prefixes, for deduplicating data larger than memory.

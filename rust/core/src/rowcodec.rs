@@ -65,15 +65,26 @@ struct IntView<'a> {
 
 trait SignedAt: Sync {
     fn at(&self, i: usize) -> i64;
-    /// Minimum and maximum over `start..end` (all valid).
-    fn min_max(&self, start: usize, end: usize) -> (i64, i64);
+    /// The packed width of `start..end` (all valid): `width_for(min, max)`.
+    fn width(&self, start: usize, end: usize) -> u8;
     /// Append `start..end` as `width`-byte little-endian signed integers (values fit).
     fn write_packed(&self, start: usize, end: usize, width: u8, out: &mut Vec<u8>);
 }
 
 /// Append `values` as `width`-byte little-endian integers, one tight loop per width
 /// (a virtual call per list, not per token).
-fn pack_into<T: Copy>(values: &[T], width: u8, out: &mut Vec<u8>, to_i64: impl Fn(T) -> i64) {
+fn pack_into<T: arrow_buffer::ArrowNativeType>(
+    values: &[T],
+    width: u8,
+    out: &mut Vec<u8>,
+    to_i64: impl Fn(T) -> i64,
+) {
+    if cfg!(target_endian = "little") && width as usize == std::mem::size_of::<T>() {
+        // Same width: the values' own little-endian bytes, copied in one go.
+        use arrow_buffer::ToByteSlice;
+        out.extend_from_slice(values.to_byte_slice());
+        return;
+    }
     let base = out.len();
     out.resize(base + values.len() * width as usize, 0);
     let dst = &mut out[base..];
@@ -113,21 +124,37 @@ trait BytesAt: Sync {
     fn bytes(&self, i: usize) -> &[u8];
 }
 
+/// The width `width_for` gives for values whose magnitudes OR to `bits`.
+///
+/// `v ^ (v >> (BITS - 1))` is `v` for `v >= 0` and `-v - 1` for `v < 0`, and `v` fits a
+/// signed `k`-bit integer exactly when that is below `2^(k-1)`. So the OR of every value's
+/// magnitude decides the same width as the minimum and maximum do, in one pass that
+/// vectorizes in the column's own type (no widening to i64 per value).
+fn width_of_magnitudes(bits: u64) -> u8 {
+    if bits < 1 << 7 {
+        1
+    } else if bits < 1 << 15 {
+        2
+    } else if bits < 1 << 31 {
+        4
+    } else {
+        8
+    }
+}
+
 macro_rules! signed_at {
-    ($t:ty) => {
+    ($t:ty, $native:ty, $unsigned:ty) => {
         impl SignedAt for arrow_array::PrimitiveArray<$t> {
             fn at(&self, i: usize) -> i64 {
                 self.value(i) as i64
             }
-            fn min_max(&self, start: usize, end: usize) -> (i64, i64) {
-                let values = &self.values()[start..end];
-                let mut lo = i64::MAX;
-                let mut hi = i64::MIN;
-                for &v in values {
-                    lo = lo.min(v as i64);
-                    hi = hi.max(v as i64);
-                }
-                (lo, hi)
+            fn width(&self, start: usize, end: usize) -> u8 {
+                let bits = self.values()[start..end]
+                    .iter()
+                    .fold(0 as $unsigned, |acc, &v| {
+                        acc | (v ^ (v >> (<$native>::BITS - 1))) as $unsigned
+                    });
+                width_of_magnitudes(bits as u64)
             }
             fn write_packed(&self, start: usize, end: usize, width: u8, out: &mut Vec<u8>) {
                 pack_into(&self.values()[start..end], width, out, |v| v as i64);
@@ -135,10 +162,10 @@ macro_rules! signed_at {
         }
     };
 }
-signed_at!(Int8Type);
-signed_at!(Int16Type);
-signed_at!(Int32Type);
-signed_at!(Int64Type);
+signed_at!(Int8Type, i8, u8);
+signed_at!(Int16Type, i16, u16);
+signed_at!(Int32Type, i32, u32);
+signed_at!(Int64Type, i64, u64);
 
 macro_rules! unsigned_at {
     ($t:ty) => {
@@ -153,11 +180,10 @@ macro_rules! unsigned_at {
                 pack_into(&self.values()[start..end], width, out, |v| v as i64);
             }
             fn max(&self, start: usize, end: usize) -> u64 {
+                // In the column's own type (vectorizes), widened once.
                 self.values()[start..end]
                     .iter()
-                    .map(|&v| v as u64)
-                    .max()
-                    .unwrap_or(0)
+                    .fold(0, |acc, &v| acc.max(v)) as u64
             }
         }
     };
@@ -394,8 +420,7 @@ fn encode_list(out: &mut Vec<u8>, child: &Col<'_>, start: usize, end: usize) {
     if count > 0 {
         match child {
             Col::Signed(iv) if !range_has_nulls(iv.nulls, start, end) => {
-                let (lo, hi) = iv.array.min_max(start, end);
-                let width = width_for(lo, hi);
+                let width = iv.array.width(start, end);
                 put_packed_header(out, count, width);
                 iv.array.write_packed(start, end, width, out);
                 return;
@@ -620,6 +645,61 @@ mod tests {
         )]);
         assert_eq!(encode_batch(&a).unwrap(), encode_batch(&b).unwrap());
         assert_ne!(encode_batch(&a).unwrap(), encode_batch(&c).unwrap());
+    }
+
+    #[test]
+    fn packed_width_equals_min_max_width() {
+        let edges: Vec<i64> = [
+            0,
+            1,
+            -1,
+            127,
+            128,
+            -128,
+            -129,
+            32767,
+            32768,
+            -32768,
+            -32769,
+            i32::MAX as i64,
+            i32::MAX as i64 + 1,
+            i32::MIN as i64,
+            i32::MIN as i64 - 1,
+            i64::MAX,
+            i64::MIN,
+            -100,
+            31999,
+        ]
+        .into();
+        let expected = |v: &[i64]| {
+            width_for(
+                v.iter().copied().min().unwrap(),
+                v.iter().copied().max().unwrap(),
+            )
+        };
+        for &a in &edges {
+            for &b in &edges {
+                let v = [a, b];
+                let w64 = Int64Array::from(v.to_vec()).width(0, 2);
+                assert_eq!(w64, expected(&v), "{v:?}");
+                if let (Ok(a32), Ok(b32)) = (i32::try_from(a), i32::try_from(b)) {
+                    assert_eq!(Int32Array::from(vec![a32, b32]).width(0, 2), w64);
+                }
+                if let (Ok(a16), Ok(b16)) = (i16::try_from(a), i16::try_from(b)) {
+                    let array = arrow_array::Int16Array::from(vec![a16, b16]);
+                    assert_eq!(array.width(0, 2), w64);
+                }
+                if let (Ok(a8), Ok(b8)) = (i8::try_from(a), i8::try_from(b)) {
+                    let array = arrow_array::Int8Array::from(vec![a8, b8]);
+                    assert_eq!(array.width(0, 2), w64);
+                }
+            }
+        }
+        // A slice of the values: the range, not the whole array, decides.
+        let a = Int64Array::from(vec![1, 300, 70_000, 5]);
+        assert_eq!(a.width(1, 2), 2);
+        assert_eq!(a.width(3, 4), 1);
+        assert_eq!(a.width(0, 4), 4);
     }
 
     #[test]

@@ -144,16 +144,18 @@ pub fn select_unique<'py>(
         return Err(CoreError(Error::invalid("digests must have shape (n, 32)")).into());
     }
     let flat = digests.as_slice()?;
-    let rows: Vec<Digest32> = flat
-        .chunks_exact(32)
-        .map(|c| c.try_into().expect("32 bytes"))
-        .collect();
-    // In-batch first occurrences, detached; then the (usually few) checks against `seen`.
-    let candidates = detached(py, || Ok(hash::first_unseen(&rows, &HashSet::new())))?;
+    // SAFETY: `[u8; 32]` has alignment 1 and `flat` holds `flat.len() / 32` of them
+    // (shape (n, 32), C-contiguous as `as_slice` checked); the borrow of `digests` outlives it.
+    let rows: &[Digest32] =
+        unsafe { std::slice::from_raw_parts(flat.as_ptr().cast::<Digest32>(), flat.len() / 32) };
+    // In-batch first occurrences, detached; then the checks against `seen`.
+    let candidates = detached(py, || Ok(hash::first_unseen(rows, &HashSet::new())))?;
     let mut kept = Vec::with_capacity(candidates.len());
+    // Candidates are distinct: with `seen` empty at the start, each one is new.
+    let fresh = seen.is_empty();
     for i in candidates {
         let key = PyBytes::new(py, &rows[i]);
-        if !seen.contains(&key)? {
+        if fresh || !seen.contains(&key)? {
             seen.add(key)?;
             kept.push(i as i64);
         }
