@@ -1,7 +1,7 @@
 """Ctrl-C: SIGINT during a long native hash, pack or read raises KeyboardInterrupt within
 0.2 s, and the next call works (docs/hardening.md: the `interruptible` boundary).
 
-A helper thread sends SIGINT to the process 0.3 s into a call of about a second or more; the delay from the
+A helper thread sends SIGINT to the process 0.15 s into a call of about half a second or more; the delay from the
 signal to the KeyboardInterrupt is measured. The interval is generous for a loaded 2-core
 machine: the design bound is the 20 ms poll plus the time to the work's next check."""
 
@@ -24,7 +24,7 @@ import fast_axolotl as fa
 from fast_axolotl import _backend
 
 LIMIT_S = 0.2
-SIGNAL_AFTER_S = 0.3
+SIGNAL_AFTER_S = 0.15
 
 
 def interrupt_delay(call: Callable[[], Any]) -> float | None:
@@ -43,10 +43,13 @@ def interrupt_delay(call: Callable[[], Any]) -> float | None:
         ended = None
     except KeyboardInterrupt:
         ended = time.perf_counter()
-    finally:
+    try:
         sender.join()
+        if ended is None:
+            time.sleep(0.05)  # let a late signal be handled here, not in the next test
+    except KeyboardInterrupt:
+        pass  # the call had ended before the signal: it raised here instead
     if ended is None:
-        time.sleep(0.05)  # let a late signal be handled here, not in the next test
         return None
     return ended - sent[0]
 
