@@ -24,7 +24,9 @@ __all__ = [
     "pack_bins",
     "split_lists",
     "pad_block",
+    "pad_lists",
     "ragged_from_lists",
+    "list_lengths",
     "open_reader",
     "ArrowBatch",
     "ArrowSchema",
@@ -91,8 +93,17 @@ def pad_block(
     target_length: int,
     left: bool,
 ) -> npt.NDArray[np.int64]: ...
+def pad_lists(
+    sequences: Sequence[Any],
+    lengths: npt.NDArray[np.int64],
+    target_length: int,
+    pad_value: int,
+    left: bool,
+    name: str,
+) -> npt.NDArray[np.int64]: ...
 
 # inputs
+def list_lengths(sequences: Sequence[Any]) -> npt.NDArray[np.int64] | None: ...
 def ragged_from_lists(
     sequences: Sequence[Any], name: str
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None: ...

@@ -72,13 +72,19 @@ def pad_sequences(
     sequence longer than ``target_length`` raises :class:`SequenceTooLongError`
     (nothing is truncated silently). ``padding_side="left"`` pads before the tokens.
     """
-    values, offsets = ragged(sequences)
+    kernels = _backend.kernels()
+    # Lists of lists (the common case) are read straight into the padded output;
+    # anything else is flattened first.
+    lengths = kernels.list_lengths(sequences) if isinstance(sequences, (list, tuple)) else None
+    flat = ragged(sequences) if lengths is None else None
     target = check_optional_int("target_length", target_length, minimum=0)
     pad = check_int("pad_value", pad_value)
     side = check_choice("padding_side", padding_side, _SIDES)
     multiple = check_optional_int("pad_to_multiple_of", pad_to_multiple_of, minimum=1)
     tensors = check_return_tensors(return_tensors)
-    lengths = np.diff(offsets)
+    if flat is not None:
+        lengths = np.diff(flat[1])
+    assert lengths is not None
     longest = int(lengths.max()) if lengths.size else 0
     if target is None:
         target = longest
@@ -86,8 +92,9 @@ def pad_sequences(
         row = int(np.argmax(lengths))
         raise SequenceTooLongError(f"sequence {row} has {longest} tokens, more than target_length={target}")
     target = _round_up(target, multiple)
-    rows = len(offsets) - 1
-    return convert(_pad_columns([((values, offsets), pad, False)], rows, target, side)[0], tensors)
+    if flat is None:
+        return convert(kernels.pad_lists(sequences, lengths, target, pad, side == "left", "sequences"), tensors)
+    return convert(_pad_columns([(flat, pad, False)], len(lengths), target, side)[0], tensors)
 
 
 def create_padding_mask(current_length: int, target_length: int) -> list[int]:

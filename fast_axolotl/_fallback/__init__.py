@@ -11,9 +11,9 @@ import os
 
 from .._version import __version__
 from .hashing import DigestSet, dedup_rows, hash_arrow, hash_rows, select_unique
-from .inputs import ragged_from_lists
+from .inputs import list_lengths, ragged_from_lists
 from .packing import concatenate_and_pack, pack_bins, pack_sequences, split_lists
-from .padding import pad_block
+from .padding import pad_block, pad_lists
 from .reading import open_reader
 
 __all__ = [
@@ -29,7 +29,9 @@ __all__ = [
     "pack_bins",
     "split_lists",
     "pad_block",
+    "pad_lists",
     "ragged_from_lists",
+    "list_lengths",
     "open_reader",
 ]
 

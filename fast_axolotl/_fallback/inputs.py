@@ -38,3 +38,10 @@ def ragged_from_lists(
             values.append(number)
         offsets.append(len(values))
     return np.array(values, dtype=np.int64), np.array(offsets, dtype=np.int64)
+
+
+def list_lengths(sequences: Sequence[Any]) -> npt.NDArray[np.int64] | None:
+    """The length of every row when each is a list or tuple, else ``None``."""
+    if not all(isinstance(seq, (list, tuple)) for seq in sequences):
+        return None
+    return np.array([len(seq) for seq in sequences], dtype=np.int64)

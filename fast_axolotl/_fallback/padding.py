@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InvalidArgumentError, SequenceTooLongError
+from .inputs import ragged_from_lists
 
 
 def pad_rows(
@@ -59,3 +60,24 @@ def pad_block(columns: list[tuple[Any, int, bool]], rows: int, target_length: in
             )
         out[k] = pad_rows(values, offsets, target_length, pad_value, left, range_padding)
     return out
+
+
+def pad_lists(
+    sequences: Any, lengths: npt.NDArray[np.int64], target_length: int, pad_value: int, left: bool, name: str
+) -> npt.NDArray[np.int64]:
+    """Rows of lists/tuples of ints (``lengths`` from ``list_lengths``) padded into one
+    ``(rows, target_length)`` array, as ``ragged_from_lists`` then ``pad_rows`` give."""
+    bad = np.flatnonzero((lengths < 0) | (lengths > target_length))
+    if bad.size:
+        i = int(bad[0])
+        raise InvalidArgumentError(f"lengths[{i}] is {int(lengths[i])}, outside 0..={target_length}")
+    if len(sequences) != len(lengths):
+        raise InvalidArgumentError(f"{name} has {len(sequences)} rows, lengths has {len(lengths)}")
+    flat = ragged_from_lists(sequences, name)
+    if flat is None:
+        raise InvalidArgumentError(f"{name} holds a row that is not a list or tuple")
+    values, offsets = flat
+    changed = np.flatnonzero(np.diff(offsets) != lengths)
+    if changed.size:
+        raise InvalidArgumentError(f"{name}[{int(changed[0])}] changed size while it was read")
+    return pad_rows(values, offsets, target_length, pad_value, left, False)

@@ -26,6 +26,28 @@ pub fn pad_rows(
     Ok(out)
 }
 
+/// One output row split into `(body, padding)`: the `len` token slots and the rest,
+/// on the left or the right (`len <= row.len()`).
+pub fn split_row(row: &mut [i64], len: usize, left: bool) -> (&mut [i64], &mut [i64]) {
+    if left {
+        let (padding, body) = row.split_at_mut(row.len() - len);
+        (body, padding)
+    } else {
+        row.split_at_mut(len)
+    }
+}
+
+/// Write the padding of one row.
+pub fn fill_padding(padding: &mut [i64], fill: Fill) {
+    match fill {
+        Fill::Value(v) => padding.fill(v),
+        Fill::Range => padding
+            .iter_mut()
+            .enumerate()
+            .for_each(|(j, slot)| *slot = j as i64),
+    }
+}
+
 /// Rows padded into the caller's `rows.len() * target` buffer (e.g. a numpy array, so
 /// the output is allocated once, where it will live). Rows come one slice each: one
 /// numpy array per row is padded without being concatenated first.
@@ -59,21 +81,9 @@ pub fn pad_slices_into(
             return;
         }
         let tokens = rows[i];
-        let pad = target - tokens.len();
-        let (padding, body) = if left {
-            row.split_at_mut(pad)
-        } else {
-            let (b, p) = row.split_at_mut(tokens.len());
-            (p, b)
-        };
+        let (body, padding) = split_row(row, tokens.len(), left);
         body.copy_from_slice(tokens);
-        match fill {
-            Fill::Value(v) => padding.fill(v),
-            Fill::Range => padding
-                .iter_mut()
-                .enumerate()
-                .for_each(|(j, slot)| *slot = j as i64),
-        }
+        fill_padding(padding, fill);
     };
     if pool::parallel(num_threads, out.len()) {
         pool::install(num_threads, || {

@@ -92,6 +92,32 @@ fn general_row(seq: &Bound<'_, PyAny>, name: &str, row: usize, out: &mut [i64]) 
     Ok(())
 }
 
+/// The ints of one list or tuple row into `out`, which has the length it was measured at.
+pub fn read_row(seq: &Bound<'_, PyAny>, name: &str, row: usize, out: &mut [i64]) -> PyResult<()> {
+    if !exact_int_list(seq, out)? {
+        general_row(seq, name, row, out)?;
+    }
+    Ok(())
+}
+
+/// The length of every row when each is a list or tuple, else `None` (the caller then
+/// takes its general path): the first step of padding lists without flattening them.
+#[pyfunction]
+pub fn list_lengths<'py>(
+    py: Python<'py>,
+    sequences: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyArray1<i64>>>> {
+    let mut lengths: Vec<i64> = Vec::with_capacity(sequences.len().unwrap_or(0));
+    for seq in sequences.try_iter()? {
+        let seq = seq?;
+        if !(seq.is_instance_of::<PyList>() || seq.is_instance_of::<PyTuple>()) {
+            return Ok(None);
+        }
+        lengths.push(seq.len()? as i64);
+    }
+    Ok(Some(PyArray1::from_vec(py, lengths)))
+}
+
 /// `None` when a row is not a list or tuple: the caller then takes its general path.
 /// Rows are measured first, so the values go straight into one numpy array of the
 /// exact size (no growing vector, no copy afterwards).
@@ -121,10 +147,12 @@ pub fn ragged_from_lists<'py>(
         let mut rw = values.readwrite();
         let slice = rw.as_slice_mut()?;
         for (row, seq) in rows.iter().enumerate() {
-            let out = &mut slice[offsets[row] as usize..offsets[row + 1] as usize];
-            if !exact_int_list(seq, out)? {
-                general_row(seq, name, row, out)?;
-            }
+            read_row(
+                seq,
+                name,
+                row,
+                &mut slice[offsets[row] as usize..offsets[row + 1] as usize],
+            )?;
         }
     }
     Ok(Some((values, PyArray1::from_vec(py, offsets))))

@@ -63,6 +63,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(packing::split_lists, m)?)?;
     m.add_function(wrap_pyfunction!(padding::pad_block, m)?)?;
     m.add_function(wrap_pyfunction!(inputs::ragged_from_lists, m)?)?;
+    m.add_function(wrap_pyfunction!(inputs::list_lengths, m)?)?;
+    m.add_function(wrap_pyfunction!(padding::pad_lists, m)?)?;
     reading::register(m)?;
     Ok(())
 }

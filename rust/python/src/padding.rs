@@ -2,7 +2,7 @@
 
 use fast_axolotl_core::pack::Ragged;
 use fast_axolotl_core::pad::{self, Fill};
-use numpy::{PyArray3, PyArrayMethods, PyReadonlyArray1};
+use numpy::{PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
@@ -78,4 +78,59 @@ pub fn pad_block<'py>(
         })?;
     }
     Ok(block)
+}
+
+/// Rows given as lists or tuples of ints (measured by `list_lengths`), read straight into
+/// their padded places in one `(rows, target_length)` array: the ints are read once and
+/// no flat copy of them is made. Holds the GIL throughout (reading Python ints needs it).
+#[pyfunction]
+pub fn pad_lists<'py>(
+    py: Python<'py>,
+    sequences: &Bound<'py, PyAny>,
+    lengths: PyReadonlyArray1<'py, i64>,
+    target_length: usize,
+    pad_value: i64,
+    left: bool,
+    name: &str,
+) -> PyResult<Bound<'py, PyArray2<i64>>> {
+    let lengths = lengths.as_slice()?;
+    if let Some((i, &n)) = lengths
+        .iter()
+        .enumerate()
+        .find(|&(_, &n)| n < 0 || n as usize > target_length)
+    {
+        return Err(InvalidArgumentError::new_err(format!(
+            "lengths[{i}] is {n}, outside 0..={target_length}"
+        )));
+    }
+    let rows = lengths.len();
+    // SAFETY: every row is written in full below (its body by `read_row`, the rest by
+    // `fill_padding`) or the call fails and the array is dropped unseen.
+    let out = unsafe { PyArray2::<i64>::new(py, [rows, target_length], false) };
+    {
+        let mut rw = out.readwrite();
+        let all = rw.as_slice_mut()?;
+        let mut seen = 0;
+        for (row, seq) in sequences.try_iter()?.enumerate() {
+            let seq = seq?;
+            if row >= rows {
+                break;
+            }
+            seen += 1;
+            if row % 4096 == 4095 {
+                py.check_signals()?; // Ctrl-C during a long read of Python ints
+            }
+            let slot = &mut all[row * target_length..(row + 1) * target_length];
+            let (body, padding) = pad::split_row(slot, lengths[row] as usize, left);
+            crate::inputs::read_row(&seq, name, row, body)?;
+            pad::fill_padding(padding, Fill::Value(pad_value));
+        }
+        if seen != rows || sequences.len()? != rows {
+            return Err(InvalidArgumentError::new_err(format!(
+                "{name} has {} rows, lengths has {rows}",
+                sequences.len()?
+            )));
+        }
+    }
+    Ok(out)
 }
