@@ -151,6 +151,26 @@ def test_ipc_buffer_declaring_an_absurd_size(
     assert fa.read_table(path).equals(TABLE)
 
 
+@pytest.mark.parametrize("codec", ["lz4", "zstd"])
+@pytest.mark.parametrize("container", ["file", "stream"])
+def test_ipc_dictionary_buffer_declaring_an_absurd_size(impl: str, tmp_path: Path, container: str, codec: str) -> None:
+    """The same check on a dictionary batch (read before any record batch: ``row 0``)."""
+    words = pa.array([f"word number {i % 50} " * 4 for i in range(1000)]).dictionary_encode()
+    table = pa.table({"id": TABLE["id"], "w": words})
+    data = bytearray(arrow_bytes(table, container, 250, codec))
+    magic = CODEC_MAGIC[codec]
+    at = data.find(magic)
+    while at >= 0 and not 0 < int.from_bytes(data[at - 8 : at], "little") < 1 << 32:
+        at = data.find(magic, at + 1)
+    assert at >= 8, "no compressed buffer found"
+    data[at - 8 : at] = (2**60).to_bytes(8, "little")
+    path = tmp_path / "d.arrow"
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataFormatError, match="declares 1152921504606846976") as info:
+        list(fa.read_batches(path, batch_size=250))
+    assert info.value.path == str(path) and info.value.position == "row 0"
+
+
 def test_empty_line_formats_and_zero_row_parquet(impl: str, tmp_path: Path) -> None:
     for name in ("e.jsonl", "e.csv", "e.txt", "e.jsonl.gz", "e.txt.zst"):
         (tmp_path / name).write_bytes(b"")
