@@ -101,6 +101,76 @@ def test_bad_file(impl: str, tmp_path: Path, case: tuple[str, str, Callable[[], 
     assert list(reader) == []  # finished after the error
 
 
+# The magic bytes opening an LZ4 frame / a ZSTD frame.
+CODEC_MAGIC = {"lz4": b"\x04\x22\x4d\x18", "zstd": b"\x28\xb5\x2f\xfd"}
+
+
+def absurd_declared_size(container: str, codec: str, declared: int) -> bytes:
+    """TABLE as 4 compressed record batches of 250 rows; the last compressed buffer of the
+    last batch declares ``declared`` uncompressed bytes in its 8-byte prefix (issue 8:
+    arrow-ipc allocated that size before decompressing, and the failed allocation aborted)."""
+    data = bytearray(arrow_bytes(TABLE, container, 250, codec))
+    magic = CODEC_MAGIC[codec]
+    at = data.rfind(magic)
+    while at >= 8 and not 0 < int.from_bytes(data[at - 8 : at], "little") < 1 << 32:
+        at = data.rfind(magic, 0, at)  # not a buffer's start: look further back
+    assert at >= 8, "no compressed buffer found"
+    data[at - 8 : at] = declared.to_bytes(8, "little", signed=True)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("declared", [2**60, 2**40, -2], ids=["2^60", "2^40", "negative"])
+@pytest.mark.parametrize("codec", ["lz4", "zstd"])
+@pytest.mark.parametrize("container", ["file", "stream", "file.gz"])
+def test_ipc_buffer_declaring_an_absurd_size(
+    impl: str, tmp_path: Path, container: str, codec: str, declared: int
+) -> None:
+    """Refused before decoding, as a DataFormatError at the batch's first row, in both
+    backends (the reference applies the same check: pyarrow would try the allocation)."""
+    raw = absurd_declared_size(container.split(".")[0], codec, declared)
+    path = tmp_path / ("d.arrow" + (".gz" if container.endswith(".gz") else ""))
+    path.write_bytes(gzip.compress(raw) if container.endswith(".gz") else raw)
+    got = 0
+    with pytest.raises(DataFormatError) as info:
+        for batch in fa.read_batches(path, batch_size=250):
+            assert pa.Table.from_batches([batch]).equals(TABLE.slice(got, batch.num_rows))
+            got += batch.num_rows
+    assert type(info.value) is DataFormatError
+    assert got == 750
+    assert info.value.path == str(path) and info.value.position == "row 750"
+    assert "declares" in str(info.value), str(info.value)
+    if declared > 0:
+        assert str(declared) in str(info.value)
+    # The same column read alone: the check covers the message, projected or not.
+    with pytest.raises(DataFormatError, match="declares"):
+        list(fa.read_batches(path, batch_size=250, columns=["id"]))
+    # Untouched, the file reads in full.
+    path.write_bytes(arrow_bytes(TABLE, container.split(".")[0], 250, codec))
+    if container.endswith(".gz"):
+        path.write_bytes(gzip.compress(path.read_bytes()))
+    assert fa.read_table(path).equals(TABLE)
+
+
+@pytest.mark.parametrize("codec", ["lz4", "zstd"])
+@pytest.mark.parametrize("container", ["file", "stream"])
+def test_ipc_dictionary_buffer_declaring_an_absurd_size(impl: str, tmp_path: Path, container: str, codec: str) -> None:
+    """The same check on a dictionary batch (read before any record batch: ``row 0``)."""
+    words = pa.array([f"word number {i % 50} " * 4 for i in range(1000)]).dictionary_encode()
+    table = pa.table({"id": TABLE["id"], "w": words})
+    data = bytearray(arrow_bytes(table, container, 250, codec))
+    magic = CODEC_MAGIC[codec]
+    at = data.find(magic)
+    while at >= 0 and not 0 < int.from_bytes(data[at - 8 : at], "little") < 1 << 32:
+        at = data.find(magic, at + 1)
+    assert at >= 8, "no compressed buffer found"
+    data[at - 8 : at] = (2**60).to_bytes(8, "little")
+    path = tmp_path / "d.arrow"
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataFormatError, match="declares 1152921504606846976") as info:
+        list(fa.read_batches(path, batch_size=250))
+    assert info.value.path == str(path) and info.value.position == "row 0"
+
+
 def test_empty_line_formats_and_zero_row_parquet(impl: str, tmp_path: Path) -> None:
     for name in ("e.jsonl", "e.csv", "e.txt", "e.jsonl.gz", "e.txt.zst"):
         (tmp_path / name).write_bytes(b"")

@@ -19,10 +19,11 @@ import json
 import math
 import os
 import re
+import struct
 import tempfile
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 import pyarrow as pa
@@ -270,10 +271,357 @@ def _rest(pending: list[pa.RecordBatch], n: int) -> tuple[list[pa.RecordBatch], 
     return rest, sum(b.num_rows for b in rest)
 
 
-def _arrow_error(path: str, exc: BaseException, rows: int = 0) -> DataFormatError:
+def _arrow_error(path: str, exc: BaseException | str, rows: int = 0) -> DataFormatError:
     """A Parquet/IPC decoding failure; ``rows``: rows of this file read correctly before it
     (the damage lies at or after that row; 0 when the file cannot even be opened)."""
     return DataFormatError(f"{path}: row {rows}: corrupt or truncated file: {exc}", path, f"row {rows}")
+
+
+# ---------------------------------------------------------------------------
+# Arrow IPC: compressed buffers checked before pyarrow decodes them (rust/core/src/read/ipcguard.rs)
+#
+# With body compression (LZ4_FRAME or ZSTD) each buffer starts with its uncompressed length
+# (8 bytes, little-endian; -1: stored uncompressed), which the decoders allocate before
+# decompressing. A length the codec cannot produce from the buffer's compressed bytes, or
+# larger than the machine's physical memory, is refused (DataFormatError), as natively.
+
+#: LZ4: no input byte yields more than 255 output bytes (a match-length extension byte).
+_LZ4_MAX_RATIO = 255
+#: ZSTD: a block (at least 4 bytes) decodes to at most 128 KiB.
+_ZSTD_BLOCK_MAX = 128 * 1024
+_ZSTD_MAX_RATIO = _ZSTD_BLOCK_MAX // 4
+
+
+def _physical_memory() -> int | None:
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return pages * size if pages > 0 and size > 0 else None
+
+
+def _unpack(fmt: str, data: bytes, at: int) -> int:
+    if at < 0 or at + struct.calcsize(fmt) > len(data):
+        raise ValueError("outside the flatbuffer")
+    value: int = struct.unpack_from(fmt, data, at)[0]
+    return value
+
+
+class _Table:
+    """A flatbuffer table (just what the IPC check needs; a bad offset raises ValueError)."""
+
+    def __init__(self, data: bytes, pos: int) -> None:
+        self.data, self.pos = data, pos
+
+    @classmethod
+    def root(cls, data: bytes) -> _Table:
+        return cls(data, _unpack("<I", data, 0))
+
+    def _field(self, index: int) -> int | None:
+        vtable = self.pos - _unpack("<i", self.data, self.pos)
+        if 4 + 2 * index >= _unpack("<H", self.data, vtable):
+            return None
+        offset = _unpack("<H", self.data, vtable + 4 + 2 * index)
+        return self.pos + offset if offset else None
+
+    def scalar(self, index: int, fmt: str, default: int) -> int:
+        at = self._field(index)
+        return default if at is None else _unpack(fmt, self.data, at)
+
+    def table(self, index: int) -> _Table | None:
+        at = self._field(index)
+        return None if at is None else _Table(self.data, at + _unpack("<I", self.data, at))
+
+    def structs(self, index: int, size: int) -> list[int] | None:
+        """Positions of the elements of a vector of structs of ``size`` bytes."""
+        at = self._field(index)
+        if at is None:
+            return None
+        vector = at + _unpack("<I", self.data, at)
+        count = _unpack("<I", self.data, vector)
+        if vector + 4 + count * size > len(self.data):
+            raise ValueError("vector outside the flatbuffer")
+        return [vector + 4 + i * size for i in range(count)]
+
+
+def _ipc_guard(meta: bytes, body_length: int, fetch: Callable[[int, int], bytes]) -> str | None:
+    """Why the IPC message ``meta`` (its flatbuffer) must be refused, or None.
+    ``fetch(offset, length)`` reads bytes of its body (``body_length`` bytes). A message that
+    cannot be parsed, or buffers outside the body or shorter than 8 bytes, are left to pyarrow."""
+    try:
+        message = _Table.root(meta)
+        kind = message.scalar(1, "<B", 0)
+        batch = message.table(2)
+        if kind == 2 and batch is not None:  # DictionaryBatch: its RecordBatch
+            batch = batch.table(1)
+        elif kind != 3:  # not a RecordBatch
+            return None
+        compression = None if batch is None else batch.table(3)
+        if batch is None or compression is None:
+            return None
+        codec = compression.scalar(0, "<b", 0)
+        positions = batch.structs(2, 16)
+        buffers = [(_unpack("<q", meta, at), _unpack("<q", meta, at + 8)) for at in positions or []]
+    except ValueError:
+        return None
+    if codec not in (0, 1):
+        return None
+    name = "LZ4" if codec == 0 else "ZSTD"
+    memory = _physical_memory()
+    total = 0
+    for index, (offset, length) in enumerate(buffers):
+        if offset < 0 or length < 8 or offset + length > body_length:
+            continue
+        prefix = fetch(offset, 8)
+        if len(prefix) < 8:
+            continue
+        declared = struct.unpack("<q", prefix)[0]
+        if declared in (-1, 0):
+            continue
+        if declared < 0:
+            return f"{name}-compressed buffer {index} declares a negative uncompressed size ({declared})"
+        compressed = length - 8
+        if codec == 0:
+            bound = _LZ4_MAX_RATIO * compressed
+        else:
+            bound = _zstd_bound(fetch(offset + 8, compressed))
+        if declared > bound:
+            return (
+                f"{name}-compressed buffer {index} declares {declared} uncompressed bytes, more than "
+                f"its {compressed} compressed bytes can hold (at most {bound})"
+            )
+        if memory is not None and declared > memory:
+            return (
+                f"{name}-compressed buffer {index} declares {declared} uncompressed bytes, more "
+                f"than the machine's physical memory ({memory} bytes)"
+            )
+        total += declared
+    if memory is not None and total > memory:
+        return (
+            f"the {name}-compressed buffers of one message declare {total} uncompressed bytes "
+            f"in all, more than the machine's physical memory ({memory} bytes)"
+        )
+    return None
+
+
+def _zstd_bound(data: bytes) -> int:
+    """The most bytes ZSTD frames can decode to: per frame its content size when the header
+    has one, else the sum over its blocks (raw/RLE: their size, compressed: 128 KiB);
+    skippable frames nothing; data whose frames cannot be walked: the ratio bound."""
+    at, total = 0, 0
+    while at < len(data):
+        frame = _zstd_frame(data, at)
+        if frame is None:
+            return _ZSTD_MAX_RATIO * len(data)
+        size, bound = frame
+        total += bound
+        at += size
+    return total
+
+
+def _zstd_frame(data: bytes, start: int) -> tuple[int, int] | None:
+    def le(at: int, n: int) -> int | None:
+        return int.from_bytes(data[at : at + n], "little") if at + n <= len(data) else None
+
+    magic = le(start, 4)
+    if magic is None:
+        return None
+    if magic & 0xFFFFFFF0 == 0x184D2A50:  # skippable frame
+        length = le(start + 4, 4)
+        if length is None or start + 8 + length > len(data):
+            return None
+        return 8 + length, 0
+    if magic != 0xFD2FB528 or start + 5 > len(data):
+        return None
+    descriptor = data[start + 4]
+    if descriptor & 0x08:  # reserved bit
+        return None
+    single_segment = bool(descriptor & 0x20)
+    if not single_segment and (start + 6 > len(data) or (data[start + 5] >> 3) + 10 > 31):
+        return None  # window larger than zstd accepts
+    size_bytes = [1 if single_segment else 0, 2, 4, 8][descriptor >> 6]
+    at = start + 5 + (0 if single_segment else 1) + [0, 1, 2, 4][descriptor & 3]
+    content = le(at, size_bytes) if size_bytes else None
+    if size_bytes == 2 and content is not None:
+        content += 256
+    at += size_bytes
+    if at > len(data):
+        return None
+    blocks = 0
+    while True:
+        header = le(at, 3)
+        if header is None:
+            return None
+        at += 3
+        kind, size = (header >> 1) & 3, header >> 3
+        if kind == 3:
+            return None
+        at += 1 if kind == 1 else size
+        if at > len(data):
+            return None
+        blocks += _ZSTD_BLOCK_MAX if kind == 2 else size
+        if header & 1:
+            break
+    if descriptor & 0x04:  # content checksum
+        at += 4
+        if at > len(data):
+            return None
+    return at - start, blocks if content is None else content
+
+
+class _GuardedStream:
+    """A raw file object over a _Decoded source serving an IPC stream to pyarrow one whole
+    message at a time, each checked by _ipc_guard first. Whatever does not parse as a
+    message (a cut marker, an end-of-stream marker, garbage) is passed on for pyarrow to judge.
+    A refused message raises OSError, its reason kept in ``refused``."""
+
+    def __init__(self, source: _Decoded) -> None:
+        self.source = source
+        self.error: DataFormatError | None = None
+        self.refused: str | None = None
+        self.closed = False
+        self._pending = b""
+        self._at = 0
+        self._raw = False  # framing given up: pass the rest through
+        self._eof = False
+
+    def _take(self, size: int) -> bytes:
+        out = []
+        while size > 0 and not self._eof:
+            try:
+                data = self.source.read(min(size, _CHUNK))
+            except DataFormatError as exc:
+                self.error = exc
+                raise OSError(str(exc)) from None
+            if not data:
+                self._eof = True
+                break
+            out.append(data)
+            size -= len(data)
+        return b"".join(out)
+
+    def _next_message(self) -> bytes:
+        """The bytes of the next message (checked), or of whatever follows when framing ends."""
+        head = self._take(4)
+        if len(head) < 4:
+            self._raw = True
+            return head
+        raw = head
+        if head == b"\xff\xff\xff\xff":
+            more = self._take(4)
+            raw += more
+            if len(more) < 4:
+                self._raw = True
+                return raw
+            head = more
+        meta_length = struct.unpack("<i", head)[0]
+        if meta_length <= 0:
+            self._raw = True
+            return raw
+        meta = self._take(meta_length)
+        raw += meta
+        if len(meta) < meta_length:
+            self._raw = True
+            return raw
+        try:
+            body_length = _Table.root(meta).scalar(3, "<q", 0)
+        except ValueError:
+            self._raw = True
+            return raw
+        if body_length < 0:
+            self._raw = True
+            return raw
+        body = self._take(body_length)
+        if len(body) < body_length:
+            self._raw = True
+            return raw + body
+        reason = _ipc_guard(meta, body_length, lambda offset, length: body[offset : offset + length])
+        if reason is not None:
+            self.refused = reason
+            raise OSError(reason)
+        return raw + body
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = 1 << 62
+        out = []
+        while size > 0:
+            if self._at == len(self._pending):
+                if self._raw:
+                    rest = self._take(min(size, _CHUNK))
+                    if not rest:
+                        break
+                    out.append(rest)
+                    size -= len(rest)
+                    continue
+                self._pending, self._at = self._next_message(), 0
+                if not self._pending:
+                    break
+            chunk = self._pending[self._at : self._at + size]
+            self._at += len(chunk)
+            size -= len(chunk)
+            out.append(chunk)
+        return b"".join(out)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _ipc_file_blocks(handle: BinaryIO) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]] | None:
+    """(dictionary blocks, record batch blocks) of an IPC file's footer, each (offset,
+    metadata length, body length); None when the footer does not parse (pyarrow refuses it)."""
+    try:
+        size = handle.seek(0, os.SEEK_END)
+        if size < 10:
+            return None
+        handle.seek(size - 10)
+        trailer = handle.read(10)
+        footer_length = struct.unpack_from("<i", trailer)[0]
+        if trailer[4:] != b"ARROW1" or footer_length < 0 or footer_length + 10 > size:
+            return None
+        handle.seek(size - 10 - footer_length)
+        footer = _Table.root(handle.read(footer_length))
+
+        def blocks(index: int) -> list[tuple[int, int, int]]:
+            return [
+                (
+                    _unpack("<q", footer.data, at),
+                    _unpack("<i", footer.data, at + 8),
+                    _unpack("<q", footer.data, at + 16),
+                )
+                for at in footer.structs(index, 24) or []
+            ]
+
+        return blocks(2), blocks(3)
+    except ValueError:
+        return None
+
+
+def _ipc_block_refused(handle: BinaryIO, block: tuple[int, int, int]) -> str | None:
+    """_ipc_guard on one block of an IPC file (a block that does not parse is left to pyarrow)."""
+    offset, meta_length, body_length = block
+    if offset < 0 or meta_length < 8 or body_length < 0:
+        return None
+    if offset + meta_length + body_length > handle.seek(0, os.SEEK_END):
+        return None  # a truncated block: pyarrow refuses it
+    handle.seek(offset)
+    meta = handle.read(meta_length)
+    if len(meta) < meta_length:
+        return None
+    meta = meta[8:] if meta[:4] == b"\xff\xff\xff\xff" else meta[4:]
+    body = offset + meta_length
+
+    def fetch(at: int, length: int) -> bytes:
+        handle.seek(body + at)
+        return handle.read(length)
+
+    return _ipc_guard(meta, body_length, fetch)
 
 
 # ---------------------------------------------------------------------------
@@ -363,13 +711,27 @@ class _ArrowFiles:
             if is_file and self.compression is None:
                 source.close()
                 handle = _open_file(path)
-                reader = ipc.open_file(handle)
+                try:
+                    reader = ipc.open_file(handle)
+                    blocks = _ipc_file_blocks(handle)
+                    for block in blocks[0] if blocks else []:
+                        refused = _ipc_block_refused(handle, block)
+                        if refused is not None:
+                            raise _arrow_error(path, refused)
+                except BaseException:
+                    handle.close()
+                    raise
                 schema = reader.schema
 
                 def file_batches() -> Iterator[pa.RecordBatch]:
                     rows = 0
                     try:
                         for i in range(reader.num_record_batches):
+                            refused = (
+                                _ipc_block_refused(handle, blocks[1][i]) if blocks and i < len(blocks[1]) else None
+                            )
+                            if refused is not None:
+                                raise _arrow_error(path, refused, rows)
                             try:
                                 batch = reader.get_batch(i)
                             except (pa.ArrowException, OSError, ValueError) as exc:
@@ -383,8 +745,13 @@ class _ArrowFiles:
             if not is_file:
                 source.close()
                 source = _Decoded(path, self.compression)
-            stream = _PyStream(source)
-            sreader = ipc.open_stream(stream)
+            stream = _GuardedStream(source)
+            try:
+                sreader = ipc.open_stream(stream)
+            except (pa.ArrowException, OSError, ValueError):
+                if stream.refused is not None:
+                    raise _arrow_error(path, stream.refused) from None
+                raise
             schema = sreader.schema
         except DataFormatError:
             source.close()
@@ -406,6 +773,8 @@ class _ArrowFiles:
                     except (pa.ArrowException, OSError, ValueError) as exc:
                         if stream.error is not None:
                             raise stream.error from None
+                        if stream.refused is not None:
+                            raise _arrow_error(path, stream.refused, rows) from None
                         raise _arrow_error(path, exc, rows) from None
                     rows += batch.num_rows
                     yield batch
@@ -427,40 +796,6 @@ class _ArrowFiles:
                         None,
                     )
             yield from batches
-
-
-class _PyStream:
-    """A minimal raw file object over a _Decoded source, for pyarrow's stream reader."""
-
-    def __init__(self, source: _Decoded) -> None:
-        self.source = source
-        self.error: DataFormatError | None = None
-        self.closed = False
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            size = 1 << 62
-        out = []
-        while size > 0:
-            try:
-                data = self.source.read(min(size, _CHUNK))
-            except DataFormatError as exc:
-                self.error = exc
-                raise OSError(str(exc)) from None
-            if not data:
-                break
-            out.append(data)
-            size -= len(data)
-        return b"".join(out)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        self.closed = True
 
 
 # ---------------------------------------------------------------------------

@@ -1,13 +1,19 @@
 //! Parquet and Arrow IPC (file and stream format, Feather v2) sources.
 
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::sync::Arc;
 
-use arrow_array::RecordBatch;
-use arrow_ipc::reader::{FileReader, StreamReader};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_buffer::{Buffer, MutableBuffer};
+use arrow_ipc::convert::try_fb_to_schema;
+use arrow_ipc::reader::{read_dictionary, read_footer_length, read_record_batch, FileDecoder};
+use arrow_ipc::{root_as_footer, root_as_message, Block, Message, MessageHeader};
 use arrow_schema::SchemaRef;
 
 use super::input::{open_decoded, open_file, read_head, spool};
+use super::ipcguard;
 use super::parquet::ParquetFile;
 use super::{same_columns, Compression, Format, Source};
 use crate::error::{Error, Position, Result};
@@ -41,79 +47,298 @@ impl<R: Read> Read for Prefixed<R> {
     }
 }
 
-/// A buffered reader that can tell "fewer than 4 bytes left" from "at a boundary":
-/// arrow-rs ends a stream quietly when the input stops inside the 4-byte
-/// continuation marker of the next message, where pyarrow (and the reference) report a
-/// truncated file. [`StreamInput::partial_marker`] lets us do the same.
-struct StreamInput<R> {
-    inner: R,
-    buf: Vec<u8>,
-    at: usize,
-}
-
-impl<R: Read> StreamInput<R> {
-    fn new(inner: R) -> Self {
-        StreamInput {
-            inner,
-            buf: Vec::with_capacity(1 << 16),
-            at: 0,
+/// `read_exact` that reports how many bytes it got when the input ends first.
+fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
+    Ok(filled)
+}
 
-    /// Whether the input ends within the next 4 bytes without ending right here.
-    fn partial_marker(&mut self) -> std::io::Result<bool> {
-        while self.buf.len() - self.at < 4 {
-            self.buf.drain(..self.at);
-            self.at = 0;
-            let have = self.buf.len();
-            self.buf.resize(have + 4096, 0);
-            let n = loop {
-                match self.inner.read(&mut self.buf[have..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        self.buf.truncate(have);
-                        return Err(e);
-                    }
-                }
+/// Bodies are read in steps growing from this size, so a declared length larger than the
+/// input costs what the input holds, not the declared allocation.
+const BODY_STEP: usize = 64 << 20;
+
+/// Exactly `len` bytes into a 64-byte aligned buffer; a shorter input is an error.
+fn read_body(input: &mut impl Read, len: usize) -> std::result::Result<Buffer, String> {
+    let mut buf = MutableBuffer::new(0);
+    let mut step = BODY_STEP;
+    while buf.len() < len {
+        let have = buf.len();
+        let want = (len - have).min(step);
+        buf.resize(have + want, 0);
+        let got = read_full(input, &mut buf.as_slice_mut()[have..]).map_err(|e| e.to_string())?;
+        if got < want {
+            return Err(format!(
+                "unexpected end of input: a message body of {len} bytes holds only {} bytes",
+                have + got
+            ));
+        }
+        step = step.saturating_mul(2);
+    }
+    Ok(buf.into())
+}
+
+/// The IPC stream format read message by message: each record batch and dictionary batch is
+/// checked ([`ipcguard::check_message`]) before arrow-ipc decodes it. Same semantics as
+/// arrow-ipc's `StreamReader`, except that an input ending inside a message's 4-byte marker
+/// is a truncated file (as for pyarrow and the reference), not a clean end.
+struct IpcStream<R> {
+    input: R,
+    schema: SchemaRef,
+    dictionaries: HashMap<i64, ArrayRef>,
+    finished: bool,
+}
+
+/// One message: its flatbuffer metadata and its body.
+type RawMessage = (Vec<u8>, Buffer);
+
+impl<R: Read> IpcStream<R> {
+    fn open(mut input: R) -> std::result::Result<Self, String> {
+        let Some((meta, _)) = Self::read_message(&mut input)? else {
+            return Err("Expected schema message, found empty stream.".into());
+        };
+        let message = parse(&meta)?;
+        if message.header_type() != MessageHeader::Schema {
+            return Err(format!(
+                "Expected a schema as the first message in the stream, got: {:?}",
+                message.header_type()
+            ));
+        }
+        let schema = message
+            .header_as_schema()
+            .ok_or("Failed to parse schema from message header")?;
+        let schema = try_fb_to_schema(schema).map_err(|e| e.to_string())?;
+        Ok(IpcStream {
+            input,
+            schema: Arc::new(schema),
+            dictionaries: HashMap::new(),
+            finished: false,
+        })
+    }
+
+    /// The next message, or None at the end of the stream (end of input at a message
+    /// boundary, or the end-of-stream marker).
+    fn read_message(input: &mut R) -> std::result::Result<Option<RawMessage>, String> {
+        let cut = "the stream ends inside a message marker";
+        let mut word = [0u8; 4];
+        match read_full(input, &mut word).map_err(|e| e.to_string())? {
+            0 => return Ok(None),
+            4 => {}
+            _ => return Err(cut.into()),
+        }
+        // A continuation marker, then the length.
+        if word == [0xFF; 4] && read_full(input, &mut word).map_err(|e| e.to_string())? < 4 {
+            return Err(cut.into());
+        }
+        let meta_len = i32::from_le_bytes(word);
+        if meta_len == 0 {
+            return Ok(None);
+        }
+        let meta_len = usize::try_from(meta_len)
+            .map_err(|_| format!("Invalid metadata length: {meta_len}"))?;
+        let mut meta = Vec::new();
+        let read = input
+            .by_ref()
+            .take(meta_len as u64)
+            .read_to_end(&mut meta)
+            .map_err(|e| e.to_string())?;
+        if read != meta_len {
+            return Err(format!(
+                "Unexpected end of stream: expected {meta_len} metadata bytes, got {read}"
+            ));
+        }
+        let body_len = parse(&meta)?.bodyLength();
+        let body_len = usize::try_from(body_len)
+            .map_err(|_| format!("Invalid IPC message body length: {body_len}"))?;
+        let body = read_body(input, body_len)?;
+        Ok(Some((meta, body)))
+    }
+
+    /// The next record batch (dictionary batches on the way are applied).
+    fn next(&mut self) -> std::result::Result<Option<RecordBatch>, String> {
+        while !self.finished {
+            let Some((meta, body)) = Self::read_message(&mut self.input)? else {
+                self.finished = true;
+                break;
             };
-            self.buf.truncate(have + n);
-            if n == 0 {
-                return Ok(!self.buf.is_empty());
+            let message = parse(&meta)?;
+            ipcguard::check_message(&message, &body)?;
+            let version = message.version();
+            match message.header_type() {
+                MessageHeader::Schema => {
+                    return Err("Expected a record batch, but found a schema".into())
+                }
+                MessageHeader::RecordBatch => {
+                    let batch = message
+                        .header_as_record_batch()
+                        .ok_or("Unable to read IPC message as record batch")?;
+                    let schema = self.schema.clone();
+                    let dictionaries = &self.dictionaries;
+                    let batch = super::decoder_guard(|| {
+                        read_record_batch(&body, batch, schema, dictionaries, None, &version)
+                    })?
+                    .map_err(|e| e.to_string())?;
+                    return Ok(Some(batch));
+                }
+                MessageHeader::DictionaryBatch => {
+                    let dictionary = message
+                        .header_as_dictionary_batch()
+                        .ok_or("Failed to parse dictionary batch from message header")?;
+                    let schema = &self.schema;
+                    let dictionaries = &mut self.dictionaries;
+                    super::decoder_guard(|| {
+                        read_dictionary(&body, dictionary, schema, dictionaries, &version)
+                    })?
+                    .map_err(|e| e.to_string())?;
+                }
+                other => {
+                    return Err(format!(
+                        "Unsupported message header type in IPC stream: '{other:?}'"
+                    ))
+                }
             }
         }
-        Ok(false)
+        Ok(None)
     }
 }
 
-impl<R: Read> Read for StreamInput<R> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        if self.at == self.buf.len() {
-            if out.len() >= self.buf.capacity() {
-                return self.inner.read(out); // large body reads bypass the buffer
-            }
-            self.buf.clear();
-            self.at = 0;
-            self.buf.resize(self.buf.capacity().max(1 << 16), 0);
-            let n = self
-                .inner
-                .read(&mut self.buf)
-                .inspect_err(|_| self.buf.clear())?;
-            self.buf.truncate(n);
+/// A message's flatbuffer (verified).
+fn parse(meta: &[u8]) -> std::result::Result<Message<'_>, String> {
+    root_as_message(meta).map_err(|e| format!("Unable to get root as message: {e:?}"))
+}
+
+/// The IPC file format (random access through the footer), decoded with arrow-ipc's
+/// `FileDecoder` after each block is checked ([`ipcguard::check_message`]); the same steps
+/// as arrow-ipc's `FileReader`, whose block reads are private.
+struct IpcFile {
+    file: BufReader<File>,
+    decoder: FileDecoder,
+    blocks: Vec<Block>,
+    next: usize,
+    schema: SchemaRef,
+}
+
+impl IpcFile {
+    fn open(file: File, projection: Option<Vec<usize>>) -> std::result::Result<Self, String> {
+        let mut file = BufReader::new(file);
+        let err = |e: std::io::Error| e.to_string();
+        let mut trailer = [0u8; 10];
+        file.seek(SeekFrom::End(-10)).map_err(err)?;
+        file.read_exact(&mut trailer).map_err(err)?;
+        let footer_len = read_footer_length(trailer).map_err(|e| e.to_string())?;
+        let file_len = file.seek(SeekFrom::End(0)).map_err(err)?;
+        if footer_len as u64 + 10 > file_len {
+            return Err(format!(
+                "Invalid footer length: {footer_len} (the file has {file_len} bytes)"
+            ));
         }
-        let n = out.len().min(self.buf.len() - self.at);
-        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
+        let mut footer_data = vec![0; footer_len];
+        file.seek(SeekFrom::End(-10 - footer_len as i64))
+            .map_err(err)?;
+        file.read_exact(&mut footer_data).map_err(err)?;
+        let footer = root_as_footer(&footer_data)
+            .map_err(|e| format!("Unable to get root as footer: {e:?}"))?;
+        let blocks: Vec<Block> = footer
+            .recordBatches()
+            .ok_or("Unable to get record batches from IPC Footer")?
+            .iter()
+            .copied()
+            .collect();
+        let ipc_schema = footer
+            .schema()
+            .ok_or("Unable to get schema from IPC Footer")?;
+        if !ipc_schema.endianness().equals_to_target_endianness() {
+            return Err("the endianness of the source system does not match the endianness of the target system.".into());
+        }
+        let schema = Arc::new(try_fb_to_schema(ipc_schema).map_err(|e| e.to_string())?);
+        let projected = match &projection {
+            Some(p) => Arc::new(schema.project(p).map_err(|e| e.to_string())?),
+            None => schema.clone(),
+        };
+        if let Some(metadata) = footer.custom_metadata() {
+            if metadata
+                .iter()
+                .any(|kv| kv.key().is_none() || kv.value().is_none())
+            {
+                return Err("Custom metadata in the IPC footer is missing a key or a value".into());
+            }
+        }
+        let mut decoder = FileDecoder::new(schema, footer.version());
+        if let Some(p) = projection {
+            decoder = decoder.with_projection(p);
+        }
+        let dictionary_blocks: Vec<Block> = footer
+            .dictionaries()
+            .map(|d| d.iter().copied().collect())
+            .unwrap_or_default();
+        for block in &dictionary_blocks {
+            let buf = read_block(&mut file, block)?;
+            super::decoder_guard(|| decoder.read_dictionary(block, &buf))?
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(IpcFile {
+            file,
+            decoder,
+            blocks,
+            next: 0,
+            schema: projected,
+        })
+    }
+
+    fn next(&mut self) -> std::result::Result<Option<RecordBatch>, String> {
+        let Some(block) = self.blocks.get(self.next).copied() else {
+            return Ok(None);
+        };
+        self.next += 1;
+        let buf = read_block(&mut self.file, &block)?;
+        let decoder = &self.decoder;
+        let batch = super::decoder_guard(|| decoder.read_record_batch(&block, &buf))?
+            .map_err(|e| e.to_string())?;
+        if batch.is_none() {
+            self.next = self.blocks.len(); // a message without header ends the file (as FileReader)
+        }
+        Ok(batch)
     }
 }
 
-type Stream = StreamReader<StreamInput<Prefixed<Box<dyn BufRead + Send>>>>;
+/// A block's bytes (metadata, then body), checked: a record or dictionary batch whose
+/// compressed buffers declare impossible sizes is refused here, before any decoding.
+fn read_block(file: &mut BufReader<File>, block: &Block) -> std::result::Result<Buffer, String> {
+    let offset = u64::try_from(block.offset())
+        .map_err(|_| format!("Invalid block offset: {}", block.offset()))?;
+    let meta_len = usize::try_from(block.metaDataLength())
+        .map_err(|_| format!("Invalid block metadata length: {}", block.metaDataLength()))?;
+    let body_len = usize::try_from(block.bodyLength())
+        .map_err(|_| format!("Invalid block body length: {}", block.bodyLength()))?;
+    let total = meta_len
+        .checked_add(body_len)
+        .ok_or("Invalid block length")?;
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| e.to_string())?;
+    let buf = read_body(file, total)?;
+    // The message as FileDecoder finds it: after the continuation marker (if any) and length.
+    let skip = if buf.get(..4) == Some(&[0xFF; 4][..]) {
+        8
+    } else {
+        4
+    };
+    let meta = buf.get(skip..).ok_or("a block too short for its message")?;
+    let message = parse(meta)?;
+    ipcguard::check_message(&message, &buf[meta_len..])?;
+    Ok(buf)
+}
 
 enum Open {
     Parquet(Box<ParquetFile>),
-    IpcFile(Box<FileReader<BufReader<File>>>),
-    IpcStream(Box<Stream>),
+    IpcFile(Box<IpcFile>),
+    IpcStream(Box<IpcStream<Prefixed<Box<dyn BufRead + Send>>>>),
 }
 
 struct OneFile {
@@ -158,11 +383,10 @@ impl OneFile {
         let is_file = head.starts_with(b"ARROW1");
         if is_file && compression.is_none() {
             drop(input);
-            let reader = FileReader::try_new_buffered(open_file(path)?, None)
-                .map_err(|e| corrupt(path, 0, e))?;
+            let reader = IpcFile::open(open_file(path)?, None).map_err(|e| corrupt(path, 0, e))?;
             return Ok(OneFile {
                 path: path.to_string(),
-                schema: reader.schema(),
+                schema: reader.schema.clone(),
                 open: Open::IpcFile(Box::new(reader)),
                 post: None,
                 rows: 0,
@@ -170,18 +394,15 @@ impl OneFile {
         }
         // The IPC file format is "ARROW1\0\0" + a stream + a footer: read its stream part.
         let head = if is_file { Vec::new() } else { head };
-        let reader = StreamReader::try_new(
-            StreamInput::new(Prefixed {
-                head,
-                at: 0,
-                inner: input,
-            }),
-            None,
-        )
+        let reader = IpcStream::open(Prefixed {
+            head,
+            at: 0,
+            inner: input,
+        })
         .map_err(|e| corrupt(path, 0, e))?;
         Ok(OneFile {
             path: path.to_string(),
-            schema: reader.schema(),
+            schema: reader.schema.clone(),
             open: Open::IpcStream(Box::new(reader)),
             post: None,
             rows: 0,
@@ -194,8 +415,8 @@ impl OneFile {
         match &mut self.open {
             Open::Parquet(reader) => reader.project(sorted),
             Open::IpcFile(reader) => {
-                // FileReader takes its projection at construction: reopen with it.
-                **reader = FileReader::try_new_buffered(open_file(&path)?, Some(sorted.to_vec()))
+                // The decoder takes its projection at construction: reopen with it.
+                **reader = IpcFile::open(open_file(&path)?, Some(sorted.to_vec()))
                     .map_err(|e| corrupt(&path, 0, e))?;
             }
             Open::IpcStream(_) => self.post = Some(sorted.to_vec()),
@@ -210,19 +431,8 @@ impl OneFile {
         let bad = |e: &dyn std::fmt::Display| corrupt(path, rows, e);
         let batch = match &mut self.open {
             Open::Parquet(reader) => reader.next()?,
-            Open::IpcFile(r) => super::decoder_guard(|| r.next())
-                .map_err(|m| bad(&m))?
-                .transpose()
-                .map_err(|e| bad(&e))?,
-            Open::IpcStream(r) => {
-                if r.get_mut().partial_marker().map_err(|e| bad(&e))? {
-                    return Err(bad(&"the stream ends inside a message marker"));
-                }
-                super::decoder_guard(|| r.next())
-                    .map_err(|m| bad(&m))?
-                    .transpose()
-                    .map_err(|e| bad(&e))?
-            }
+            Open::IpcFile(r) => r.next().map_err(|m| bad(&m))?,
+            Open::IpcStream(r) => r.next().map_err(|m| bad(&m))?,
         };
         let batch = match (batch, &self.post) {
             (Some(b), Some(p)) => Some(b.project(p).map_err(|e| bad(&e))?),

@@ -268,3 +268,27 @@ fn fuzz_findings_are_format_errors() {
         }
     }
 }
+
+/// `rust/fuzz/regressions/read_ipc/lz4-huge-declared-length` (without the harness's knob
+/// byte): an IPC file whose LZ4-compressed buffer declares an uncompressed size of ~7e16
+/// bytes. arrow-ipc allocates the declared size before decompressing, and that failed
+/// allocation aborted the process; the buffer is refused before decoding now.
+#[test]
+fn absurd_declared_ipc_buffer_size_is_a_format_error() {
+    let data = include_bytes!("testdata/lz4-huge-declared-length.arrow");
+    for columns in [None, Some(vec!["s".to_string()])] {
+        let path = temp("lz4-huge-declared-length.arrow", data);
+        let mut o = options(Format::Arrow, 7);
+        o.columns = columns;
+        let mut r = Reader::new(vec![path.clone()], o).unwrap();
+        match all(&mut r) {
+            Err(Error::DataFormat {
+                path: p, message, ..
+            }) => {
+                assert_eq!(p, path);
+                assert!(message.contains("declares"), "{message}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
