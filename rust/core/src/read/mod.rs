@@ -11,6 +11,7 @@ mod ahead;
 mod arrowfile;
 mod csv;
 pub mod input;
+mod jfast;
 mod json;
 mod parquet;
 mod text;
