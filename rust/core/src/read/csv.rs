@@ -604,8 +604,10 @@ impl Decoder {
     }
 }
 
-/// A chunk ends after this many bytes of fields (or `batch_size` records, at least 1024).
-const CHUNK_BYTES: usize = 4 << 20;
+/// A chunk ends after this many bytes of fields, or at the next boundary of the output
+/// batches (`batch_size` records, at least 1024): a batch is then one chunk, not copied
+/// together from several.
+const CHUNK_BYTES: usize = 128 << 20;
 
 pub struct CsvSource {
     paths: Vec<String>,
@@ -625,6 +627,8 @@ pub struct CsvSource {
     decoder: Option<Arc<Decoder>>,
     chunked: Chunked,
     read_done: bool,
+    /// Records handed out so far (those of the type inference included).
+    gathered: usize,
 }
 
 impl CsvSource {
@@ -653,6 +657,7 @@ impl CsvSource {
             decoder: None,
             chunked: Chunked::default(),
             read_done: false,
+            gathered: 0,
         };
         source.infer()?;
         Ok(source)
@@ -804,6 +809,7 @@ impl CsvSource {
             })
             .collect();
         self.schema = Arc::new(Schema::new(fields));
+        self.gathered = buffer.records.len();
         self.buffer = (!buffer.records.is_empty()).then_some(buffer);
         Ok(())
     }
@@ -825,9 +831,15 @@ impl CsvSource {
         if self.read_done {
             return None;
         }
-        let rows = self.batch_size.max(1024);
+        let rows = if self.batch_size >= 1024 {
+            self.batch_size - self.gathered % self.batch_size
+        } else {
+            1024
+        };
         let mut chunk = Chunk::default();
-        match self.fill(&mut chunk, rows, CHUNK_BYTES) {
+        let result = self.fill(&mut chunk, rows, CHUNK_BYTES);
+        self.gathered += chunk.records.len();
+        match result {
             Ok(true) => {}
             Ok(false) => self.read_done = true,
             Err(e) => {

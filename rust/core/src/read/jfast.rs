@@ -287,7 +287,10 @@ mod tests {
             obj[1].1,
             J::List(vec![J::Float(1.5), J::Int(0), J::Float(2000.0)])
         );
-        assert_eq!(obj[2].1, J::Str(Cow::Owned("x\"\u{e9}\u{1F600}".to_string())));
+        assert_eq!(
+            obj[2].1,
+            J::Str(Cow::Owned("x\"\u{e9}\u{1F600}".to_string()))
+        );
         assert_eq!(obj[3].1, J::Null);
     }
 

@@ -383,7 +383,11 @@ fn build(kind: &JType, values: &[Option<&J>]) -> ArrayRef {
             let mut children: Vec<Option<&J>> = Vec::new();
             for v in values {
                 if let Some(J::List(items)) = v {
-                    children.extend(items.iter().map(|x| Some(x).filter(|x| !matches!(x, J::Null))));
+                    children.extend(
+                        items
+                            .iter()
+                            .map(|x| Some(x).filter(|x| !matches!(x, J::Null))),
+                    );
                 }
                 offsets.push(i32::try_from(children.len()).unwrap_or(i32::MAX));
             }
