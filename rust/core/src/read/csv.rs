@@ -455,7 +455,13 @@ struct Decoder {
     types: Vec<CType>,
     schema: SchemaRef,
     skip_bad: bool,
+    /// Field buffers of decoded chunks, handed back to the parser: refilling memory already
+    /// in use costs no page faults (at most [`SPARE`] are kept).
+    spare: std::sync::Mutex<Vec<Vec<u8>>>,
 }
+
+/// Spare field buffers kept for reuse.
+const SPARE: usize = 2;
 
 impl Decoder {
     /// Why record `r` cannot be read: (message, whether it is a type mismatch).
@@ -520,6 +526,13 @@ impl Decoder {
                 Err(e) => (None, Some(e)),
             },
         };
+        let mut values = std::mem::take(&mut chunk.values);
+        values.clear();
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.len() < SPARE {
+            spare.push(values);
+        }
+        drop(spare);
         Decoded {
             batch,
             skipped,
@@ -743,6 +756,7 @@ impl CsvSource {
                 types: Vec::new(),
                 schema: self.schema.clone(),
                 skip_bad: self.skip_bad,
+                spare: Default::default(),
             };
             if let Some((message, mismatch)) = probe.problem(&buffer, r) {
                 if !self.skip_bad {
@@ -821,6 +835,7 @@ impl CsvSource {
                 types: self.types.clone(),
                 schema: self.schema.clone(),
                 skip_bad: self.skip_bad,
+                spare: Default::default(),
             }));
         }
         self.decoder.clone().expect("set above")
@@ -837,6 +852,12 @@ impl CsvSource {
             1024
         };
         let mut chunk = Chunk::default();
+        if let Some(decoder) = &self.decoder {
+            let mut spare = decoder.spare.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(values) = spare.pop() {
+                chunk.values = values;
+            }
+        }
         let result = self.fill(&mut chunk, rows, CHUNK_BYTES);
         self.gathered += chunk.records.len();
         match result {
