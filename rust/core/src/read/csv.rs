@@ -10,146 +10,345 @@
 //! `-?(0|[1-9][0-9]*)` within range, else float64 if every one is a JSON-style number
 //! (finite), else bool if every one is `true|false|True|False`, else string; a column
 //! with no non-empty value is string. Empty fields are null.
+//!
+//! The calling thread parses the decompressed bytes (a state machine that jumps with
+//! `memchr` over unquoted and quoted field contents) into flat chunks: the bytes of all
+//! fields back to back and where each field ends. The pool checks the records of a chunk
+//! (field count, UTF-8, types) and builds its Arrow arrays from those buffers.
 
+use std::io::BufRead;
+use std::ops::Range;
 use std::sync::Arc;
 
-use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder};
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use arrow_buffer::{NullBufferBuilder, OffsetBuffer};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::ahead::{Chunked, Decoded};
-use super::input::Lines;
+use super::input::{open_decoded, read_error, MAX_LINE};
 use super::{batch_of, Compression, Source, INFER_ROWS};
 use crate::error::{Error, Position, Result};
 
-/// Fields of one record, raw bytes, and the line it starts on.
-type Record = (u64, Vec<Vec<u8>>);
+const BOM: &[u8] = b"\xef\xbb\xbf";
 
-struct Parser {
-    lines: Lines,
+/// Parsed records: the bytes of all their fields back to back, where each field ends, and
+/// where each record starts.
+#[derive(Default)]
+struct Chunk {
+    values: Vec<u8>,
+    /// End offset in `values` of each field.
+    ends: Vec<usize>,
+    /// Per record: the line it starts on, its first field (index into `ends`), its file
+    /// (index into `paths`).
+    records: Vec<(u64, usize, usize)>,
+    paths: Vec<Arc<str>>,
+    /// The reading error met after these records (they still count).
+    tail: Option<Error>,
+}
+
+impl Chunk {
+    /// The fields (indices into `ends`) of record `r`.
+    fn fields(&self, r: usize) -> Range<usize> {
+        let end = self
+            .records
+            .get(r + 1)
+            .map(|rec| rec.1)
+            .unwrap_or(self.ends.len());
+        self.records[r].1..end
+    }
+
+    fn field(&self, f: usize) -> &[u8] {
+        let start = if f == 0 { 0 } else { self.ends[f - 1] };
+        &self.values[start..self.ends[f]]
+    }
+
+    fn path(&self, r: usize) -> &str {
+        &self.paths[self.records[r].2]
+    }
+
+    fn full(&self, rows: usize, bytes: usize) -> bool {
+        self.records.len() >= rows || self.values.len() >= bytes
+    }
+
+    /// Drop the records from `r` on.
+    fn truncate(&mut self, r: usize) {
+        if r < self.records.len() {
+            let f = self.records[r].1;
+            let v = if f == 0 { 0 } else { self.ends[f - 1] };
+            self.records.truncate(r);
+            self.ends.truncate(f);
+            self.values.truncate(v);
+        }
+    }
+}
+
+/// The state machine of one file. States: 0 start of record, 1 start of field,
+/// 2 unquoted, 3 quoted, 4 quote in quoted.
+struct Scan {
+    path: Arc<str>,
     delimiter: u8,
     state: u8,
-    fields: Vec<Vec<u8>>,
-    field: Vec<u8>,
+    /// Line of the next byte (1-based; only `\n` counts).
+    line: u64,
+    /// Bytes consumed (after a BOM), and where the current line starts.
+    offset: u64,
+    line_start: u64,
+    /// Line of the record being read, and where it starts in the chunk.
     start: u64,
-    ready: std::collections::VecDeque<Record>,
-    eof: bool,
+    record_values: usize,
+    record_fields: usize,
+}
+
+impl Scan {
+    fn error(&self, line: u64, message: impl Into<String>) -> Error {
+        Error::data(self.path.to_string(), Some(Position::Line(line)), message)
+    }
+
+    fn too_long(&self) -> Error {
+        self.error(
+            self.line,
+            format!("line longer than {MAX_LINE} bytes (the limit of one Arrow string)"),
+        )
+    }
+
+    /// A `\n` at `pos` (offset in the input).
+    fn newline(&mut self, pos: u64) -> Result<()> {
+        if pos - self.line_start > MAX_LINE as u64 {
+            return Err(self.too_long());
+        }
+        self.line += 1;
+        self.line_start = pos + 1;
+        Ok(())
+    }
+
+    /// Line breaks inside a quoted span starting at `pos`.
+    fn newlines(&mut self, span: &[u8], pos: u64) -> Result<()> {
+        if let Some(first) = memchr::memchr(b'\n', span) {
+            self.newline(pos + first as u64)?;
+            let last = memchr::memrchr(b'\n', span).unwrap_or(first);
+            if last > first {
+                let more = memchr::memchr_iter(b'\n', &span[first + 1..=last]).count();
+                self.line += more as u64;
+                self.line_start = pos + last as u64 + 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn end_field(chunk: &mut Chunk) {
+        chunk.ends.push(chunk.values.len());
+    }
+
+    fn end_record(&mut self, chunk: &mut Chunk) {
+        chunk.ends.push(chunk.values.len());
+        chunk
+            .records
+            .push((self.start, self.record_fields, chunk.paths.len() - 1));
+        self.state = 0;
+    }
+
+    /// Parse `buf` into `chunk`, stopping at a record boundary once the chunk is full;
+    /// returns the bytes consumed. On error, the unfinished record is left in the chunk.
+    fn scan(&mut self, buf: &[u8], chunk: &mut Chunk, rows: usize, bytes: usize) -> Result<usize> {
+        let d = self.delimiter;
+        let n = buf.len();
+        let base = self.offset;
+        let mut i = 0;
+        while i < n {
+            match self.state {
+                0 => {
+                    let b = buf[i];
+                    if b == b'\n' {
+                        self.newline(base + i as u64)?;
+                        i += 1;
+                    } else if b == b'\r' {
+                        i += 1;
+                    } else {
+                        if chunk.full(rows, bytes) {
+                            break;
+                        }
+                        self.start = self.line;
+                        self.record_values = chunk.values.len();
+                        self.record_fields = chunk.ends.len();
+                        self.state = 1;
+                    }
+                }
+                1 => {
+                    let b = buf[i];
+                    if b == b'"' {
+                        self.state = 3;
+                        i += 1;
+                    } else if b == d {
+                        Self::end_field(chunk);
+                        i += 1;
+                    } else if b == b'\n' || b == b'\r' {
+                        self.end_record(chunk); // the line break is consumed in state 0
+                    } else {
+                        self.state = 2;
+                    }
+                }
+                2 => match memchr::memchr3(d, b'\n', b'\r', &buf[i..]) {
+                    None => {
+                        chunk.values.extend_from_slice(&buf[i..]);
+                        i = n;
+                    }
+                    Some(k) => {
+                        chunk.values.extend_from_slice(&buf[i..i + k]);
+                        i += k;
+                        if buf[i] == d {
+                            Self::end_field(chunk);
+                            self.state = 1;
+                            i += 1;
+                        } else {
+                            self.end_record(chunk);
+                        }
+                    }
+                },
+                3 => {
+                    let (k, next) = match memchr::memchr(b'"', &buf[i..]) {
+                        None => (n - i, 3),
+                        Some(k) => (k, 4),
+                    };
+                    let span = &buf[i..i + k];
+                    chunk.values.extend_from_slice(span);
+                    self.newlines(span, base + i as u64)?;
+                    self.state = next;
+                    i += k + usize::from(next == 4);
+                }
+                _ => {
+                    let b = buf[i];
+                    if b == b'"' {
+                        chunk.values.push(b'"');
+                        self.state = 3;
+                        i += 1;
+                    } else if b == d {
+                        Self::end_field(chunk);
+                        self.state = 1;
+                        i += 1;
+                    } else if b == b'\n' || b == b'\r' {
+                        self.end_record(chunk);
+                    } else {
+                        return Err(
+                            self.error(self.line, "unexpected character after a closing quote")
+                        );
+                    }
+                }
+            }
+        }
+        self.offset = base + i as u64;
+        if self.offset - self.line_start > MAX_LINE as u64 {
+            return Err(self.too_long());
+        }
+        Ok(i)
+    }
+
+    /// The end of the input: a last line without `\n` ends as if it had one.
+    fn finish(&mut self, chunk: &mut Chunk) -> Result<()> {
+        if self.offset > self.line_start {
+            match self.state {
+                1 | 2 | 4 => self.end_record(chunk),
+                _ => {}
+            }
+        }
+        if self.state == 3 {
+            return Err(self.error(self.start, "unterminated quoted field"));
+        }
+        Ok(())
+    }
+}
+
+/// Records of one file.
+struct Parser {
+    input: Box<dyn BufRead + Send>,
+    /// Bytes read while looking for a BOM, parsed before `input`.
+    head: Vec<u8>,
+    scan: Scan,
 }
 
 impl Parser {
     fn open(path: &str, delimiter: u8, compression: Option<Compression>) -> Result<Self> {
+        let mut input = open_decoded(path, compression)?;
+        let mut head = Vec::with_capacity(BOM.len());
+        while head.len() < BOM.len() {
+            let buf = match input.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(read_error(path, e)),
+            };
+            if buf.is_empty() {
+                break;
+            }
+            let take = buf.len().min(BOM.len() - head.len());
+            head.extend_from_slice(&buf[..take]);
+            input.consume(take);
+        }
+        if head == BOM {
+            head.clear();
+        }
         Ok(Parser {
-            lines: Lines::open(path, compression)?,
-            delimiter,
-            state: 0,
-            fields: Vec::new(),
-            field: Vec::new(),
-            start: 0,
-            ready: std::collections::VecDeque::new(),
-            eof: false,
+            input,
+            head,
+            scan: Scan {
+                path: Arc::from(path),
+                delimiter,
+                state: 0,
+                line: 1,
+                offset: 0,
+                line_start: 0,
+                start: 1,
+                record_values: 0,
+                record_fields: 0,
+            },
         })
     }
 
-    fn end_field(&mut self) {
-        self.fields.push(std::mem::take(&mut self.field));
+    /// Parse records into `chunk` until it holds `rows` records or `bytes` bytes of fields
+    /// (true), or the file ends (false). On error, the records before it stay in the chunk.
+    fn fill(&mut self, chunk: &mut Chunk, rows: usize, bytes: usize) -> Result<bool> {
+        if !chunk
+            .paths
+            .last()
+            .is_some_and(|p| Arc::ptr_eq(p, &self.scan.path))
+        {
+            chunk.paths.push(self.scan.path.clone());
+        }
+        let result = self.fill_inner(chunk, rows, bytes);
+        if result.is_err() && self.scan.state != 0 {
+            chunk.values.truncate(self.scan.record_values);
+            chunk.ends.truncate(self.scan.record_fields);
+        }
+        result
     }
 
-    fn end_record(&mut self) {
-        self.end_field();
-        let fields = std::mem::take(&mut self.fields);
-        self.ready.push_back((self.start, fields));
-        self.state = 0;
-    }
-
-    /// States: 0 start of record, 1 start of field, 2 unquoted, 3 quoted, 4 quote in quoted.
-    fn next_record(&mut self) -> Result<Option<Record>> {
+    fn fill_inner(&mut self, chunk: &mut Chunk, rows: usize, bytes: usize) -> Result<bool> {
+        if !self.head.is_empty() {
+            let head = std::mem::take(&mut self.head);
+            let used = self.scan.scan(&head, chunk, rows, bytes)?;
+            if used < head.len() {
+                self.head = head[used..].to_vec();
+                return Ok(true);
+            }
+        }
         loop {
-            if let Some(r) = self.ready.pop_front() {
-                return Ok(Some(r));
+            if self.scan.state == 0 && chunk.full(rows, bytes) {
+                return Ok(true);
             }
-            if self.eof {
-                return Ok(None);
-            }
-            let path = self.lines.path.clone();
-            let Some((number, line)) = self.lines.next_line()? else {
-                self.eof = true;
-                if self.state == 3 {
-                    return Err(Error::data(
-                        path,
-                        Some(Position::Line(self.start)),
-                        "unterminated quoted field",
-                    ));
-                }
-                continue;
+            crate::cancel::check()?;
+            let buf = match self.input.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(read_error(&self.scan.path, e)),
             };
-            if self.state == 0 && memchr::memchr2(b'"', b'\r', line).is_none() {
-                if !line.is_empty() {
-                    let fields = line
-                        .split(|&b| b == self.delimiter)
-                        .map(<[u8]>::to_vec)
-                        .collect();
-                    self.ready.push_back((number, fields));
-                }
-                continue;
+            if buf.is_empty() {
+                self.scan.finish(chunk)?;
+                return Ok(false);
             }
-            let line = line.to_vec();
-            for &byte in line.iter().chain(std::iter::once(&b'\n')) {
-                let eol = byte == b'\r' || byte == b'\n';
-                if self.state == 0 {
-                    if eol {
-                        continue;
-                    }
-                    self.start = number;
-                    self.state = 1;
-                }
-                match self.state {
-                    1 => {
-                        if byte == b'"' {
-                            self.state = 3;
-                        } else if byte == self.delimiter {
-                            self.end_field();
-                        } else if eol {
-                            self.end_record();
-                        } else {
-                            self.field.push(byte);
-                            self.state = 2;
-                        }
-                    }
-                    2 => {
-                        if byte == self.delimiter {
-                            self.end_field();
-                            self.state = 1;
-                        } else if eol {
-                            self.end_record();
-                        } else {
-                            self.field.push(byte);
-                        }
-                    }
-                    3 => {
-                        if byte == b'"' {
-                            self.state = 4;
-                        } else {
-                            self.field.push(byte);
-                        }
-                    }
-                    _ => {
-                        if byte == b'"' {
-                            self.field.push(b'"');
-                            self.state = 3;
-                        } else if byte == self.delimiter {
-                            self.end_field();
-                            self.state = 1;
-                        } else if eol {
-                            self.end_record();
-                        } else {
-                            return Err(Error::data(
-                                path,
-                                Some(Position::Line(number)),
-                                "unexpected character after a closing quote",
-                            ));
-                        }
-                    }
-                }
+            let len = buf.len();
+            let used = self.scan.scan(buf, chunk, rows, bytes)?;
+            self.input.consume(used);
+            if used < len {
+                return Ok(true);
             }
         }
     }
@@ -233,14 +432,8 @@ fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
-struct Raw {
-    path: Arc<str>,
-    line: u64,
-    fields: Vec<Vec<u8>>,
-}
-
-fn record_error(raw: &Raw, message: String, mismatch: bool) -> Error {
-    let (path, position) = (raw.path.to_string(), Some(Position::Line(raw.line)));
+fn record_error(path: &str, line: u64, message: String, mismatch: bool) -> Error {
+    let (path, position) = (path.to_string(), Some(Position::Line(line)));
     if mismatch {
         Error::SchemaMismatch {
             path,
@@ -262,32 +455,32 @@ struct Decoder {
     types: Vec<CType>,
     schema: SchemaRef,
     skip_bad: bool,
+    /// Field buffers of decoded chunks, handed back to the parser: refilling memory already
+    /// in use costs no page faults (at most [`SPARE`] are kept).
+    spare: std::sync::Mutex<Vec<Vec<u8>>>,
 }
 
-/// Records split on the caller's thread, decoded on the pool.
-struct Chunk {
-    records: Vec<Raw>,
-    /// The reading error met after these records (they still count).
-    tail: Option<Error>,
-}
+/// Spare field buffers kept for reuse.
+const SPARE: usize = 2;
 
 impl Decoder {
-    fn decode(&self, raw: &mut Raw) -> std::result::Result<Vec<String>, String> {
-        if raw.fields.len() != self.width {
-            return Err(format!(
-                "expected {} fields, found {}",
-                self.width,
-                raw.fields.len()
+    /// Why record `r` cannot be read: (message, whether it is a type mismatch).
+    fn problem(&self, chunk: &Chunk, r: usize) -> Option<(String, bool)> {
+        let fields = chunk.fields(r);
+        if fields.len() != self.width {
+            return Some((
+                format!("expected {} fields, found {}", self.width, fields.len()),
+                false,
             ));
         }
-        std::mem::take(&mut raw.fields)
-            .into_iter()
-            .map(|f| String::from_utf8(f).map_err(|_| "invalid UTF-8".to_string()))
-            .collect()
-    }
-
-    fn check(&self, row: &[String]) -> std::result::Result<(), String> {
-        for ((text, t), field) in row.iter().zip(&self.types).zip(self.schema.fields()) {
+        if fields
+            .clone()
+            .any(|f| std::str::from_utf8(chunk.field(f)).is_err())
+        {
+            return Some(("invalid UTF-8".to_string(), false));
+        }
+        for ((f, t), field) in fields.zip(&self.types).zip(self.schema.fields()) {
+            let text = std::str::from_utf8(chunk.field(f)).unwrap_or_default();
             if text.is_empty() {
                 continue;
             }
@@ -298,47 +491,48 @@ impl Decoder {
                 CType::Bool => parse_bool(text).is_some(),
             };
             if !ok {
-                return Err(format!(
-                    "column {:?}: {text:?} is not a {}",
-                    field.name(),
-                    field.data_type()
+                return Some((
+                    format!(
+                        "column {:?}: {text:?} is not a {}",
+                        field.name(),
+                        field.data_type()
+                    ),
+                    true,
                 ));
             }
         }
-        Ok(())
+        None
     }
 
-    fn decode_chunk(&self, chunk: Chunk) -> Decoded {
-        let mut rows = Vec::with_capacity(chunk.records.len());
+    fn decode_chunk(&self, mut chunk: Chunk) -> Decoded {
+        let mut good = Vec::with_capacity(chunk.records.len());
         let (mut skipped, mut error) = (0, None);
-        for mut raw in chunk.records {
-            let problem = match self.decode(&mut raw) {
-                Err(m) => Some((m, false)),
-                Ok(row) => match self.check(&row) {
-                    Ok(()) => {
-                        rows.push(row);
-                        None
-                    }
-                    Err(m) => Some((m, true)),
-                },
-            };
-            if let Some((message, mismatch)) = problem {
-                if self.skip_bad {
-                    skipped += 1;
-                } else {
-                    error = Some(record_error(&raw, message, mismatch));
+        for r in 0..chunk.records.len() {
+            match self.problem(&chunk, r) {
+                None => good.push(r),
+                Some(_) if self.skip_bad => skipped += 1,
+                Some((message, mismatch)) => {
+                    let line = chunk.records[r].0;
+                    error = Some(record_error(chunk.path(r), line, message, mismatch));
                     break;
                 }
             }
         }
-        let error = error.or(chunk.tail);
-        let (batch, error) = match (rows.is_empty(), error) {
+        let error = error.or(chunk.tail.take());
+        let (batch, error) = match (good.is_empty(), error) {
             (true, error) => (None, error),
-            (false, error) => match self.build(&rows) {
+            (false, error) => match self.build(&chunk, &good) {
                 Ok(batch) => (Some(batch), error),
                 Err(e) => (None, Some(e)),
             },
         };
+        let mut values = std::mem::take(&mut chunk.values);
+        values.clear();
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.len() < SPARE {
+            spare.push(values);
+        }
+        drop(spare);
         Decoded {
             batch,
             skipped,
@@ -346,53 +540,94 @@ impl Decoder {
         }
     }
 
-    fn build(&self, rows: &[Vec<String>]) -> Result<RecordBatch> {
-        let columns: Vec<ArrayRef> = self
-            .types
-            .iter()
-            .enumerate()
-            .map(|(i, t)| -> ArrayRef {
-                let cells = rows
-                    .iter()
-                    .map(|r| Some(r[i].as_str()).filter(|s| !s.is_empty()));
-                match t {
-                    CType::Int => {
-                        let mut b = Int64Builder::with_capacity(rows.len());
-                        cells.for_each(|c| b.append_option(c.and_then(parse_int)));
-                        Arc::new(b.finish())
-                    }
-                    CType::Float => {
-                        let mut b = Float64Builder::with_capacity(rows.len());
-                        cells.for_each(|c| b.append_option(c.and_then(parse_float)));
-                        Arc::new(b.finish())
-                    }
-                    CType::Bool => {
-                        let mut b = BooleanBuilder::with_capacity(rows.len());
-                        cells.for_each(|c| b.append_option(c.and_then(parse_bool)));
-                        Arc::new(b.finish())
-                    }
-                    CType::Str => {
-                        let bytes = rows.iter().map(|r| r[i].len()).sum();
-                        let mut b = StringBuilder::with_capacity(rows.len(), bytes);
-                        cells.for_each(|c| b.append_option(c));
-                        Arc::new(b.finish())
-                    }
+    /// The batch of records `good` of `chunk` (checked by [`Decoder::problem`]).
+    fn build(&self, chunk: &Chunk, good: &[usize]) -> Result<RecordBatch> {
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.types.len());
+        for (i, t) in self.types.iter().enumerate() {
+            let cells = good.iter().map(|&r| {
+                let bytes = chunk.field(chunk.records[r].1 + i);
+                // Checked UTF-8 already; empty is null.
+                Some(std::str::from_utf8(bytes).unwrap_or_default()).filter(|s| !s.is_empty())
+            });
+            let column: ArrayRef = match t {
+                CType::Int => {
+                    let mut b = Int64Builder::with_capacity(good.len());
+                    cells.for_each(|c| b.append_option(c.and_then(parse_int)));
+                    Arc::new(b.finish())
                 }
-            })
-            .collect();
-        batch_of(&self.schema, columns, rows.len())
+                CType::Float => {
+                    let mut b = Float64Builder::with_capacity(good.len());
+                    cells.for_each(|c| b.append_option(c.and_then(parse_float)));
+                    Arc::new(b.finish())
+                }
+                CType::Bool => {
+                    let mut b = BooleanBuilder::with_capacity(good.len());
+                    cells.for_each(|c| b.append_option(c.and_then(parse_bool)));
+                    Arc::new(b.finish())
+                }
+                CType::Str => self.strings(chunk, good, i)?,
+            };
+            columns.push(column);
+        }
+        batch_of(&self.schema, columns, good.len())
+    }
+
+    /// Column `i` as a string array, straight from the chunk's bytes.
+    fn strings(&self, chunk: &Chunk, good: &[usize], i: usize) -> Result<ArrayRef> {
+        let too_big = || {
+            let r = good.first().copied().unwrap_or(0);
+            Error::data(
+                chunk.path(r),
+                Some(Position::Line(chunk.records[r].0)),
+                format!(
+                    "column {:?} holds more than {} bytes in one chunk",
+                    self.schema.field(i).name(),
+                    i32::MAX
+                ),
+            )
+        };
+        let total: usize = good
+            .iter()
+            .map(|&r| chunk.field(chunk.records[r].1 + i).len())
+            .sum();
+        if total > i32::MAX as usize {
+            return Err(too_big());
+        }
+        let mut values = Vec::with_capacity(total);
+        let mut offsets = Vec::with_capacity(good.len() + 1);
+        offsets.push(0i32);
+        let mut nulls = NullBufferBuilder::new(good.len());
+        for &r in good {
+            let bytes = chunk.field(chunk.records[r].1 + i);
+            if bytes.is_empty() {
+                nulls.append_null();
+            } else {
+                values.extend_from_slice(bytes);
+                nulls.append_non_null();
+            }
+            offsets.push(values.len() as i32); // at most `total`, checked above
+        }
+        let array = StringArray::try_new(
+            OffsetBuffer::new(offsets.into()),
+            values.into(),
+            nulls.finish(),
+        )
+        .map_err(|e| Error::invalid(format!("internal: cannot build a string column: {e}")))?;
+        Ok(Arc::new(array))
     }
 }
 
-/// A chunk ends after this many bytes of fields (or `batch_size` records, at least 1024).
-const CHUNK_BYTES: usize = 4 << 20;
+/// A chunk ends after this many bytes of fields, or at the next boundary of the output
+/// batches (`batch_size` records, at least 1024): a batch is then one chunk, not copied
+/// together from several.
+const CHUNK_BYTES: usize = 128 << 20;
 
 pub struct CsvSource {
     paths: Vec<String>,
     next: usize,
     delimiter: u8,
     compression: Option<Compression>,
-    current: Option<(Arc<str>, Parser)>,
+    current: Option<Parser>,
     header: Option<Vec<String>>,
     skip_bad: bool,
     skipped: u64,
@@ -400,11 +635,13 @@ pub struct CsvSource {
     num_threads: usize,
     types: Vec<CType>,
     schema: SchemaRef,
-    /// Rows read while inferring the types.
-    buffer: std::collections::VecDeque<Vec<String>>,
+    /// Records read while inferring the types.
+    buffer: Option<Chunk>,
     decoder: Option<Arc<Decoder>>,
     chunked: Chunked,
     read_done: bool,
+    /// Records handed out so far (those of the type inference included).
+    gathered: usize,
 }
 
 impl CsvSource {
@@ -429,41 +666,40 @@ impl CsvSource {
             num_threads,
             types: Vec::new(),
             schema: Arc::new(Schema::empty()),
-            buffer: std::collections::VecDeque::new(),
+            buffer: None,
             decoder: None,
             chunked: Chunked::default(),
             read_done: false,
+            gathered: 0,
         };
         source.infer()?;
         Ok(source)
     }
 
-    /// The next data record of the input (headers consumed and checked).
-    fn next_raw(&mut self) -> Result<Option<Raw>> {
+    /// Parse data records (headers consumed and checked) into `chunk` until it holds
+    /// `rows` records or `bytes` bytes (true) or the input ends (false).
+    fn fill(&mut self, chunk: &mut Chunk, rows: usize, bytes: usize) -> Result<bool> {
         loop {
-            let Some((path, parser)) = self.current.as_mut() else {
+            let Some(parser) = self.current.as_mut() else {
                 if self.next >= self.paths.len() {
-                    return Ok(None);
+                    return Ok(false);
                 }
                 let path = self.paths[self.next].clone();
                 self.next += 1;
                 let mut parser = Parser::open(&path, self.delimiter, self.compression)?;
-                if let Some((line, fields)) = parser.next_record()? {
-                    self.set_header(&path, line, fields)?;
+                let mut head = Chunk::default();
+                parser.fill(&mut head, 1, usize::MAX)?;
+                if !head.records.is_empty() {
+                    let names = head.fields(0).map(|f| head.field(f).to_vec()).collect();
+                    self.set_header(&path, head.records[0].0, names)?;
                 }
-                self.current = Some((Arc::from(path.as_str()), parser));
+                self.current = Some(parser);
                 continue;
             };
-            match parser.next_record()? {
-                None => self.current = None,
-                Some((line, fields)) => {
-                    return Ok(Some(Raw {
-                        path: path.clone(),
-                        line,
-                        fields,
-                    }))
-                }
+            if parser.fill(chunk, rows, bytes)? {
+                return Ok(true);
             }
+            self.current = None;
         }
     }
 
@@ -502,42 +738,46 @@ impl CsvSource {
         self.header.as_ref().map(Vec::len).unwrap_or(0)
     }
 
-    fn fail(&mut self, raw: &Raw, message: String, mismatch: bool) -> Result<()> {
-        if self.skip_bad {
-            self.skipped += 1;
-            return Ok(());
-        }
-        Err(record_error(raw, message, mismatch))
-    }
-
     fn infer(&mut self) -> Result<()> {
         let mut ints: Vec<bool> = Vec::new();
         let mut floats: Vec<bool> = Vec::new();
         let mut bools: Vec<bool> = Vec::new();
         let mut seen: Vec<bool> = Vec::new();
-        while self.buffer.len() < INFER_ROWS {
-            let Some(mut raw) = self.next_raw()? else {
+        let mut buffer = Chunk::default();
+        while buffer.records.len() < INFER_ROWS {
+            let r = buffer.records.len();
+            self.fill(&mut buffer, r + 1, usize::MAX)?;
+            if buffer.records.len() == r {
                 break;
-            };
+            }
+            // The header is known once the first record is read.
             let probe = Decoder {
                 width: self.width(),
                 types: Vec::new(),
                 schema: self.schema.clone(),
                 skip_bad: self.skip_bad,
+                spare: Default::default(),
             };
-            let row = match probe.decode(&mut raw) {
-                Ok(row) => row,
-                Err(m) => {
-                    self.fail(&raw, m, false)?;
-                    continue;
+            if let Some((message, mismatch)) = probe.problem(&buffer, r) {
+                if !self.skip_bad {
+                    return Err(record_error(
+                        buffer.path(r),
+                        buffer.records[r].0,
+                        message,
+                        mismatch,
+                    ));
                 }
-            };
+                self.skipped += 1;
+                buffer.truncate(r);
+                continue;
+            }
             if seen.is_empty() {
-                let n = row.len();
+                let n = buffer.fields(r).len();
                 (ints, floats, bools, seen) =
                     (vec![true; n], vec![true; n], vec![true; n], vec![false; n]);
             }
-            for (i, text) in row.iter().enumerate() {
+            for (i, f) in buffer.fields(r).enumerate() {
+                let text = std::str::from_utf8(buffer.field(f)).unwrap_or_default();
                 if text.is_empty() {
                     continue;
                 }
@@ -552,7 +792,6 @@ impl CsvSource {
                     bools[i] = false;
                 }
             }
-            self.buffer.push_back(row);
         }
         let names = self.header.clone().unwrap_or_default();
         self.types = (0..names.len())
@@ -584,6 +823,8 @@ impl CsvSource {
             })
             .collect();
         self.schema = Arc::new(Schema::new(fields));
+        self.gathered = buffer.records.len();
+        self.buffer = (!buffer.records.is_empty()).then_some(buffer);
         Ok(())
     }
 
@@ -594,37 +835,37 @@ impl CsvSource {
                 types: self.types.clone(),
                 schema: self.schema.clone(),
                 skip_bad: self.skip_bad,
+                spare: Default::default(),
             }));
         }
         self.decoder.clone().expect("set above")
     }
 
-    /// Split the next chunk of records (None at the end of the input).
+    /// Parse the next chunk of records (None at the end of the input).
     fn gather(&mut self) -> Option<Chunk> {
         if self.read_done {
             return None;
         }
-        let rows = self.batch_size.max(1024);
-        let mut chunk = Chunk {
-            records: Vec::new(),
-            tail: None,
+        let rows = if self.batch_size >= 1024 {
+            self.batch_size - self.gathered % self.batch_size
+        } else {
+            1024
         };
-        let mut bytes = 0;
-        while chunk.records.len() < rows && bytes < CHUNK_BYTES {
-            match self.next_raw() {
-                Ok(Some(raw)) => {
-                    bytes += raw.fields.iter().map(Vec::len).sum::<usize>();
-                    chunk.records.push(raw);
-                }
-                Ok(None) => {
-                    self.read_done = true;
-                    break;
-                }
-                Err(e) => {
-                    chunk.tail = Some(e);
-                    self.read_done = true;
-                    break;
-                }
+        let mut chunk = Chunk::default();
+        if let Some(decoder) = &self.decoder {
+            let mut spare = decoder.spare.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(values) = spare.pop() {
+                chunk.values = values;
+            }
+        }
+        let result = self.fill(&mut chunk, rows, CHUNK_BYTES);
+        self.gathered += chunk.records.len();
+        match result {
+            Ok(true) => {}
+            Ok(false) => self.read_done = true,
+            Err(e) => {
+                chunk.tail = Some(e);
+                self.read_done = true;
             }
         }
         (!chunk.records.is_empty() || chunk.tail.is_some()).then_some(chunk)
@@ -637,9 +878,9 @@ impl Source for CsvSource {
     }
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        if !self.buffer.is_empty() {
-            let rows: Vec<Vec<String>> = self.buffer.drain(..).collect();
-            return self.decoder().build(&rows).map(Some);
+        if let Some(buffer) = self.buffer.take() {
+            let good: Vec<usize> = (0..buffer.records.len()).collect();
+            return self.decoder().build(&buffer, &good).map(Some);
         }
         // `gather` borrows the source: the read-ahead state is taken out meanwhile.
         let decoder = self.decoder();

@@ -8,7 +8,7 @@
 //! is a `SchemaMismatch`. Later records must fit the inferred schema (ints widen to float;
 //! a new key is a mismatch).
 
-use std::collections::VecDeque;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use super::ahead::{Chunked, Decoded};
 use super::input::{open_decoded, read_error, Lines};
+use super::jfast::{self, Obj, J};
 use super::{batch_of, Compression, Source, INFER_ROWS};
 use crate::error::{Error, Position, Result};
 
@@ -265,77 +266,128 @@ fn short(value: &Value) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// Building arrays
+// Building arrays (from the light tree of `jfast`)
 
-fn non_null(v: Option<&Value>) -> Option<&Value> {
-    v.filter(|v| !v.is_null())
-}
-
-fn number_i64(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_str().parse::<i64>().ok(),
-        _ => None,
+/// Whether `value` fits `kind` (the fast check; [`fits`] words the failure).
+fn fits_j(kind: &JType, value: &J) -> bool {
+    match (kind, value) {
+        (_, J::Null) => true,
+        (JType::Bool, J::Bool(_)) => true,
+        (JType::Int, J::Int(_)) => true,
+        (JType::Float, J::Int(_) | J::Float(_)) => true,
+        (JType::Str, J::Str(_)) => true,
+        (JType::List(item), J::List(items)) => items.iter().all(|v| fits_j(item, v)),
+        (JType::Struct(fields), J::Obj(map)) => map.iter().all(|(key, v)| {
+            fields
+                .iter()
+                .find(|(k, _)| k == key)
+                .is_some_and(|(_, kind)| fits_j(kind, v))
+        }),
+        _ => false,
     }
 }
 
-fn number_f64(v: &Value) -> Option<f64> {
-    match v {
+/// A checked `serde_json` value as a light tree (numbers were checked by [`check_value`]).
+fn to_j(value: Value) -> J<'static> {
+    match value {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(b),
         Value::Number(n) => {
             let text = n.as_str();
             if is_float_literal(text) {
-                text.parse::<f64>().ok()
+                J::Float(text.parse::<f64>().unwrap_or(f64::NAN))
             } else {
-                // as float(int(text)) in Python: "-0" is 0.0, large ints round to nearest.
-                text.parse::<i64>().ok().map(|i| i as f64)
+                J::Int(text.parse::<i64>().unwrap_or_default())
             }
         }
-        _ => None,
+        Value::String(s) => J::Str(Cow::Owned(s)),
+        Value::Array(items) => J::List(items.into_iter().map(to_j).collect()),
+        Value::Object(map) => J::Obj(to_obj(map)),
     }
 }
 
-fn nulls_of(values: &[Option<&Value>]) -> Option<NullBuffer> {
+fn to_obj(map: Map<String, Value>) -> Obj<'static> {
+    map.into_iter()
+        .map(|(k, v)| (Cow::Owned(k), to_j(v)))
+        .collect()
+}
+
+fn get<'v, 'a>(obj: &'v Obj<'a>, key: &str) -> Option<&'v J<'a>> {
+    obj.iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .filter(|v| !matches!(v, J::Null))
+}
+
+fn nulls_of(values: &[Option<&J>]) -> Option<NullBuffer> {
     let nulls = NullBuffer::from_iter(values.iter().map(|v| v.is_some()));
     (nulls.null_count() > 0).then_some(nulls)
 }
 
-fn build(kind: &JType, values: &[Option<&Value>]) -> ArrayRef {
+/// The array of `values` (None: null) of type `kind` (they fit it).
+fn build(kind: &JType, values: &[Option<&J>]) -> ArrayRef {
     match kind {
         JType::Null => Arc::new(NullArray::new(values.len())),
         JType::Bool => {
             let mut b = BooleanBuilder::with_capacity(values.len());
-            values
-                .iter()
-                .for_each(|v| b.append_option(v.and_then(Value::as_bool)));
+            values.iter().for_each(|v| {
+                b.append_option(match v {
+                    Some(J::Bool(x)) => Some(*x),
+                    _ => None,
+                })
+            });
             Arc::new(b.finish())
         }
         JType::Int => {
             let mut b = Int64Builder::with_capacity(values.len());
-            values
-                .iter()
-                .for_each(|v| b.append_option(v.and_then(number_i64)));
+            values.iter().for_each(|v| {
+                b.append_option(match v {
+                    Some(J::Int(x)) => Some(*x),
+                    _ => None,
+                })
+            });
             Arc::new(b.finish())
         }
         JType::Float => {
             let mut b = Float64Builder::with_capacity(values.len());
-            values
-                .iter()
-                .for_each(|v| b.append_option(v.and_then(number_f64)));
+            values.iter().for_each(|v| {
+                b.append_option(match v {
+                    Some(J::Float(x)) => Some(*x),
+                    // as float(int(text)) in Python: "-0" is 0.0, large ints round to nearest.
+                    Some(J::Int(x)) => Some(*x as f64),
+                    _ => None,
+                })
+            });
             Arc::new(b.finish())
         }
         JType::Str => {
-            let mut b = StringBuilder::with_capacity(values.len(), 0);
-            values
+            let bytes = values
                 .iter()
-                .for_each(|v| b.append_option(v.and_then(Value::as_str)));
+                .map(|v| match v {
+                    Some(J::Str(s)) => s.len(),
+                    _ => 0,
+                })
+                .sum();
+            let mut b = StringBuilder::with_capacity(values.len(), bytes);
+            values.iter().for_each(|v| {
+                b.append_option(match v {
+                    Some(J::Str(s)) => Some(s.as_ref()),
+                    _ => None,
+                })
+            });
             Arc::new(b.finish())
         }
         JType::List(item) => {
             let mut offsets = Vec::with_capacity(values.len() + 1);
             offsets.push(0i32);
-            let mut children: Vec<Option<&Value>> = Vec::new();
+            let mut children: Vec<Option<&J>> = Vec::new();
             for v in values {
-                if let Some(Value::Array(items)) = v {
-                    children.extend(items.iter().map(|x| non_null(Some(x))));
+                if let Some(J::List(items)) = v {
+                    children.extend(
+                        items
+                            .iter()
+                            .map(|x| Some(x).filter(|x| !matches!(x, J::Null))),
+                    );
                 }
                 offsets.push(i32::try_from(children.len()).unwrap_or(i32::MAX));
             }
@@ -356,9 +408,12 @@ fn build(kind: &JType, values: &[Option<&Value>]) -> ArrayRef {
             let children = fields
                 .iter()
                 .map(|(key, k)| {
-                    let column: Vec<Option<&Value>> = values
+                    let column: Vec<Option<&J>> = values
                         .iter()
-                        .map(|v| non_null(v.and_then(|o| o.as_object()).and_then(|o| o.get(key))))
+                        .map(|v| match v {
+                            Some(J::Obj(o)) => get(o, key),
+                            _ => None,
+                        })
                         .collect();
                     build(k, &column)
                 })
@@ -726,13 +781,22 @@ impl Decoder {
         Ok(())
     }
 
-    fn build(&self, rows: &[Map<String, Value>]) -> Result<RecordBatch> {
+    /// Whether a row of the fast path fits the inferred schema (see [`Decoder::check`]).
+    fn fits_row(&self, row: &Obj) -> bool {
+        row.iter().all(|(key, value)| {
+            self.kinds
+                .iter()
+                .find(|(k, _)| k == key)
+                .is_some_and(|(_, kind)| fits_j(kind, value))
+        })
+    }
+
+    fn build(&self, rows: &[Obj]) -> Result<RecordBatch> {
         let columns = self
             .kinds
             .iter()
             .map(|(name, kind)| {
-                let values: Vec<Option<&Value>> =
-                    rows.iter().map(|r| non_null(r.get(name))).collect();
+                let values: Vec<Option<&J>> = rows.iter().map(|r| get(r, name)).collect();
                 build(kind, &values)
             })
             .collect();
@@ -745,6 +809,13 @@ impl Decoder {
         for (path, position, end) in &chunk.records {
             let bytes = &chunk.data[start..*end];
             start = *end;
+            if let Some(row) = jfast::parse(bytes) {
+                if self.fits_row(&row) {
+                    rows.push(row);
+                    continue;
+                }
+            }
+            // serde_json decides the rest and words the errors.
             let parsed = match parse_checked(path, position, bytes, self.array) {
                 Ok(parsed) => parsed,
                 Err(e) => {
@@ -753,7 +824,7 @@ impl Decoder {
                 }
             };
             match parsed.and_then(|row| self.check(&row).map(|()| row)) {
-                Ok(row) => rows.push(row),
+                Ok(row) => rows.push(to_obj(row)),
                 Err(_) if self.skip_bad => skipped += 1,
                 Err(b) => {
                     error = Some(Self::error(path, position, b));
@@ -789,7 +860,7 @@ pub struct JsonSource {
     kinds: Vec<(String, JType)>,
     schema: SchemaRef,
     /// Records read while inferring the types.
-    buffer: VecDeque<Map<String, Value>>,
+    buffer: Option<Chunk>,
     decoder: Option<Arc<Decoder>>,
     chunked: Chunked,
     read_done: bool,
@@ -828,7 +899,7 @@ impl JsonSource {
             num_threads,
             kinds: Vec::new(),
             schema: Arc::new(Schema::empty()),
-            buffer: VecDeque::new(),
+            buffer: None,
             decoder: None,
             chunked: Chunked::default(),
             read_done: false,
@@ -848,7 +919,12 @@ impl JsonSource {
     fn infer(&mut self) -> Result<()> {
         let mut kinds: Vec<(String, JType)> = Vec::new();
         let mut scratch = Vec::new();
-        while self.buffer.len() < INFER_ROWS {
+        let mut buffer = Chunk {
+            data: Vec::new(),
+            records: Vec::new(),
+            tail: None,
+        };
+        while buffer.records.len() < INFER_ROWS {
             let Some(mut raw) = self.records.next(&mut scratch)? else {
                 break;
             };
@@ -867,8 +943,11 @@ impl JsonSource {
                     continue;
                 }
             }
-            self.buffer.push_back(row);
+            buffer.data.extend_from_slice(&scratch);
+            let path: Arc<str> = Arc::from(raw.path.as_str());
+            buffer.records.push((path, raw.position, buffer.data.len()));
         }
+        self.buffer = (!buffer.records.is_empty()).then_some(buffer);
         self.schema = Arc::new(Schema::new(struct_fields(&kinds)));
         self.kinds = kinds;
         Ok(())
@@ -924,9 +1003,16 @@ impl Source for JsonSource {
     }
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        if !self.buffer.is_empty() {
-            let rows: Vec<Map<String, Value>> = self.buffer.drain(..).collect();
-            return self.decoder().build(&rows).map(Some);
+        if let Some(buffer) = self.buffer.take() {
+            // Decoded again by the chunks' path (the types were inferred from these rows).
+            let decoded = self.decoder().decode(buffer);
+            self.skipped += decoded.skipped;
+            if let Some(e) = decoded.error {
+                return Err(e);
+            }
+            if let Some(batch) = decoded.batch {
+                return Ok(Some(batch));
+            }
         }
         // `gather` borrows the source: the read-ahead state is taken out meanwhile.
         let decoder = self.decoder();

@@ -12,6 +12,7 @@ mod arrowfile;
 mod csv;
 pub mod input;
 mod ipcguard;
+mod jfast;
 mod json;
 mod parquet;
 mod text;

@@ -292,3 +292,55 @@ fn absurd_declared_ipc_buffer_size_is_a_format_error() {
         }
     }
 }
+
+/// Quoted fields with line breaks, `""` and CRLF endings, larger than the 64 KiB read
+/// buffer, so that fields and records straddle buffer (and chunk) boundaries.
+#[test]
+fn csv_fields_across_read_buffers() {
+    let mut data = String::from("\u{feff}id,text,n\r\n");
+    let mut want = Vec::new();
+    let mut line = 2u64;
+    for i in 0..3000 {
+        let text = format!("{}\"q\"\n{}", "x".repeat(i * 7 % 200), "é".repeat(i % 50));
+        data.push_str(&format!(
+            "{i},\"{}\",{}\r\n",
+            text.replace('"', "\"\""),
+            i * 2
+        ));
+        if i % 3 == 0 {
+            data.push_str("\r\n"); // a blank line
+            line += 1;
+        }
+        line += 2;
+        want.push(text);
+    }
+    data.push_str("3000,\"unterminated\n");
+    let path = temp("straddle.csv", data.as_bytes());
+    for threads in [1, 2] {
+        let mut o = options(Format::Csv, 700);
+        o.num_threads = threads;
+        let mut r = Reader::new(vec![path.clone()], o).unwrap();
+        let mut texts = Vec::new();
+        let error = loop {
+            match r.next_batch() {
+                Ok(Some(b)) => {
+                    let t = b.column(1).as_string::<i32>();
+                    texts.extend(t.iter().map(|s| s.unwrap().to_string()));
+                    let n = b.column(2).as_primitive::<Int64Type>();
+                    let ids = b.column(0).as_primitive::<Int64Type>();
+                    for k in 0..b.num_rows() {
+                        assert_eq!(n.value(k), ids.value(k) * 2);
+                    }
+                }
+                Ok(None) => panic!("no error"),
+                Err(e) => break e.to_string(),
+            }
+        };
+        // The full batches before the error (the 200 rows after the last one are pending
+        // when the error comes).
+        assert_eq!(texts.len(), 2800);
+        assert_eq!(texts[..], want[..2800]);
+        assert!(error.contains("unterminated"), "{error}");
+        assert!(error.contains(&format!("line {line}")), "{error} {line}");
+    }
+}
