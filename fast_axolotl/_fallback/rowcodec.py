@@ -104,6 +104,11 @@ def encode_value(out: bytearray, value: Any) -> None:
 def _encode_list(out: bytearray, values: list[Any]) -> None:
     if values and all(type(v) is int and _I64_MIN <= v <= _I64_MAX for v in values):
         low, high = min(values), max(values)
+        if low == high and len(values) > 1:
+            out += b"K"
+            out += _u64(len(values))
+            out += struct.pack("<q", low)
+            return
         for width, code, lo, hi in _WIDTH_CODES:
             if lo <= low and high <= hi:
                 out += b"J"

@@ -69,6 +69,8 @@ trait SignedAt: Sync {
     fn width(&self, start: usize, end: usize) -> u8;
     /// Append `start..end` as `width`-byte little-endian signed integers (values fit).
     fn write_packed(&self, start: usize, end: usize, width: u8, out: &mut Vec<u8>);
+    /// The value every item of `start..end` (non-empty, all valid) equals, if they are equal.
+    fn constant(&self, start: usize, end: usize) -> Option<i64>;
 }
 
 /// Append `values` as `width`-byte little-endian integers, one tight loop per width
@@ -114,6 +116,8 @@ trait UnsignedAt: Sync {
     /// Append `start..end` as `width`-byte little-endian integers (all <= i64::MAX).
     fn write_packed(&self, start: usize, end: usize, width: u8, out: &mut Vec<u8>);
     fn max(&self, start: usize, end: usize) -> u64;
+    /// As [`SignedAt::constant`].
+    fn constant(&self, start: usize, end: usize) -> Option<u64>;
 }
 
 trait FloatAt: Sync {
@@ -159,6 +163,11 @@ macro_rules! signed_at {
             fn write_packed(&self, start: usize, end: usize, width: u8, out: &mut Vec<u8>) {
                 pack_into(&self.values()[start..end], width, out, |v| v as i64);
             }
+            fn constant(&self, start: usize, end: usize) -> Option<i64> {
+                let values = &self.values()[start..end];
+                let first = values[0];
+                values.iter().all(|&v| v == first).then_some(first as i64)
+            }
         }
     };
 }
@@ -184,6 +193,11 @@ macro_rules! unsigned_at {
                 self.values()[start..end]
                     .iter()
                     .fold(0, |acc, &v| acc.max(v)) as u64
+            }
+            fn constant(&self, start: usize, end: usize) -> Option<u64> {
+                let values = &self.values()[start..end];
+                let first = values[0];
+                values.iter().all(|&v| v == first).then_some(first as u64)
             }
         }
     };
@@ -410,6 +424,13 @@ fn put_packed_header(out: &mut Vec<u8>, count: usize, width: u8) {
     out.push(width);
 }
 
+/// `'K' u64(count) i64(value)`: a list of `count >= 2` equal ints (attention masks).
+fn put_constant(out: &mut Vec<u8>, count: usize, value: i64) {
+    out.push(b'K');
+    put_len(out, count);
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
 fn range_has_nulls(nulls: Option<&NullBuffer>, start: usize, end: usize) -> bool {
     nulls.is_some_and(|n| n.slice(start, end - start).null_count() > 0)
 }
@@ -420,6 +441,10 @@ fn encode_list(out: &mut Vec<u8>, child: &Col<'_>, start: usize, end: usize) {
     if count > 0 {
         match child {
             Col::Signed(iv) if !range_has_nulls(iv.nulls, start, end) => {
+                if let Some(v) = (count > 1).then(|| iv.array.constant(start, end)).flatten() {
+                    put_constant(out, count, v);
+                    return;
+                }
                 let width = iv.array.width(start, end);
                 put_packed_header(out, count, width);
                 iv.array.write_packed(start, end, width, out);
@@ -428,6 +453,10 @@ fn encode_list(out: &mut Vec<u8>, child: &Col<'_>, start: usize, end: usize) {
             Col::Unsigned(u)
                 if !(start..end).any(|i| u.is_null(i)) && u.max(start, end) <= i64::MAX as u64 =>
             {
+                if let Some(v) = (count > 1).then(|| u.constant(start, end)).flatten() {
+                    put_constant(out, count, v as i64); // <= i64::MAX: checked above
+                    return;
+                }
                 // Unsigned values are >= 0, so the maximum alone picks the width.
                 let width = width_for(0, u.max(start, end) as i64);
                 put_packed_header(out, count, width);
@@ -700,6 +729,32 @@ mod tests {
         assert_eq!(a.width(1, 2), 2);
         assert_eq!(a.width(3, 4), 1);
         assert_eq!(a.width(0, 4), 4);
+    }
+
+    #[test]
+    fn equal_items_take_the_constant_form_whatever_the_int_type() {
+        let ones = |v: Vec<Option<i64>>| {
+            let list = ListArray::from_iter_primitive::<Int64Type, _, _>(vec![Some(v)]);
+            encode_batch(&batch(vec![("m", Arc::new(list) as ArrayRef)])).unwrap()[0].clone()
+        };
+        let mut expected = vec![b'R'];
+        expected.extend_from_slice(&1u64.to_le_bytes());
+        expected.extend_from_slice(&1u64.to_le_bytes());
+        expected.extend_from_slice(b"m");
+        expected.push(b'K');
+        expected.extend_from_slice(&3u64.to_le_bytes());
+        expected.extend_from_slice(&1i64.to_le_bytes());
+        assert_eq!(ones(vec![Some(1); 3]), expected);
+        let unsigned =
+            arrow_array::ListArray::from_iter_primitive::<arrow_array::types::UInt8Type, _, _>(
+                vec![Some(vec![Some(1u8); 3])],
+            );
+        let u = encode_batch(&batch(vec![("m", Arc::new(unsigned) as ArrayRef)])).unwrap();
+        assert_eq!(u[0], expected);
+        // One item, or items that differ, keep the packed form; a null keeps the general one.
+        assert_eq!(ones(vec![Some(1)])[18], b'J');
+        assert_eq!(ones(vec![Some(1), Some(2)])[18], b'J');
+        assert_eq!(ones(vec![Some(1), None])[18], b'L');
     }
 
     #[test]
