@@ -425,6 +425,11 @@ def test_csv_inference_and_grammar(impl: str, tmp_path: Path) -> None:
         (b'a,b\n1,"2"x\n', DataFormatError, "line 2"),
         (b"a,a\n1,2\n", DataFormatError, "line 1"),
         (b"a\n1\n" + b"2\n" * 1000 + b"x\n", SchemaMismatchError, "line 1003"),
+        # Invalid UTF-8 past the inference rows, also a character split by a delimiter (each
+        # field invalid, their concatenation valid) and by a quoted field's end.
+        (b"a,b\n" + "1,é\n".encode() * 1100 + b"1,\xff\n", DataFormatError, "line 1102"),
+        (b"a,b\n" + "1,é\n".encode() * 1100 + b"\xc3,\xa9\n", DataFormatError, "line 1102"),
+        (b"a,b\n" + "1,é\n".encode() * 1100 + b'"\xc3","\xa9"\n', DataFormatError, "line 1102"),
     ],
 )
 def test_csv_errors(impl: str, tmp_path: Path, data: bytes, error: type, position: str) -> None:
@@ -433,6 +438,16 @@ def test_csv_errors(impl: str, tmp_path: Path, data: bytes, error: type, positio
     with pytest.raises(error) as info:
         fa.read_table(path)
     assert type(info.value) is error and info.value.position == position
+
+
+def test_csv_invalid_utf8_skipped(impl: str, tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"a,b\n" + "1,é\n".encode() * 1100 + b"\xc3,\xa9\n2,\xe2\x82\xac\n")
+    reader = fa.read_batches(path, on_error="skip")
+    with pytest.warns(RuntimeWarning, match="skipped 1"):
+        rows = pa.Table.from_batches(list(reader)).to_pylist()
+    assert rows == [{"a": 1, "b": "é"}] * 1100 + [{"a": 2, "b": "€"}]
+    assert reader.skipped == 1
 
 
 def test_text_semantics(impl: str, tmp_path: Path) -> None:

@@ -13,6 +13,9 @@ mod reading;
 
 use pyo3::prelude::*;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Two int64 arrays, e.g. `(values, offsets)` or `(indices, bin_offsets)`.
 pub type Int64Pair<'py> = (
     Bound<'py, numpy::PyArray1<i64>>,

@@ -449,6 +449,18 @@ fn record_error(path: &str, line: u64, message: String, mismatch: bool) -> Error
     }
 }
 
+/// Whether every field of `chunk` is valid UTF-8, in one pass over all of them: the
+/// concatenation is valid and each field starts on a character boundary (so none ends
+/// inside a character). False means some field is not, or may not be: check field by field.
+fn chunk_utf8(chunk: &Chunk) -> bool {
+    let values = &chunk.values;
+    std::str::from_utf8(values).is_ok()
+        && chunk
+            .ends
+            .iter()
+            .all(|&e| values.get(e).is_none_or(|&b| (b as i8) >= -0x40))
+}
+
 /// The decoding rules, fixed once the types are inferred; shared by the pool's jobs.
 struct Decoder {
     width: usize,
@@ -465,7 +477,8 @@ const SPARE: usize = 2;
 
 impl Decoder {
     /// Why record `r` cannot be read: (message, whether it is a type mismatch).
-    fn problem(&self, chunk: &Chunk, r: usize) -> Option<(String, bool)> {
+    /// `utf8_checked`: every field of the chunk is known to be valid UTF-8 (see [`chunk_utf8`]).
+    fn problem(&self, chunk: &Chunk, r: usize, utf8_checked: bool) -> Option<(String, bool)> {
         let fields = chunk.fields(r);
         if fields.len() != self.width {
             return Some((
@@ -473,17 +486,18 @@ impl Decoder {
                 false,
             ));
         }
-        if fields
-            .clone()
-            .any(|f| std::str::from_utf8(chunk.field(f)).is_err())
+        if !utf8_checked
+            && fields
+                .clone()
+                .any(|f| std::str::from_utf8(chunk.field(f)).is_err())
         {
             return Some(("invalid UTF-8".to_string(), false));
         }
         for ((f, t), field) in fields.zip(&self.types).zip(self.schema.fields()) {
-            let text = std::str::from_utf8(chunk.field(f)).unwrap_or_default();
-            if text.is_empty() {
+            if *t == CType::Str || chunk.field(f).is_empty() {
                 continue;
             }
+            let text = std::str::from_utf8(chunk.field(f)).unwrap_or_default();
             let ok = match t {
                 CType::Str => true,
                 CType::Int => parse_int(text).is_some(),
@@ -507,8 +521,9 @@ impl Decoder {
     fn decode_chunk(&self, mut chunk: Chunk) -> Decoded {
         let mut good = Vec::with_capacity(chunk.records.len());
         let (mut skipped, mut error) = (0, None);
+        let utf8_checked = chunk_utf8(&chunk);
         for r in 0..chunk.records.len() {
-            match self.problem(&chunk, r) {
+            match self.problem(&chunk, r, utf8_checked) {
                 None => good.push(r),
                 Some(_) if self.skip_bad => skipped += 1,
                 Some((message, mismatch)) => {
@@ -607,12 +622,18 @@ impl Decoder {
             }
             offsets.push(values.len() as i32); // at most `total`, checked above
         }
-        let array = StringArray::try_new(
-            OffsetBuffer::new(offsets.into()),
-            values.into(),
-            nulls.finish(),
-        )
-        .map_err(|e| Error::invalid(format!("internal: cannot build a string column: {e}")))?;
+        // SAFETY: `offsets` start at 0 and never decrease, the last is `values.len()`, and
+        // `values` is the concatenation of fields each checked to be valid UTF-8 (by
+        // `problem`, or as a whole by `chunk_utf8`): every slice between two offsets is a
+        // whole number of fields, so valid UTF-8. Arrow's own check would read the column
+        // a second time.
+        let array = unsafe {
+            StringArray::new_unchecked(
+                OffsetBuffer::new_unchecked(offsets.into()),
+                values.into(),
+                nulls.finish(),
+            )
+        };
         Ok(Arc::new(array))
     }
 }
@@ -758,7 +779,7 @@ impl CsvSource {
                 skip_bad: self.skip_bad,
                 spare: Default::default(),
             };
-            if let Some((message, mismatch)) = probe.problem(&buffer, r) {
+            if let Some((message, mismatch)) = probe.problem(&buffer, r, false) {
                 if !self.skip_bad {
                     return Err(record_error(
                         buffer.path(r),
