@@ -21,7 +21,7 @@ def ragged_from_lists(
 
     ``None`` when a row is not a list or tuple (the caller then takes its general path).
     """
-    if not all(isinstance(seq, (list, tuple)) for seq in sequences):
+    if not _all_lists(sequences):
         return None
     values: list[int] = []
     offsets = [0]
@@ -42,6 +42,11 @@ def ragged_from_lists(
 
 def list_lengths(sequences: Sequence[Any]) -> npt.NDArray[np.int64] | None:
     """The length of every row when each is a list or tuple, else ``None``."""
-    if not all(isinstance(seq, (list, tuple)) for seq in sequences):
+    if not _all_lists(sequences):
         return None
     return np.array([len(seq) for seq in sequences], dtype=np.int64)
+
+
+def _all_lists(sequences: Sequence[Any]) -> bool:
+    """Whether every row is a list or tuple (what the list fast paths accept)."""
+    return all(isinstance(seq, (list, tuple)) for seq in sequences)

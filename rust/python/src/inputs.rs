@@ -109,13 +109,21 @@ pub fn list_lengths<'py>(
 ) -> PyResult<Option<Bound<'py, PyArray1<i64>>>> {
     let mut lengths: Vec<i64> = Vec::with_capacity(sequences.len().unwrap_or(0));
     for seq in sequences.try_iter()? {
-        let seq = seq?;
-        if !(seq.is_instance_of::<PyList>() || seq.is_instance_of::<PyTuple>()) {
+        let Some(len) = list_len(&seq?)? else {
             return Ok(None);
-        }
-        lengths.push(seq.len()? as i64);
+        };
+        lengths.push(len as i64);
     }
     Ok(Some(PyArray1::from_vec(py, lengths)))
+}
+
+/// The length of a row that is a list or tuple (what the list fast paths accept), else `None`.
+fn list_len(seq: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+    if seq.is_instance_of::<PyList>() || seq.is_instance_of::<PyTuple>() {
+        seq.len().map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 /// `None` when a row is not a list or tuple: the caller then takes its general path.
@@ -133,10 +141,10 @@ pub fn ragged_from_lists<'py>(
     let mut total = 0usize;
     for seq in sequences.try_iter()? {
         let seq = seq?;
-        if !(seq.is_instance_of::<PyList>() || seq.is_instance_of::<PyTuple>()) {
+        let Some(len) = list_len(&seq)? else {
             return Ok(None);
-        }
-        total += seq.len()?;
+        };
+        total += len;
         offsets.push(total as i64);
         rows.push(seq);
     }

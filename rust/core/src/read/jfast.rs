@@ -71,6 +71,21 @@ impl<'a> P<'a> {
         }
     }
 
+    /// After a container's item: `,` (false: another item follows) or `close` (true: the
+    /// container ends); anything else gives up (None).
+    fn separator_or_close(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let b = self.peek()?;
+        if b != b',' && b != close {
+            return None;
+        }
+        self.i += 1;
+        if b == b',' {
+            self.ws();
+        }
+        Some(b == close)
+    }
+
     /// A value at nesting `depth` (containers deeper than [`MAX_DEPTH`] give up).
     fn value(&mut self, depth: usize) -> Option<J<'a>> {
         match self.peek()? {
@@ -101,17 +116,8 @@ impl<'a> P<'a> {
                     self.ws();
                     let value = self.value(depth + 1)?;
                     fields.push((key, value));
-                    self.ws();
-                    match self.peek()? {
-                        b',' => {
-                            self.i += 1;
-                            self.ws();
-                        }
-                        b'}' => {
-                            self.i += 1;
-                            return Some(J::Obj(fields));
-                        }
-                        _ => return None,
+                    if self.separator_or_close(b'}')? {
+                        return Some(J::Obj(fields));
                     }
                 }
             }
@@ -128,17 +134,8 @@ impl<'a> P<'a> {
                 }
                 loop {
                     items.push(self.value(depth + 1)?);
-                    self.ws();
-                    match self.peek()? {
-                        b',' => {
-                            self.i += 1;
-                            self.ws();
-                        }
-                        b']' => {
-                            self.i += 1;
-                            return Some(J::List(items));
-                        }
-                        _ => return None,
+                    if self.separator_or_close(b']')? {
+                        return Some(J::List(items));
                     }
                 }
             }
