@@ -16,7 +16,7 @@
 //! fields back to back and where each field ends. The pool checks the records of a chunk
 //! (field count, UTF-8, types) and builds its Arrow arrays from those buffers.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -45,6 +45,70 @@ struct Chunk {
     paths: Vec<Arc<str>>,
     /// The reading error met after these records (they still count).
     tail: Option<Error>,
+    /// Where the record being read starts in `values` and `ends`.
+    open_values: usize,
+    open_fields: usize,
+}
+
+/// Where [`Scan`] puts what it finds: a [`Chunk`] (the fields), or a [`Counter`] (only
+/// where records end, to split the input into blocks of whole records).
+trait Sink {
+    fn begin_record(&mut self);
+    fn extend(&mut self, bytes: &[u8]);
+    fn end_field(&mut self);
+    /// The record that started on `line` (in the file `paths.last()`) is complete.
+    fn end_record(&mut self, line: u64);
+    fn full(&self, rows: usize, bytes: usize) -> bool;
+}
+
+impl Sink for Chunk {
+    fn begin_record(&mut self) {
+        self.open_values = self.values.len();
+        self.open_fields = self.ends.len();
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        self.values.extend_from_slice(bytes);
+    }
+
+    fn end_field(&mut self) {
+        self.ends.push(self.values.len());
+    }
+
+    fn end_record(&mut self, line: u64) {
+        self.ends.push(self.values.len());
+        let file = self.paths.len() - 1;
+        self.records.push((line, self.open_fields, file));
+    }
+
+    fn full(&self, rows: usize, bytes: usize) -> bool {
+        self.records.len() >= rows || self.values.len() >= bytes
+    }
+}
+
+/// Counts records and field bytes as a [`Chunk`] would hold them, storing nothing.
+#[derive(Default)]
+struct Counter {
+    records: usize,
+    bytes: usize,
+}
+
+impl Sink for Counter {
+    fn begin_record(&mut self) {}
+
+    fn extend(&mut self, bytes: &[u8]) {
+        self.bytes += bytes.len();
+    }
+
+    fn end_field(&mut self) {}
+
+    fn end_record(&mut self, _line: u64) {
+        self.records += 1;
+    }
+
+    fn full(&self, rows: usize, bytes: usize) -> bool {
+        self.records >= rows || self.bytes >= bytes
+    }
 }
 
 impl Chunk {
@@ -67,8 +131,10 @@ impl Chunk {
         &self.paths[self.records[r].2]
     }
 
-    fn full(&self, rows: usize, bytes: usize) -> bool {
-        self.records.len() >= rows || self.values.len() >= bytes
+    /// Drop the record being read (after an error inside it).
+    fn drop_open(&mut self) {
+        self.values.truncate(self.open_values);
+        self.ends.truncate(self.open_fields);
     }
 
     /// Drop the records from `r` on.
@@ -94,10 +160,8 @@ struct Scan {
     /// Bytes consumed (after a BOM), and where the current line starts.
     offset: u64,
     line_start: u64,
-    /// Line of the record being read, and where it starts in the chunk.
+    /// Line of the record being read.
     start: u64,
-    record_values: usize,
-    record_fields: usize,
 }
 
 impl Scan {
@@ -136,21 +200,28 @@ impl Scan {
         Ok(())
     }
 
-    fn end_field(chunk: &mut Chunk) {
-        chunk.ends.push(chunk.values.len());
+    /// A scanner of the same file continuing from where this one is (at a record boundary).
+    fn resume(&self) -> Scan {
+        Scan {
+            path: self.path.clone(),
+            ..*self
+        }
     }
 
-    fn end_record(&mut self, chunk: &mut Chunk) {
-        chunk.ends.push(chunk.values.len());
-        chunk
-            .records
-            .push((self.start, self.record_fields, chunk.paths.len() - 1));
+    fn end_record(&mut self, chunk: &mut impl Sink) {
+        chunk.end_record(self.start);
         self.state = 0;
     }
 
     /// Parse `buf` into `chunk`, stopping at a record boundary once the chunk is full;
     /// returns the bytes consumed. On error, the unfinished record is left in the chunk.
-    fn scan(&mut self, buf: &[u8], chunk: &mut Chunk, rows: usize, bytes: usize) -> Result<usize> {
+    fn scan(
+        &mut self,
+        buf: &[u8],
+        chunk: &mut impl Sink,
+        rows: usize,
+        bytes: usize,
+    ) -> Result<usize> {
         let d = self.delimiter;
         let n = buf.len();
         let base = self.offset;
@@ -169,8 +240,7 @@ impl Scan {
                             break;
                         }
                         self.start = self.line;
-                        self.record_values = chunk.values.len();
-                        self.record_fields = chunk.ends.len();
+                        chunk.begin_record();
                         self.state = 1;
                     }
                 }
@@ -180,7 +250,7 @@ impl Scan {
                         self.state = 3;
                         i += 1;
                     } else if b == d {
-                        Self::end_field(chunk);
+                        chunk.end_field();
                         i += 1;
                     } else if b == b'\n' || b == b'\r' {
                         self.end_record(chunk); // the line break is consumed in state 0
@@ -190,14 +260,14 @@ impl Scan {
                 }
                 2 => match memchr::memchr3(d, b'\n', b'\r', &buf[i..]) {
                     None => {
-                        chunk.values.extend_from_slice(&buf[i..]);
+                        chunk.extend(&buf[i..]);
                         i = n;
                     }
                     Some(k) => {
-                        chunk.values.extend_from_slice(&buf[i..i + k]);
+                        chunk.extend(&buf[i..i + k]);
                         i += k;
                         if buf[i] == d {
-                            Self::end_field(chunk);
+                            chunk.end_field();
                             self.state = 1;
                             i += 1;
                         } else {
@@ -211,7 +281,7 @@ impl Scan {
                         Some(k) => (k, 4),
                     };
                     let span = &buf[i..i + k];
-                    chunk.values.extend_from_slice(span);
+                    chunk.extend(span);
                     self.newlines(span, base + i as u64)?;
                     self.state = next;
                     i += k + usize::from(next == 4);
@@ -219,11 +289,11 @@ impl Scan {
                 _ => {
                     let b = buf[i];
                     if b == b'"' {
-                        chunk.values.push(b'"');
+                        chunk.extend(b"\"");
                         self.state = 3;
                         i += 1;
                     } else if b == d {
-                        Self::end_field(chunk);
+                        chunk.end_field();
                         self.state = 1;
                         i += 1;
                     } else if b == b'\n' || b == b'\r' {
@@ -244,7 +314,7 @@ impl Scan {
     }
 
     /// The end of the input: a last line without `\n` ends as if it had one.
-    fn finish(&mut self, chunk: &mut Chunk) -> Result<()> {
+    fn finish(&mut self, chunk: &mut impl Sink) -> Result<()> {
         if self.offset > self.line_start {
             match self.state {
                 1 | 2 | 4 => self.end_record(chunk),
@@ -264,6 +334,8 @@ struct Parser {
     /// Bytes read while looking for a BOM, parsed before `input`.
     head: Vec<u8>,
     scan: Scan,
+    /// The largest block split off so far (bytes), to size the next one's buffer.
+    block_hint: usize,
 }
 
 impl Parser {
@@ -289,6 +361,7 @@ impl Parser {
         Ok(Parser {
             input,
             head,
+            block_hint: 0,
             scan: Scan {
                 path: Arc::from(path),
                 delimiter,
@@ -297,8 +370,6 @@ impl Parser {
                 offset: 0,
                 line_start: 0,
                 start: 1,
-                record_values: 0,
-                record_fields: 0,
             },
         })
     }
@@ -315,8 +386,7 @@ impl Parser {
         }
         let result = self.fill_inner(chunk, rows, bytes);
         if result.is_err() && self.scan.state != 0 {
-            chunk.values.truncate(self.scan.record_values);
-            chunk.ends.truncate(self.scan.record_fields);
+            chunk.drop_open();
         }
         result
     }
@@ -351,6 +421,68 @@ impl Parser {
                 return Ok(true);
             }
         }
+    }
+}
+
+/// Bytes read from the input at a time while splitting it into blocks.
+const READ_BYTES: u64 = 1 << 20;
+
+impl Parser {
+    /// The next block of whole records of this file, read into `bytes` (a spare buffer):
+    /// until it holds `rows` records or `limit` bytes of fields, or the file ends. Records
+    /// are only delimited here; the pool parses them. Also returns how many records the
+    /// block holds, and whether reading must stop (an error, met again by the pool).
+    fn split(&mut self, mut bytes: Vec<u8>, rows: usize, limit: usize) -> (Block, usize, bool) {
+        let start = self.scan.resume();
+        bytes.clear();
+        // Room for a block like the last one: growing the buffer would copy it.
+        bytes.reserve(self.block_hint + self.head.len());
+        bytes.append(&mut self.head);
+        let mut counter = Counter::default();
+        let (mut pos, mut last, mut error, mut stop) = (0, false, None, false);
+        loop {
+            if pos < bytes.len() {
+                match self.scan.scan(&bytes[pos..], &mut counter, rows, limit) {
+                    Ok(used) => pos += used,
+                    Err(_) => {
+                        stop = true;
+                        break;
+                    }
+                }
+                if pos < bytes.len() {
+                    // Full, at a record boundary: the rest starts the next block.
+                    self.head = bytes[pos..].to_vec();
+                    bytes.truncate(pos);
+                    break;
+                }
+            }
+            if let Err(e) = crate::cancel::check() {
+                (error, stop) = (Some(e), true);
+                break;
+            }
+            bytes.reserve(READ_BYTES as usize);
+            match (&mut self.input).take(READ_BYTES).read_to_end(&mut bytes) {
+                Ok(0) => {
+                    last = true;
+                    stop = self.scan.finish(&mut counter).is_err();
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    (error, stop) = (Some(read_error(&self.scan.path, e)), true);
+                    break;
+                }
+            }
+        }
+        self.block_hint = self.block_hint.max(bytes.len());
+        let block = Block {
+            bytes,
+            scan: start,
+            last,
+            error,
+        };
+        (block, counter.records, stop)
     }
 }
 
@@ -470,10 +602,44 @@ struct Decoder {
     /// Field buffers of decoded chunks, handed back to the parser: refilling memory already
     /// in use costs no page faults (at most [`SPARE`] are kept).
     spare: std::sync::Mutex<Vec<Vec<u8>>>,
+    /// Input buffers of parsed blocks, handed back to the splitting thread likewise.
+    spare_blocks: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+/// Take a buffer from `spare` (empty if none).
+fn take_spare(spare: &std::sync::Mutex<Vec<Vec<u8>>>) -> Vec<u8> {
+    let mut spare = spare.lock().unwrap_or_else(|p| p.into_inner());
+    spare.pop().unwrap_or_default()
+}
+
+/// Hand `buffer` back to `spare` (kept if fewer than [`SPARE`] are there).
+fn give_spare(spare: &std::sync::Mutex<Vec<Vec<u8>>>, mut buffer: Vec<u8>) {
+    buffer.clear();
+    let mut spare = spare.lock().unwrap_or_else(|p| p.into_inner());
+    if spare.len() < SPARE {
+        spare.push(buffer);
+    }
+}
+
+/// Whole records of one file as read, split off by the caller's thread for the pool to parse.
+struct Block {
+    bytes: Vec<u8>,
+    /// The scanner's state where `bytes` begin (a record boundary).
+    scan: Scan,
+    /// The file ends with `bytes` (its last record may lack a line break).
+    last: bool,
+    /// The reading error met after `bytes` (the records before it still count).
+    error: Option<Error>,
+}
+
+/// What the pool is given: a block, or the error that ended the input before one.
+enum Work {
+    Block(Block),
+    Failed(Error),
 }
 
 /// Spare field buffers kept for reuse.
-const SPARE: usize = 2;
+const SPARE: usize = 4;
 
 impl Decoder {
     /// Why record `r` cannot be read: (message, whether it is a type mismatch).
@@ -518,6 +684,50 @@ impl Decoder {
         None
     }
 
+    fn decode_work(&self, work: Work) -> Decoded {
+        match work {
+            Work::Block(block) => self.decode_block(block),
+            Work::Failed(error) => Decoded {
+                batch: None,
+                skipped: 0,
+                error: Some(error),
+            },
+        }
+    }
+
+    /// Parse a block (the same scanner, from the same state, as the splitting thread ran
+    /// over these bytes: the same records, and the same error if it met one) and decode it.
+    fn decode_block(&self, block: Block) -> Decoded {
+        let Block {
+            bytes,
+            mut scan,
+            last,
+            error,
+        } = block;
+        let mut chunk = Chunk {
+            values: take_spare(&self.spare),
+            ..Chunk::default()
+        };
+        // The fields are at most the block's bytes: no growing (copying) of the buffer.
+        chunk.values.reserve(bytes.len());
+        chunk.paths.push(scan.path.clone());
+        let parsed = scan
+            .scan(&bytes, &mut chunk, usize::MAX, usize::MAX)
+            .and_then(|_| {
+                if last {
+                    scan.finish(&mut chunk)
+                } else {
+                    Ok(())
+                }
+            });
+        give_spare(&self.spare_blocks, bytes);
+        if scan.state != 0 && (parsed.is_err() || error.is_some()) {
+            chunk.drop_open();
+        }
+        chunk.tail = parsed.err().or(error);
+        self.decode_chunk(chunk)
+    }
+
     fn decode_chunk(&self, mut chunk: Chunk) -> Decoded {
         let mut good = Vec::with_capacity(chunk.records.len());
         let (mut skipped, mut error) = (0, None);
@@ -541,13 +751,7 @@ impl Decoder {
                 Err(e) => (None, Some(e)),
             },
         };
-        let mut values = std::mem::take(&mut chunk.values);
-        values.clear();
-        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
-        if spare.len() < SPARE {
-            spare.push(values);
-        }
-        drop(spare);
+        give_spare(&self.spare, std::mem::take(&mut chunk.values));
         Decoded {
             batch,
             skipped,
@@ -638,10 +842,12 @@ impl Decoder {
     }
 }
 
-/// A chunk ends after this many bytes of fields, or at the next boundary of the output
-/// batches (`batch_size` records, at least 1024): a batch is then one chunk, not copied
-/// together from several.
-const CHUNK_BYTES: usize = 128 << 20;
+/// A block ends after this many bytes of fields, or at the next boundary of the output
+/// batches (`batch_size` records, at least 1024). Small enough that its buffers (input,
+/// fields, the arrays built from them) stay below the allocator's huge-object size and
+/// are reused from block to block: memory newly taken from the OS costs a page fault and
+/// zeroing per page, more than the one copy that joins blocks into a large batch.
+const CHUNK_BYTES: usize = 4 << 20;
 
 pub struct CsvSource {
     paths: Vec<String>,
@@ -702,19 +908,9 @@ impl CsvSource {
     fn fill(&mut self, chunk: &mut Chunk, rows: usize, bytes: usize) -> Result<bool> {
         loop {
             let Some(parser) = self.current.as_mut() else {
-                if self.next >= self.paths.len() {
+                if !self.open_next()? {
                     return Ok(false);
                 }
-                let path = self.paths[self.next].clone();
-                self.next += 1;
-                let mut parser = Parser::open(&path, self.delimiter, self.compression)?;
-                let mut head = Chunk::default();
-                parser.fill(&mut head, 1, usize::MAX)?;
-                if !head.records.is_empty() {
-                    let names = head.fields(0).map(|f| head.field(f).to_vec()).collect();
-                    self.set_header(&path, head.records[0].0, names)?;
-                }
-                self.current = Some(parser);
                 continue;
             };
             if parser.fill(chunk, rows, bytes)? {
@@ -722,6 +918,24 @@ impl CsvSource {
             }
             self.current = None;
         }
+    }
+
+    /// Open the next file and read its header (false when there is none).
+    fn open_next(&mut self) -> Result<bool> {
+        if self.next >= self.paths.len() {
+            return Ok(false);
+        }
+        let path = self.paths[self.next].clone();
+        self.next += 1;
+        let mut parser = Parser::open(&path, self.delimiter, self.compression)?;
+        let mut head = Chunk::default();
+        parser.fill(&mut head, 1, usize::MAX)?;
+        if !head.records.is_empty() {
+            let names = head.fields(0).map(|f| head.field(f).to_vec()).collect();
+            self.set_header(&path, head.records[0].0, names)?;
+        }
+        self.current = Some(parser);
+        Ok(true)
     }
 
     fn set_header(&mut self, path: &str, line: u64, fields: Vec<Vec<u8>>) -> Result<()> {
@@ -778,6 +992,7 @@ impl CsvSource {
                 schema: self.schema.clone(),
                 skip_bad: self.skip_bad,
                 spare: Default::default(),
+                spare_blocks: Default::default(),
             };
             if let Some((message, mismatch)) = probe.problem(&buffer, r, false) {
                 if !self.skip_bad {
@@ -857,13 +1072,14 @@ impl CsvSource {
                 schema: self.schema.clone(),
                 skip_bad: self.skip_bad,
                 spare: Default::default(),
+                spare_blocks: Default::default(),
             }));
         }
         self.decoder.clone().expect("set above")
     }
 
-    /// Parse the next chunk of records (None at the end of the input).
-    fn gather(&mut self) -> Option<Chunk> {
+    /// Split off the next block of records (None at the end of the input).
+    fn gather(&mut self) -> Option<Work> {
         if self.read_done {
             return None;
         }
@@ -872,24 +1088,36 @@ impl CsvSource {
         } else {
             1024
         };
-        let mut chunk = Chunk::default();
-        if let Some(decoder) = &self.decoder {
-            let mut spare = decoder.spare.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(values) = spare.pop() {
-                chunk.values = values;
-            }
-        }
-        let result = self.fill(&mut chunk, rows, CHUNK_BYTES);
-        self.gathered += chunk.records.len();
-        match result {
-            Ok(true) => {}
-            Ok(false) => self.read_done = true,
-            Err(e) => {
-                chunk.tail = Some(e);
+        let decoder = self.decoder();
+        loop {
+            let parser = match self.current.as_mut() {
+                Some(parser) => parser,
+                None => match self.open_next() {
+                    Ok(true) => continue,
+                    Ok(false) => {
+                        self.read_done = true;
+                        return None;
+                    }
+                    Err(e) => {
+                        self.read_done = true;
+                        return Some(Work::Failed(e));
+                    }
+                },
+            };
+            let spare = take_spare(&decoder.spare_blocks);
+            let (block, records, stop) = parser.split(spare, rows, CHUNK_BYTES);
+            self.gathered += records;
+            if stop {
                 self.read_done = true;
+            } else if block.last {
+                self.current = None;
+                if records == 0 {
+                    give_spare(&decoder.spare_blocks, block.bytes);
+                    continue;
+                }
             }
+            return Some(Work::Block(block));
         }
-        (!chunk.records.is_empty() || chunk.tail.is_some()).then_some(chunk)
     }
 }
 
@@ -909,7 +1137,7 @@ impl Source for CsvSource {
         let batch = chunked.next_batch(
             self.num_threads,
             || self.gather(),
-            move |chunk| decoder.decode_chunk(chunk),
+            move |work| decoder.decode_work(work),
         );
         self.chunked = chunked;
         batch
