@@ -6,7 +6,8 @@ use std::sync::OnceLock;
 
 use fast_axolotl_core::read::{Compression, Format, ReadOptions, Reader};
 
-fn scratch(suffix: &str) -> PathBuf {
+/// A per-process scratch file (in /dev/shm when there is one).
+pub fn scratch(suffix: &str) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     let dir = DIR.get_or_init(|| {
         let shm = PathBuf::from("/dev/shm");
@@ -23,6 +24,7 @@ fn scratch(suffix: &str) -> PathBuf {
 /// Any `Err` is fine; a panic, hang or crash is a finding.
 pub fn read_all(data: &[u8], format: Format, compression: Option<Compression>, knobs: u8) {
     allow_caught_panics();
+    let threads_before = threads();
     let path = scratch("input");
     std::fs::write(&path, data).expect("scratch file");
     let options = ReadOptions {
@@ -47,6 +49,30 @@ pub fn read_all(data: &[u8], format: Format, compression: Option<Compression>, k
         }
     }
     let _ = std::fs::remove_file(&path);
+    drop(reader);
+    wait_for_threads(threads_before);
+}
+
+/// The process's thread count (Linux; None elsewhere).
+fn threads() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Threads:"))?;
+    line["Threads:".len()..].trim().parse().ok()
+}
+
+/// Wait (at most 2 s) until the threads started while reading have ended. Compressed input is
+/// decompressed on a detached thread of the product (`read/input.rs`, `Threaded`), which ends
+/// shortly after the reader is dropped; if the target returns first, libFuzzer sees more
+/// allocations than frees and runs LeakSanitizer while that thread is still being created or is
+/// exiting, and LSan reports its spawn closure (64 bytes) or its thread-local destructor record
+/// (32 bytes, `__cxa_thread_atexit_impl`) as leaked. A thread that stays (the shared pool, made
+/// once) costs one 2 s wait.
+fn wait_for_threads(before: Option<usize>) {
+    let Some(before) = before else { return };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while threads().is_some_and(|n| n > before) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_micros(50));
+    }
 }
 
 /// Split the first byte off as knobs.
