@@ -11,10 +11,14 @@
 //! (finite), else bool if every one is `true|false|True|False`, else string; a column
 //! with no non-empty value is string. Empty fields are null.
 //!
-//! The calling thread parses the decompressed bytes (a state machine that jumps with
-//! `memchr` over unquoted and quoted field contents) into flat chunks: the bytes of all
-//! fields back to back and where each field ends. The pool checks the records of a chunk
-//! (field count, UTF-8, types) and builds its Arrow arrays from those buffers.
+//! One state machine ([`Scan`], jumping with `memchr` over unquoted and quoted field
+//! contents) reads the grammar. The calling thread runs it over the decompressed bytes only
+//! to find where records end (storing nothing) and hands whole-record blocks of a few MiB
+//! to the pool, with the scanner's state at the block's start. A pool thread runs the same
+//! scanner from that state over the block (so it finds the same records, lines and errors)
+//! into a flat chunk: the bytes of all fields back to back and where each field ends; then
+//! checks the records (field count, UTF-8 once per chunk, types) and builds the Arrow
+//! arrays. The reader joins blocks into batches of `batch_size` rows.
 
 use std::io::{BufRead, Read};
 use std::ops::Range;
