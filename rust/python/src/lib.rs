@@ -16,19 +16,6 @@ use pyo3::prelude::*;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// `mi_option_purge_delay` in mimalloc 2.x's `mi_option_t` (the version libmimalloc-sys builds).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Keep freed memory for a second before returning it to the OS (mimalloc's default is
-/// 10 ms): batches are freed and allocated again at that pace, and memory handed back is
-/// faulted in and zeroed again by the kernel. `MIMALLOC_PURGE_DELAY` still decides if set.
-fn tune_allocator() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: sets one integer option; mimalloc reads its options atomically.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) }
-    }
-}
-
 /// Two int64 arrays, e.g. `(values, offsets)` or `(indices, bin_offsets)`.
 pub type Int64Pair<'py> = (
     Bound<'py, numpy::PyArray1<i64>>,
@@ -65,7 +52,6 @@ fn _raise_panic_for_tests(py: Python<'_>, kind: &str) -> PyResult<u64> {
 
 #[pymodule(gil_used = false)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    tune_allocator();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(thread_count, m)?)?;
     m.add_function(wrap_pyfunction!(_raise_panic_for_tests, m)?)?;
