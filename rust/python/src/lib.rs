@@ -16,6 +16,20 @@ use pyo3::prelude::*;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc's `mi_option_t` (the same index in its 2.x and 3.x).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Return freed memory to the OS 10 ms after it is freed. mimalloc 3 (what libmimalloc-sys
+/// builds) waits 1 s by default, which kept ~100 MiB of freed batches resident while
+/// streaming a large Parquet file; batches freed and allocated at a steady pace are reused
+/// well within 10 ms. `MIMALLOC_PURGE_DELAY` still decides if set.
+fn tune_allocator() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets one integer option; mimalloc reads its options atomically.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10) }
+    }
+}
+
 /// Two int64 arrays, e.g. `(values, offsets)` or `(indices, bin_offsets)`.
 pub type Int64Pair<'py> = (
     Bound<'py, numpy::PyArray1<i64>>,
@@ -52,6 +66,7 @@ fn _raise_panic_for_tests(py: Python<'_>, kind: &str) -> PyResult<u64> {
 
 #[pymodule(gil_used = false)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    tune_allocator();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(thread_count, m)?)?;
     m.add_function(wrap_pyfunction!(_raise_panic_for_tests, m)?)?;
