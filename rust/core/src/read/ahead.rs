@@ -84,6 +84,8 @@ pub struct Chunked {
     done: bool,
     /// Records skipped by the decoded chunks so far.
     pub skipped: u64,
+    /// Chunks queued beyond `threads + 1` (for sources whose jobs do not all yield a batch).
+    pub extra_depth: usize,
 }
 
 impl Chunked {
@@ -141,10 +143,11 @@ impl Chunked {
                 self.ahead = Some(ahead);
             }
         }
+        let depth = self.extra_depth + 1;
         let Some(ahead) = self.ahead.as_mut() else {
             return Ok(gather().map(decode));
         };
-        while ahead.len() < ahead.threads() + 1 {
+        while ahead.len() < ahead.threads() + depth {
             let Some(chunk) = gather() else { break };
             let job = decode.clone();
             ahead.push(move || job(chunk));

@@ -21,7 +21,6 @@
 //! arrays. The reader joins blocks into batches of `batch_size` rows.
 
 use std::io::{BufRead, Read};
-use std::ops::Range;
 use std::sync::Arc;
 
 use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder};
@@ -36,22 +35,56 @@ use crate::error::{Error, Position, Result};
 
 const BOM: &[u8] = b"\xef\xbb\xbf";
 
-/// Parsed records: the bytes of all their fields back to back, where each field ends, and
-/// where each record starts.
+/// One column of parsed records: the bytes of its fields back to back, and where each ends.
+#[derive(Default)]
+struct Column {
+    values: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Column {
+    fn field(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.values[start..self.ends[i]]
+    }
+
+    fn end_field(&mut self) {
+        self.ends.push(self.values.len());
+    }
+
+    /// Keep the first `n` fields.
+    fn truncate(&mut self, n: usize) {
+        if n < self.ends.len() {
+            self.ends.truncate(n);
+            self.values.truncate(self.ends.last().copied().unwrap_or(0));
+        }
+    }
+}
+
+/// A parsed record: the line it starts on, its file (index into `paths`), how many fields
+/// it has, and where its fields past the chunk's width start in `extra`.
+struct Record {
+    line: u64,
+    file: usize,
+    fields: usize,
+    extra: usize,
+}
+
+/// Parsed records, by column: a string column's bytes become its Arrow array as they are.
 #[derive(Default)]
 struct Chunk {
-    values: Vec<u8>,
-    /// End offset in `values` of each field.
-    ends: Vec<usize>,
-    /// Per record: the line it starts on, its first field (index into `ends`), its file
-    /// (index into `paths`).
-    records: Vec<(u64, usize, usize)>,
+    /// The first `width` fields of every record (a record with fewer has empty ones).
+    columns: Vec<Column>,
+    /// The fields past the width (a record with them is an error, or the header).
+    extra: Column,
+    records: Vec<Record>,
     paths: Vec<Arc<str>>,
     /// The reading error met after these records (they still count).
     tail: Option<Error>,
-    /// Where the record being read starts in `values` and `ends`.
-    open_values: usize,
-    open_fields: usize,
+    /// The field being read in the open record.
+    open_field: usize,
+    /// Bytes of fields so far.
+    bytes: usize,
 }
 
 /// Where [`Scan`] puts what it finds: a [`Chunk`] (the fields), or a [`Counter`] (only
@@ -67,26 +100,43 @@ trait Sink {
 
 impl Sink for Chunk {
     fn begin_record(&mut self) {
-        self.open_values = self.values.len();
-        self.open_fields = self.ends.len();
+        self.open_field = 0;
     }
 
     fn extend(&mut self, bytes: &[u8]) {
-        self.values.extend_from_slice(bytes);
+        self.bytes += bytes.len();
+        let column = self
+            .columns
+            .get_mut(self.open_field)
+            .unwrap_or(&mut self.extra);
+        column.values.extend_from_slice(bytes);
     }
 
     fn end_field(&mut self) {
-        self.ends.push(self.values.len());
+        let column = self
+            .columns
+            .get_mut(self.open_field)
+            .unwrap_or(&mut self.extra);
+        column.end_field();
+        self.open_field += 1;
     }
 
     fn end_record(&mut self, line: u64) {
-        self.ends.push(self.values.len());
-        let file = self.paths.len() - 1;
-        self.records.push((line, self.open_fields, file));
+        self.end_field();
+        for column in self.columns.iter_mut().skip(self.open_field) {
+            column.end_field(); // missing fields: empty
+        }
+        let extra = self.extra.ends.len() - self.open_field.saturating_sub(self.columns.len());
+        self.records.push(Record {
+            line,
+            file: self.paths.len() - 1,
+            fields: self.open_field,
+            extra,
+        });
     }
 
     fn full(&self, rows: usize, bytes: usize) -> bool {
-        self.records.len() >= rows || self.values.len() >= bytes
+        self.records.len() >= rows || self.bytes >= bytes
     }
 }
 
@@ -116,40 +166,51 @@ impl Sink for Counter {
 }
 
 impl Chunk {
-    /// The fields (indices into `ends`) of record `r`.
-    fn fields(&self, r: usize) -> Range<usize> {
-        let end = self
-            .records
-            .get(r + 1)
-            .map(|rec| rec.1)
-            .unwrap_or(self.ends.len());
-        self.records[r].1..end
+    /// A chunk for records of `width` fields (0: all go to `extra`, as a header's).
+    fn new(width: usize) -> Chunk {
+        Chunk {
+            columns: (0..width).map(|_| Column::default()).collect(),
+            ..Chunk::default()
+        }
     }
 
-    fn field(&self, f: usize) -> &[u8] {
-        let start = if f == 0 { 0 } else { self.ends[f - 1] };
-        &self.values[start..self.ends[f]]
+    /// Field `c` of record `r` (`c` below the record's field count).
+    fn field(&self, r: usize, c: usize) -> &[u8] {
+        match self.columns.get(c) {
+            Some(column) => column.field(r),
+            None => self
+                .extra
+                .field(self.records[r].extra + c - self.columns.len()),
+        }
+    }
+
+    /// The fields of record `r`.
+    fn record(&self, r: usize) -> impl Iterator<Item = &[u8]> + '_ {
+        (0..self.records[r].fields).map(move |c| self.field(r, c))
     }
 
     fn path(&self, r: usize) -> &str {
-        &self.paths[self.records[r].2]
+        &self.paths[self.records[r].file]
     }
 
     /// Drop the record being read (after an error inside it).
     fn drop_open(&mut self) {
-        self.values.truncate(self.open_values);
-        self.ends.truncate(self.open_fields);
+        self.truncate(self.records.len());
     }
 
-    /// Drop the records from `r` on.
+    /// Drop the records from `r` on (and any field of an unfinished record).
     fn truncate(&mut self, r: usize) {
-        if r < self.records.len() {
-            let f = self.records[r].1;
-            let v = if f == 0 { 0 } else { self.ends[f - 1] };
-            self.records.truncate(r);
-            self.ends.truncate(f);
-            self.values.truncate(v);
+        let extra = match self.records.get(r) {
+            Some(record) => record.extra,
+            None => self.records.last().map_or(0, |last| {
+                last.extra + last.fields.saturating_sub(self.columns.len())
+            }),
+        };
+        self.records.truncate(r);
+        for column in &mut self.columns {
+            column.truncate(r);
         }
+        self.extra.truncate(extra);
     }
 }
 
@@ -440,7 +501,7 @@ impl Parser {
         let start = self.scan.resume();
         bytes.clear();
         // Room for a block like the last one: growing the buffer would copy it.
-        bytes.reserve(self.block_hint + self.head.len());
+        bytes.reserve(self.block_hint + self.head.len() + READ_BYTES as usize);
         bytes.append(&mut self.head);
         let mut counter = Counter::default();
         let (mut pos, mut last, mut error, mut stop) = (0, false, None, false);
@@ -454,8 +515,10 @@ impl Parser {
                     }
                 }
                 if pos < bytes.len() {
-                    // Full, at a record boundary: the rest starts the next block.
-                    self.head = bytes[pos..].to_vec();
+                    // Full, at a record boundary: the rest starts the next block (in a
+                    // buffer kept from block to block: no new memory each time).
+                    self.head.clear();
+                    self.head.extend_from_slice(&bytes[pos..]);
                     bytes.truncate(pos);
                     break;
                 }
@@ -585,17 +648,55 @@ fn record_error(path: &str, line: u64, message: String, mismatch: bool) -> Error
     }
 }
 
-/// Whether every field of `chunk` is valid UTF-8, in one pass over all of them: the
-/// concatenation is valid and each field starts on a character boundary (so none ends
+/// Whether every field of `chunk`'s columns is valid UTF-8, in one pass per column: the
+/// column's bytes are valid and each field starts on a character boundary (so none ends
 /// inside a character). False means some field is not, or may not be: check field by field.
 fn chunk_utf8(chunk: &Chunk) -> bool {
-    let values = &chunk.values;
-    std::str::from_utf8(values).is_ok()
-        && chunk
-            .ends
-            .iter()
-            .all(|&e| values.get(e).is_none_or(|&b| (b as i8) >= -0x40))
+    chunk.columns.iter().all(|column| {
+        let values = &column.values;
+        std::str::from_utf8(values).is_ok()
+            && column
+                .ends
+                .iter()
+                .all(|&e| values.get(e).is_none_or(|&b| (b as i8) >= -0x40))
+    })
 }
+
+/// The pieces back to back (`total` bytes), copied in parallel on the pool when called
+/// from it: the copy and the page faults of the new memory are most of a batch's join.
+fn join_bytes<'a>(pieces: impl Iterator<Item = &'a [u8]>, total: usize) -> Vec<u8> {
+    use rayon::prelude::*;
+    use std::mem::MaybeUninit;
+    let mut values: Vec<u8> = Vec::with_capacity(total);
+    // Not zeroed first: each byte is written once, by the copy.
+    let mut rest: &mut [MaybeUninit<u8>] = &mut values.spare_capacity_mut()[..total];
+    let mut copies = Vec::new();
+    for piece in pieces {
+        let (into, tail) = rest.split_at_mut(piece.len());
+        copies.push((into, piece));
+        rest = tail;
+    }
+    assert!(rest.is_empty(), "the pieces hold `total` bytes");
+    let copy = |(into, piece): (&mut [MaybeUninit<u8>], &[u8])| {
+        // SAFETY: `into` has `piece.len()` bytes (split so above); a new allocation and
+        // a piece do not overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(piece.as_ptr(), into.as_mut_ptr().cast(), piece.len())
+        };
+    };
+    if rayon::current_thread_index().is_some() {
+        copies.into_par_iter().for_each(copy);
+    } else {
+        // Not on the pool (one thread): rayon would use its global pool.
+        copies.into_iter().for_each(copy);
+    }
+    // SAFETY: the pieces cover the first `total` bytes of the capacity (asserted above),
+    // each written by its copy.
+    unsafe { values.set_len(total) };
+    values
+}
+
+type Spare = std::sync::Mutex<Vec<Vec<u8>>>;
 
 /// The decoding rules, fixed once the types are inferred; shared by the pool's jobs.
 struct Decoder {
@@ -603,21 +704,24 @@ struct Decoder {
     types: Vec<CType>,
     schema: SchemaRef,
     skip_bad: bool,
-    /// Field buffers of decoded chunks, handed back to the parser: refilling memory already
-    /// in use costs no page faults (at most [`SPARE`] are kept).
-    spare: std::sync::Mutex<Vec<Vec<u8>>>,
+    /// Per column, field buffers of blocks already joined into batches, for the next
+    /// blocks: refilling memory already in use costs no page faults (at most [`SPARE`]).
+    spare: Vec<Spare>,
     /// Input buffers of parsed blocks, handed back to the splitting thread likewise.
-    spare_blocks: std::sync::Mutex<Vec<Vec<u8>>>,
+    spare_blocks: Spare,
 }
 
 /// Take a buffer from `spare` (empty if none).
-fn take_spare(spare: &std::sync::Mutex<Vec<Vec<u8>>>) -> Vec<u8> {
+fn take_spare(spare: &Spare) -> Vec<u8> {
     let mut spare = spare.lock().unwrap_or_else(|p| p.into_inner());
     spare.pop().unwrap_or_default()
 }
 
 /// Hand `buffer` back to `spare` (kept if fewer than [`SPARE`] are there).
-fn give_spare(spare: &std::sync::Mutex<Vec<Vec<u8>>>, mut buffer: Vec<u8>) {
+fn give_spare(spare: &Spare, mut buffer: Vec<u8>) {
+    if buffer.capacity() == 0 {
+        return;
+    }
     buffer.clear();
     let mut spare = spare.lock().unwrap_or_else(|p| p.into_inner());
     if spare.len() < SPARE {
@@ -636,38 +740,125 @@ struct Block {
     error: Option<Error>,
 }
 
-/// What the pool is given: a block, or the error that ended the input before one.
-enum Work {
-    Block(Block),
-    Failed(Error),
+/// The good records of a block, decoded: per column, an Arrow array, or for a string
+/// column its fields as parsed (one per row, empty is null), joined with the other blocks'
+/// of the batch without another copy.
+enum PartColumn {
+    Str(Column),
+    Array(ArrayRef),
 }
 
-/// Spare field buffers kept for reuse.
-const SPARE: usize = 4;
+/// A decoded block: its good records, how many it skipped, the error that ended it.
+#[derive(Default)]
+struct Part {
+    columns: Vec<PartColumn>,
+    rows: usize,
+    skipped: u64,
+    error: Option<Error>,
+    /// The file and line of its first row (to name in an error about the whole batch).
+    origin: Option<(Arc<str>, u64)>,
+}
+
+/// The blocks of one output batch: each pool job leaves its decoded block here, and the
+/// job that finishes last joins them into the batch (so the join runs on the pool, not
+/// on the thread reading the input).
+struct Group {
+    parts: std::sync::Mutex<Vec<Option<Part>>>,
+    /// Jobs not finished, plus one until the group's last job is queued.
+    pending: std::sync::atomic::AtomicUsize,
+}
+
+impl Group {
+    fn new() -> Arc<Group> {
+        Arc::new(Group {
+            parts: Default::default(),
+            pending: 1.into(),
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.parts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
+    /// Reserve the slot of the next job's part.
+    fn add(&self) -> usize {
+        self.pending
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let mut parts = self.parts.lock().unwrap_or_else(|p| p.into_inner());
+        parts.push(None);
+        parts.len() - 1
+    }
+
+    /// Leave job `index`'s part; the parts of all jobs if it was the last to finish.
+    fn finish(&self, index: usize, part: Part, seals: bool) -> Option<Vec<Part>> {
+        let mut parts = self.parts.lock().unwrap_or_else(|p| p.into_inner());
+        parts[index] = Some(part);
+        let done = 1 + usize::from(seals);
+        if self
+            .pending
+            .fetch_sub(done, std::sync::atomic::Ordering::AcqRel)
+            == done
+        {
+            Some(std::mem::take(&mut *parts).into_iter().flatten().collect())
+        } else {
+            None
+        }
+    }
+}
+
+/// A job of the pool: a block, or the error that ended the input before one, or the end of
+/// the input; `seals` if it is the last job of its group.
+struct Work {
+    group: Arc<Group>,
+    index: usize,
+    seals: bool,
+    what: What,
+}
+
+enum What {
+    Block(Block),
+    Failed(Error),
+    End,
+}
+
+/// Spare buffers kept for reuse (per column, and of input): enough for the blocks of a
+/// batch, all held until it is joined (no more memory than the reading needs anyway).
+const SPARE: usize = 32;
 
 impl Decoder {
+    fn new(width: usize, types: Vec<CType>, schema: SchemaRef, skip_bad: bool) -> Decoder {
+        Decoder {
+            spare: (0..types.len()).map(|_| Spare::default()).collect(),
+            width,
+            types,
+            schema,
+            skip_bad,
+            spare_blocks: Spare::default(),
+        }
+    }
+
     /// Why record `r` cannot be read: (message, whether it is a type mismatch).
     /// `utf8_checked`: every field of the chunk is known to be valid UTF-8 (see [`chunk_utf8`]).
     fn problem(&self, chunk: &Chunk, r: usize, utf8_checked: bool) -> Option<(String, bool)> {
-        let fields = chunk.fields(r);
-        if fields.len() != self.width {
+        let fields = chunk.records[r].fields;
+        if fields != self.width {
             return Some((
-                format!("expected {} fields, found {}", self.width, fields.len()),
+                format!("expected {} fields, found {fields}", self.width),
                 false,
             ));
         }
-        if !utf8_checked
-            && fields
-                .clone()
-                .any(|f| std::str::from_utf8(chunk.field(f)).is_err())
-        {
+        if !utf8_checked && chunk.record(r).any(|f| std::str::from_utf8(f).is_err()) {
             return Some(("invalid UTF-8".to_string(), false));
         }
-        for ((f, t), field) in fields.zip(&self.types).zip(self.schema.fields()) {
-            if *t == CType::Str || chunk.field(f).is_empty() {
+        for (c, (t, field)) in self.types.iter().zip(self.schema.fields()).enumerate() {
+            let bytes = chunk.field(r, c);
+            if *t == CType::Str || bytes.is_empty() {
                 continue;
             }
-            let text = std::str::from_utf8(chunk.field(f)).unwrap_or_default();
+            let text = std::str::from_utf8(bytes).unwrap_or_default();
             let ok = match t {
                 CType::Str => true,
                 CType::Int => parse_int(text).is_some(),
@@ -688,32 +879,49 @@ impl Decoder {
         None
     }
 
+    /// Run a job: decode its block, and if it finishes its group, join the group's parts.
     fn decode_work(&self, work: Work) -> Decoded {
-        match work {
-            Work::Block(block) => self.decode_block(block),
-            Work::Failed(error) => Decoded {
+        let part = match work.what {
+            What::Block(block) => self.decode_block(block),
+            What::Failed(error) => Part {
+                error: Some(error),
+                ..Part::default()
+            },
+            What::End => Part::default(),
+        };
+        match work.group.finish(work.index, part, work.seals) {
+            Some(parts) => self.join(parts),
+            None => Decoded {
                 batch: None,
                 skipped: 0,
-                error: Some(error),
+                error: None,
             },
         }
     }
 
+    /// A chunk for a block of `len` bytes, its columns' buffers taken from the spare ones.
+    fn chunk(&self, len: usize) -> Chunk {
+        let mut chunk = Chunk::new(self.width);
+        for (column, spare) in chunk.columns.iter_mut().zip(&self.spare) {
+            column.values = take_spare(spare);
+            if column.values.capacity() == 0 {
+                // Reserved, not touched: a column holds at most the block's bytes.
+                column.values = Vec::with_capacity(len);
+            }
+        }
+        chunk
+    }
+
     /// Parse a block (the same scanner, from the same state, as the splitting thread ran
     /// over these bytes: the same records, and the same error if it met one) and decode it.
-    fn decode_block(&self, block: Block) -> Decoded {
+    fn decode_block(&self, block: Block) -> Part {
         let Block {
             bytes,
             mut scan,
             last,
             error,
         } = block;
-        let mut chunk = Chunk {
-            values: take_spare(&self.spare),
-            ..Chunk::default()
-        };
-        // The fields are at most the block's bytes: no growing (copying) of the buffer.
-        chunk.values.reserve(bytes.len());
+        let mut chunk = self.chunk(bytes.len());
         chunk.paths.push(scan.path.clone());
         let parsed = scan
             .scan(&bytes, &mut chunk, usize::MAX, usize::MAX)
@@ -725,14 +933,14 @@ impl Decoder {
                 }
             });
         give_spare(&self.spare_blocks, bytes);
-        if scan.state != 0 && (parsed.is_err() || error.is_some()) {
-            chunk.drop_open();
-        }
+        chunk.drop_open();
         chunk.tail = parsed.err().or(error);
         self.decode_chunk(chunk)
     }
 
-    fn decode_chunk(&self, mut chunk: Chunk) -> Decoded {
+    /// Check the records of `chunk` (all of them, or up to the first bad one) and decode
+    /// the good ones.
+    fn decode_chunk(&self, mut chunk: Chunk) -> Part {
         let mut good = Vec::with_capacity(chunk.records.len());
         let (mut skipped, mut error) = (0, None);
         let utf8_checked = chunk_utf8(&chunk);
@@ -741,34 +949,44 @@ impl Decoder {
                 None => good.push(r),
                 Some(_) if self.skip_bad => skipped += 1,
                 Some((message, mismatch)) => {
-                    let line = chunk.records[r].0;
+                    let line = chunk.records[r].line;
                     error = Some(record_error(chunk.path(r), line, message, mismatch));
                     break;
                 }
             }
         }
         let error = error.or(chunk.tail.take());
-        let (batch, error) = match (good.is_empty(), error) {
-            (true, error) => (None, error),
-            (false, error) => match self.build(&chunk, &good) {
-                Ok(batch) => (Some(batch), error),
-                Err(e) => (None, Some(e)),
-            },
+        let origin = good.first().map(|&r| {
+            (
+                chunk.paths[chunk.records[r].file].clone(),
+                chunk.records[r].line,
+            )
+        });
+        let columns = if good.is_empty() {
+            Vec::new()
+        } else {
+            self.columns(&mut chunk, &good)
         };
-        give_spare(&self.spare, std::mem::take(&mut chunk.values));
-        Decoded {
-            batch,
+        for (column, spare) in chunk.columns.into_iter().zip(&self.spare) {
+            give_spare(spare, column.values);
+        }
+        Part {
+            columns,
+            rows: good.len(),
             skipped,
             error,
+            origin,
         }
     }
 
-    /// The batch of records `good` of `chunk` (checked by [`Decoder::problem`]).
-    fn build(&self, chunk: &Chunk, good: &[usize]) -> Result<RecordBatch> {
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.types.len());
-        for (i, t) in self.types.iter().enumerate() {
+    /// The columns of records `good` of `chunk` (checked by [`Decoder::problem`]). String
+    /// columns are taken out of the chunk when every record is good.
+    fn columns(&self, chunk: &mut Chunk, good: &[usize]) -> Vec<PartColumn> {
+        let all = good.len() == chunk.records.len();
+        let mut columns = Vec::with_capacity(self.types.len());
+        for (c, t) in self.types.iter().enumerate() {
             let cells = good.iter().map(|&r| {
-                let bytes = chunk.field(chunk.records[r].1 + i);
+                let bytes = chunk.field(r, c);
                 // Checked UTF-8 already; empty is null.
                 Some(std::str::from_utf8(bytes).unwrap_or_default()).filter(|s| !s.is_empty())
             });
@@ -788,53 +1006,155 @@ impl Decoder {
                     cells.for_each(|c| b.append_option(c.and_then(parse_bool)));
                     Arc::new(b.finish())
                 }
-                CType::Str => self.strings(chunk, good, i)?,
+                CType::Str if all => {
+                    let column = std::mem::take(&mut chunk.columns[c]);
+                    columns.push(PartColumn::Str(column));
+                    continue;
+                }
+                CType::Str => {
+                    let mut column = Column {
+                        values: take_spare(&self.spare[c]),
+                        ends: Vec::with_capacity(good.len()),
+                    };
+                    for &r in good {
+                        column.values.extend_from_slice(chunk.field(r, c));
+                        column.end_field();
+                    }
+                    columns.push(PartColumn::Str(column));
+                    continue;
+                }
             };
-            columns.push(column);
+            columns.push(PartColumn::Array(column));
         }
-        batch_of(&self.schema, columns, good.len())
+        columns
     }
 
-    /// Column `i` as a string array, straight from the chunk's bytes.
-    fn strings(&self, chunk: &Chunk, good: &[usize], i: usize) -> Result<ArrayRef> {
-        let too_big = || {
-            let r = good.first().copied().unwrap_or(0);
-            Error::data(
-                chunk.path(r),
-                Some(Position::Line(chunk.records[r].0)),
+    /// The batch of the parts of a group, in order: their rows up to the first error, then
+    /// that error. Their string buffers go back to the spare ones.
+    fn join(&self, parts: Vec<Part>) -> Decoded {
+        let mut skipped = 0;
+        let mut error = None;
+        let mut used = Vec::with_capacity(parts.len());
+        for part in parts {
+            skipped += part.skipped;
+            error = part.error;
+            if part.rows > 0 {
+                used.push((part.rows, part.origin, part.columns));
+            }
+            if error.is_some() {
+                break;
+            }
+        }
+        let batch = if used.is_empty() {
+            None
+        } else {
+            match self.batch(used) {
+                Ok(batch) => Some(batch),
+                Err(e) => {
+                    error = Some(e);
+                    None
+                }
+            }
+        };
+        Decoded {
+            batch,
+            skipped,
+            error,
+        }
+    }
+
+    fn batch(
+        &self,
+        parts: Vec<(usize, Option<(Arc<str>, u64)>, Vec<PartColumn>)>,
+    ) -> Result<RecordBatch> {
+        let rows: usize = parts.iter().map(|p| p.0).sum();
+        let origin = parts[0].1.clone().unwrap_or_else(|| (Arc::from(""), 0));
+        let mut by_column: Vec<Vec<PartColumn>> = (0..self.types.len())
+            .map(|_| Vec::with_capacity(parts.len()))
+            .collect();
+        for (_, _, columns) in parts {
+            for (c, column) in columns.into_iter().enumerate() {
+                by_column[c].push(column);
+            }
+        }
+        let mut arrays = Vec::with_capacity(by_column.len());
+        for (c, pieces) in by_column.into_iter().enumerate() {
+            arrays.push(self.join_column(c, pieces, rows, &origin)?);
+        }
+        batch_of(&self.schema, arrays, rows)
+    }
+
+    /// Column `c` of a batch, from its pieces in the batch's blocks.
+    fn join_column(
+        &self,
+        c: usize,
+        pieces: Vec<PartColumn>,
+        rows: usize,
+        origin: &(Arc<str>, u64),
+    ) -> Result<ArrayRef> {
+        let mut strings = Vec::with_capacity(pieces.len());
+        let mut arrays = Vec::with_capacity(pieces.len());
+        for piece in pieces {
+            match piece {
+                PartColumn::Str(column) => strings.push(column),
+                PartColumn::Array(array) => arrays.push(array),
+            }
+        }
+        if !arrays.is_empty() {
+            if arrays.len() == 1 {
+                return Ok(arrays.pop().expect("one array"));
+            }
+            let refs: Vec<&dyn arrow_array::Array> = arrays.iter().map(|a| a.as_ref()).collect();
+            return arrow_select::concat::concat(&refs).map_err(|e| {
+                Error::data(
+                    origin.0.to_string(),
+                    Some(Position::Line(origin.1)),
+                    e.to_string(),
+                )
+            });
+        }
+        let total: usize = strings.iter().map(|s| s.values.len()).sum();
+        if total > i32::MAX as usize {
+            return Err(Error::data(
+                origin.0.to_string(),
+                Some(Position::Line(origin.1)),
                 format!(
-                    "column {:?} holds more than {} bytes in one chunk",
-                    self.schema.field(i).name(),
+                    "column {:?} holds more than {} bytes in one batch (use a smaller batch_size)",
+                    self.schema.field(c).name(),
                     i32::MAX
                 ),
-            )
-        };
-        let total: usize = good
-            .iter()
-            .map(|&r| chunk.field(chunk.records[r].1 + i).len())
-            .sum();
-        if total > i32::MAX as usize {
-            return Err(too_big());
+            ));
         }
-        let mut values = Vec::with_capacity(total);
-        let mut offsets = Vec::with_capacity(good.len() + 1);
+        let mut offsets = Vec::with_capacity(rows + 1);
         offsets.push(0i32);
-        let mut nulls = NullBufferBuilder::new(good.len());
-        for &r in good {
-            let bytes = chunk.field(chunk.records[r].1 + i);
-            if bytes.is_empty() {
-                nulls.append_null();
-            } else {
-                values.extend_from_slice(bytes);
-                nulls.append_non_null();
+        let mut nulls = NullBufferBuilder::new(rows);
+        let mut base = 0;
+        for piece in &strings {
+            let mut previous = 0;
+            for &end in &piece.ends {
+                if end == previous {
+                    nulls.append_null();
+                } else {
+                    nulls.append_non_null();
+                }
+                previous = end;
+                offsets.push((base + end) as i32); // at most `total`, checked above
             }
-            offsets.push(values.len() as i32); // at most `total`, checked above
+            base += piece.values.len();
         }
+        let values = if strings.len() == 1 {
+            strings.pop().expect("one piece").values
+        } else {
+            let values = join_bytes(strings.iter().map(|s| s.values.as_slice()), total);
+            for piece in strings {
+                give_spare(&self.spare[c], piece.values);
+            }
+            values
+        };
         // SAFETY: `offsets` start at 0 and never decrease, the last is `values.len()`, and
         // `values` is the concatenation of fields each checked to be valid UTF-8 (by
-        // `problem`, or as a whole by `chunk_utf8`): every slice between two offsets is a
-        // whole number of fields, so valid UTF-8. Arrow's own check would read the column
-        // a second time.
+        // `problem`, or per column by `chunk_utf8`): every slice between two offsets is
+        // one field. Arrow's own check would read the column a second time.
         let array = unsafe {
             StringArray::new_unchecked(
                 OffsetBuffer::new_unchecked(offsets.into()),
@@ -853,6 +1173,9 @@ impl Decoder {
 /// zeroing per page, more than the one copy that joins blocks into a large batch.
 const CHUNK_BYTES: usize = 4 << 20;
 
+/// Blocks split ahead beyond one per pool thread (plus one).
+const GROUP_AHEAD: usize = 4;
+
 pub struct CsvSource {
     paths: Vec<String>,
     next: usize,
@@ -869,6 +1192,8 @@ pub struct CsvSource {
     /// Records read while inferring the types.
     buffer: Option<Chunk>,
     decoder: Option<Arc<Decoder>>,
+    /// The group of the output batch being split off.
+    group: Option<Arc<Group>>,
     chunked: Chunked,
     read_done: bool,
     /// Records handed out so far (those of the type inference included).
@@ -899,10 +1224,13 @@ impl CsvSource {
             schema: Arc::new(Schema::empty()),
             buffer: None,
             decoder: None,
+            group: None,
             chunked: Chunked::default(),
             read_done: false,
             gathered: 0,
         };
+        // A group's last job joins the batch: more blocks are split meanwhile.
+        source.chunked.extra_depth = GROUP_AHEAD;
         source.infer()?;
         Ok(source)
     }
@@ -935,8 +1263,8 @@ impl CsvSource {
         let mut head = Chunk::default();
         parser.fill(&mut head, 1, usize::MAX)?;
         if !head.records.is_empty() {
-            let names = head.fields(0).map(|f| head.field(f).to_vec()).collect();
-            self.set_header(&path, head.records[0].0, names)?;
+            let names = head.record(0).map(<[u8]>::to_vec).collect();
+            self.set_header(&path, head.records[0].line, names)?;
         }
         self.current = Some(parser);
         Ok(true)
@@ -982,7 +1310,9 @@ impl CsvSource {
         let mut floats: Vec<bool> = Vec::new();
         let mut bools: Vec<bool> = Vec::new();
         let mut seen: Vec<bool> = Vec::new();
-        let mut buffer = Chunk::default();
+        // The header (of the first file with a record) gives the width.
+        while self.header.is_none() && self.open_next()? {}
+        let mut buffer = Chunk::new(self.width());
         while buffer.records.len() < INFER_ROWS {
             let r = buffer.records.len();
             self.fill(&mut buffer, r + 1, usize::MAX)?;
@@ -990,19 +1320,12 @@ impl CsvSource {
                 break;
             }
             // The header is known once the first record is read.
-            let probe = Decoder {
-                width: self.width(),
-                types: Vec::new(),
-                schema: self.schema.clone(),
-                skip_bad: self.skip_bad,
-                spare: Default::default(),
-                spare_blocks: Default::default(),
-            };
+            let probe = Decoder::new(self.width(), Vec::new(), self.schema.clone(), self.skip_bad);
             if let Some((message, mismatch)) = probe.problem(&buffer, r, false) {
                 if !self.skip_bad {
                     return Err(record_error(
                         buffer.path(r),
-                        buffer.records[r].0,
+                        buffer.records[r].line,
                         message,
                         mismatch,
                     ));
@@ -1012,12 +1335,12 @@ impl CsvSource {
                 continue;
             }
             if seen.is_empty() {
-                let n = buffer.fields(r).len();
+                let n = buffer.records[r].fields;
                 (ints, floats, bools, seen) =
                     (vec![true; n], vec![true; n], vec![true; n], vec![false; n]);
             }
-            for (i, f) in buffer.fields(r).enumerate() {
-                let text = std::str::from_utf8(buffer.field(f)).unwrap_or_default();
+            for (i, field) in buffer.record(r).enumerate() {
+                let text = std::str::from_utf8(field).unwrap_or_default();
                 if text.is_empty() {
                     continue;
                 }
@@ -1070,41 +1393,51 @@ impl CsvSource {
 
     fn decoder(&mut self) -> Arc<Decoder> {
         if self.decoder.is_none() {
-            self.decoder = Some(Arc::new(Decoder {
-                width: self.width(),
-                types: self.types.clone(),
-                schema: self.schema.clone(),
-                skip_bad: self.skip_bad,
-                spare: Default::default(),
-                spare_blocks: Default::default(),
-            }));
+            self.decoder = Some(Arc::new(Decoder::new(
+                self.width(),
+                self.types.clone(),
+                self.schema.clone(),
+                self.skip_bad,
+            )));
         }
         self.decoder.clone().expect("set above")
     }
 
-    /// Split off the next block of records (None at the end of the input).
+    /// Split off the next block of records as a job of its output batch's group (None at
+    /// the end of the input).
     fn gather(&mut self) -> Option<Work> {
         if self.read_done {
             return None;
+        }
+        let decoder = self.decoder();
+        let group = self.group.get_or_insert_with(Group::new).clone();
+        if let Some(buffer) = self.buffer.take() {
+            // The records read to infer the types start the first batch.
+            let index = group.add();
+            let part = decoder.decode_chunk(buffer);
+            group.finish(index, part, false);
         }
         let rows = if self.batch_size >= 1024 {
             self.batch_size - self.gathered % self.batch_size
         } else {
             1024
         };
-        let decoder = self.decoder();
-        loop {
+        let (what, seals) = loop {
             let parser = match self.current.as_mut() {
                 Some(parser) => parser,
                 None => match self.open_next() {
                     Ok(true) => continue,
                     Ok(false) => {
                         self.read_done = true;
-                        return None;
+                        if group.is_empty() {
+                            self.group = None;
+                            return None;
+                        }
+                        break (What::End, true);
                     }
                     Err(e) => {
                         self.read_done = true;
-                        return Some(Work::Failed(e));
+                        break (What::Failed(e), true);
                     }
                 },
             };
@@ -1120,8 +1453,20 @@ impl CsvSource {
                     continue;
                 }
             }
-            return Some(Work::Block(block));
+            // A group is one output batch (small batches: one block, sliced by the reader).
+            let seals = stop || self.batch_size < 1024 || self.gathered % self.batch_size == 0;
+            break (What::Block(block), seals);
+        };
+        let index = group.add();
+        if seals {
+            self.group = None;
         }
+        Some(Work {
+            group,
+            index,
+            seals,
+            what,
+        })
     }
 }
 
@@ -1131,10 +1476,6 @@ impl Source for CsvSource {
     }
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        if let Some(buffer) = self.buffer.take() {
-            let good: Vec<usize> = (0..buffer.records.len()).collect();
-            return self.decoder().build(&buffer, &good).map(Some);
-        }
         // `gather` borrows the source: the read-ahead state is taken out meanwhile.
         let decoder = self.decoder();
         let mut chunked = std::mem::take(&mut self.chunked);
