@@ -664,10 +664,15 @@ fn chunk_utf8(chunk: &Chunk) -> bool {
 
 /// The pieces back to back (`total` bytes), copied in parallel on the pool when called
 /// from it: the copy and the page faults of the new memory are most of a batch's join.
-fn join_bytes<'a>(pieces: impl Iterator<Item = &'a [u8]>, total: usize) -> Vec<u8> {
+fn join_bytes<'a>(
+    mut values: Vec<u8>,
+    pieces: impl Iterator<Item = &'a [u8]>,
+    total: usize,
+) -> Vec<u8> {
     use rayon::prelude::*;
     use std::mem::MaybeUninit;
-    let mut values: Vec<u8> = Vec::with_capacity(total);
+    values.clear();
+    values.reserve_exact(total);
     // Not zeroed first: each byte is written once, by the copy.
     let mut rest: &mut [MaybeUninit<u8>] = &mut values.spare_capacity_mut()[..total];
     let mut copies = Vec::new();
@@ -698,6 +703,60 @@ fn join_bytes<'a>(pieces: impl Iterator<Item = &'a [u8]>, total: usize) -> Vec<u
 
 type Spare = std::sync::Mutex<Vec<Vec<u8>>>;
 
+/// The string buffers of batches given out, handed back when the batch is dropped (by
+/// Python too: the Arrow C interface releases through the buffer's owner) so the next
+/// batches are joined into memory already in use (new memory costs a fault and a zeroing
+/// per page). Per column; at most [`RETURNED`] kept, none once the reader is gone.
+type Returned = Arc<Spare>;
+
+const RETURNED: usize = 2;
+
+/// The owner of a batch's string buffer (see [`Returned`]).
+struct Recycled {
+    values: Vec<u8>,
+    home: std::sync::Weak<Spare>,
+}
+
+impl Drop for Recycled {
+    fn drop(&mut self) {
+        if let Some(home) = self.home.upgrade() {
+            let mut home = home.lock().unwrap_or_else(|p| p.into_inner());
+            if home.len() < RETURNED {
+                home.push(std::mem::take(&mut self.values));
+            }
+        }
+    }
+}
+
+/// `values` as an Arrow buffer that goes back to `home` when dropped.
+fn recycled_buffer(values: Vec<u8>, home: &Returned) -> arrow_buffer::Buffer {
+    let len = values.len();
+    let ptr =
+        std::ptr::NonNull::new(values.as_ptr().cast_mut()).expect("a Vec's pointer is not null");
+    let owner = Arc::new(Recycled {
+        values,
+        home: Arc::downgrade(home),
+    });
+    // SAFETY: `ptr` points to the `len` initialised bytes of the vector `owner` holds (moving
+    // a Vec does not move its heap memory), alive as long as the buffer holds `owner`.
+    unsafe { arrow_buffer::Buffer::from_custom_allocation(ptr, len, owner) }
+}
+
+/// A buffer from `home` with room for `total` bytes (the smallest such), or a new one.
+fn returned_buffer(home: &Returned, total: usize) -> Vec<u8> {
+    let mut home = home.lock().unwrap_or_else(|p| p.into_inner());
+    let best = home
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.capacity() >= total)
+        .min_by_key(|(_, b)| b.capacity())
+        .map(|(i, _)| i);
+    match best {
+        Some(i) => home.swap_remove(i),
+        None => Vec::new(),
+    }
+}
+
 /// The decoding rules, fixed once the types are inferred; shared by the pool's jobs.
 struct Decoder {
     width: usize,
@@ -709,6 +768,8 @@ struct Decoder {
     spare: Vec<Spare>,
     /// Input buffers of parsed blocks, handed back to the splitting thread likewise.
     spare_blocks: Spare,
+    /// Per column, string buffers of dropped batches.
+    returned: Vec<Returned>,
 }
 
 /// Take a buffer from `spare` (empty if none).
@@ -832,6 +893,7 @@ impl Decoder {
     fn new(width: usize, types: Vec<CType>, schema: SchemaRef, skip_bad: bool) -> Decoder {
         Decoder {
             spare: (0..types.len()).map(|_| Spare::default()).collect(),
+            returned: (0..types.len()).map(|_| Returned::default()).collect(),
             width,
             types,
             schema,
@@ -1143,13 +1205,14 @@ impl Decoder {
             base += piece.values.len();
         }
         let values = if strings.len() == 1 {
-            strings.pop().expect("one piece").values
+            strings.pop().expect("one piece").values.into()
         } else {
-            let values = join_bytes(strings.iter().map(|s| s.values.as_slice()), total);
+            let into = returned_buffer(&self.returned[c], total);
+            let values = join_bytes(into, strings.iter().map(|s| s.values.as_slice()), total);
             for piece in strings {
                 give_spare(&self.spare[c], piece.values);
             }
-            values
+            recycled_buffer(values, &self.returned[c])
         };
         // SAFETY: `offsets` start at 0 and never decrease, the last is `values.len()`, and
         // `values` is the concatenation of fields each checked to be valid UTF-8 (by
@@ -1158,7 +1221,7 @@ impl Decoder {
         let array = unsafe {
             StringArray::new_unchecked(
                 OffsetBuffer::new_unchecked(offsets.into()),
-                values.into(),
+                values,
                 nulls.finish(),
             )
         };
@@ -1171,10 +1234,10 @@ impl Decoder {
 /// fields, the arrays built from them) stay below the allocator's huge-object size and
 /// are reused from block to block: memory newly taken from the OS costs a page fault and
 /// zeroing per page, more than the one copy that joins blocks into a large batch.
-const CHUNK_BYTES: usize = 4 << 20;
+const CHUNK_BYTES: usize = 2 << 20;
 
 /// Blocks split ahead beyond one per pool thread (plus one).
-const GROUP_AHEAD: usize = 4;
+const GROUP_AHEAD: usize = 8;
 
 pub struct CsvSource {
     paths: Vec<String>,
