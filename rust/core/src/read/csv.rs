@@ -30,7 +30,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::ahead::{Chunked, Decoded};
 use super::input::{open_decoded, read_error, MAX_LINE};
-use super::{batch_of, Compression, Source, INFER_ROWS};
+use super::{batch_of, recycle, Compression, Source, INFER_ROWS};
 use crate::error::{Error, Position, Result};
 
 const BOM: &[u8] = b"\xef\xbb\xbf";
@@ -701,93 +701,12 @@ fn join_bytes<'a>(
     values
 }
 
-type Spare = std::sync::Mutex<Vec<Vec<u8>>>;
-
-/// The string buffers of batches given out, handed back when the batch is dropped (by
-/// Python too: the Arrow C interface releases through the buffer's owner) so the next
-/// batches are joined into memory already in use (new memory costs a fault and a zeroing
-/// per page). Per column; at most [`RETURNED`] kept, none once the reader is gone.
-type Returned = Arc<Spare>;
-
-const RETURNED: usize = 2;
-
-/// The owner of a batch's string buffer (see [`Returned`]).
-struct Recycled {
-    values: Vec<u8>,
-    home: std::sync::Weak<Spare>,
-}
-
-impl Drop for Recycled {
-    fn drop(&mut self) {
-        if let Some(home) = self.home.upgrade() {
-            let mut home = home.lock().unwrap_or_else(|p| p.into_inner());
-            if home.len() < RETURNED {
-                home.push(std::mem::take(&mut self.values));
-            }
-        }
-    }
-}
-
-/// `values` as an Arrow buffer that goes back to `home` when dropped.
-fn recycled_buffer(values: Vec<u8>, home: &Returned) -> arrow_buffer::Buffer {
-    let len = values.len();
-    let ptr =
-        std::ptr::NonNull::new(values.as_ptr().cast_mut()).expect("a Vec's pointer is not null");
-    let owner = Arc::new(Recycled {
-        values,
-        home: Arc::downgrade(home),
-    });
-    // SAFETY: `ptr` points to the `len` initialised bytes of the vector `owner` holds (moving
-    // a Vec does not move its heap memory), alive as long as the buffer holds `owner`.
-    unsafe { arrow_buffer::Buffer::from_custom_allocation(ptr, len, owner) }
-}
-
-/// A buffer from `home` with room for `total` bytes (the smallest such), or a new one.
-fn returned_buffer(home: &Returned, total: usize) -> Vec<u8> {
-    let mut home = home.lock().unwrap_or_else(|p| p.into_inner());
-    let best = home
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| b.capacity() >= total)
-        .min_by_key(|(_, b)| b.capacity())
-        .map(|(i, _)| i);
-    match best {
-        Some(i) => home.swap_remove(i),
-        None => Vec::new(),
-    }
-}
-
 /// The decoding rules, fixed once the types are inferred; shared by the pool's jobs.
 struct Decoder {
     width: usize,
     types: Vec<CType>,
     schema: SchemaRef,
     skip_bad: bool,
-    /// Per column, field buffers of blocks already joined into batches, for the next
-    /// blocks: refilling memory already in use costs no page faults (at most [`SPARE`]).
-    spare: Vec<Spare>,
-    /// Input buffers of parsed blocks, handed back to the splitting thread likewise.
-    spare_blocks: Spare,
-    /// Per column, string buffers of dropped batches.
-    returned: Vec<Returned>,
-}
-
-/// Take a buffer from `spare` (empty if none).
-fn take_spare(spare: &Spare) -> Vec<u8> {
-    let mut spare = spare.lock().unwrap_or_else(|p| p.into_inner());
-    spare.pop().unwrap_or_default()
-}
-
-/// Hand `buffer` back to `spare` (kept if fewer than [`SPARE`] are there).
-fn give_spare(spare: &Spare, mut buffer: Vec<u8>) {
-    if buffer.capacity() == 0 {
-        return;
-    }
-    buffer.clear();
-    let mut spare = spare.lock().unwrap_or_else(|p| p.into_inner());
-    if spare.len() < SPARE {
-        spare.push(buffer);
-    }
 }
 
 /// Whole records of one file as read, split off by the caller's thread for the pool to parse.
@@ -885,20 +804,13 @@ enum What {
     End,
 }
 
-/// Spare buffers kept for reuse (per column, and of input): enough for the blocks of a
-/// batch, all held until it is joined (no more memory than the reading needs anyway).
-const SPARE: usize = 32;
-
 impl Decoder {
     fn new(width: usize, types: Vec<CType>, schema: SchemaRef, skip_bad: bool) -> Decoder {
         Decoder {
-            spare: (0..types.len()).map(|_| Spare::default()).collect(),
-            returned: (0..types.len()).map(|_| Returned::default()).collect(),
             width,
             types,
             schema,
             skip_bad,
-            spare_blocks: Spare::default(),
         }
     }
 
@@ -964,12 +876,9 @@ impl Decoder {
     /// A chunk for a block of `len` bytes, its columns' buffers taken from the spare ones.
     fn chunk(&self, len: usize) -> Chunk {
         let mut chunk = Chunk::new(self.width);
-        for (column, spare) in chunk.columns.iter_mut().zip(&self.spare) {
-            column.values = take_spare(spare);
-            if column.values.capacity() == 0 {
-                // Reserved, not touched: a column holds at most the block's bytes.
-                column.values = Vec::with_capacity(len);
-            }
+        for column in chunk.columns.iter_mut() {
+            // A column holds at most the block's bytes.
+            column.values = recycle::take(len);
         }
         chunk
     }
@@ -994,7 +903,7 @@ impl Decoder {
                     Ok(())
                 }
             });
-        give_spare(&self.spare_blocks, bytes);
+        recycle::give(bytes);
         chunk.drop_open();
         chunk.tail = parsed.err().or(error);
         self.decode_chunk(chunk)
@@ -1029,8 +938,8 @@ impl Decoder {
         } else {
             self.columns(&mut chunk, &good)
         };
-        for (column, spare) in chunk.columns.into_iter().zip(&self.spare) {
-            give_spare(spare, column.values);
+        for column in chunk.columns {
+            recycle::give(column.values);
         }
         Part {
             columns,
@@ -1075,7 +984,7 @@ impl Decoder {
                 }
                 CType::Str => {
                     let mut column = Column {
-                        values: take_spare(&self.spare[c]),
+                        values: recycle::take(chunk.columns[c].values.len()),
                         ends: Vec::with_capacity(good.len()),
                     };
                     for &r in good {
@@ -1207,12 +1116,12 @@ impl Decoder {
         let values = if strings.len() == 1 {
             strings.pop().expect("one piece").values.into()
         } else {
-            let into = returned_buffer(&self.returned[c], total);
+            let into = recycle::take(total);
             let values = join_bytes(into, strings.iter().map(|s| s.values.as_slice()), total);
             for piece in strings {
-                give_spare(&self.spare[c], piece.values);
+                recycle::give(piece.values);
             }
-            recycled_buffer(values, &self.returned[c])
+            recycle::buffer(values)
         };
         // SAFETY: `offsets` start at 0 and never decrease, the last is `values.len()`, and
         // `values` is the concatenation of fields each checked to be valid UTF-8 (by
@@ -1504,7 +1413,7 @@ impl CsvSource {
                     }
                 },
             };
-            let spare = take_spare(&decoder.spare_blocks);
+            let spare = recycle::take(parser.block_hint + 2 * READ_BYTES as usize);
             let (block, records, stop) = parser.split(spare, rows, CHUNK_BYTES);
             self.gathered += records;
             if stop {
@@ -1512,7 +1421,7 @@ impl CsvSource {
             } else if block.last {
                 self.current = None;
                 if records == 0 {
-                    give_spare(&decoder.spare_blocks, block.bytes);
+                    recycle::give(block.bytes);
                     continue;
                 }
             }

@@ -15,6 +15,7 @@ mod ipcguard;
 mod jfast;
 mod json;
 mod parquet;
+mod recycle;
 mod text;
 
 use std::collections::VecDeque;
