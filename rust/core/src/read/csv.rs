@@ -1006,11 +1006,11 @@ impl Decoder {
         let mut skipped = 0;
         let mut error = None;
         let mut used = Vec::with_capacity(parts.len());
-        for part in parts {
+        for mut part in parts {
             skipped += part.skipped;
-            error = part.error;
+            error = part.error.take();
             if part.rows > 0 {
-                used.push((part.rows, part.origin, part.columns));
+                used.push(part);
             }
             if error.is_some() {
                 break;
@@ -1034,17 +1034,14 @@ impl Decoder {
         }
     }
 
-    fn batch(
-        &self,
-        parts: Vec<(usize, Option<(Arc<str>, u64)>, Vec<PartColumn>)>,
-    ) -> Result<RecordBatch> {
-        let rows: usize = parts.iter().map(|p| p.0).sum();
-        let origin = parts[0].1.clone().unwrap_or_else(|| (Arc::from(""), 0));
+    fn batch(&self, parts: Vec<Part>) -> Result<RecordBatch> {
+        let rows: usize = parts.iter().map(|p| p.rows).sum();
+        let origin = (parts[0].origin.clone()).unwrap_or_else(|| (Arc::from(""), 0));
         let mut by_column: Vec<Vec<PartColumn>> = (0..self.types.len())
             .map(|_| Vec::with_capacity(parts.len()))
             .collect();
-        for (_, _, columns) in parts {
-            for (c, column) in columns.into_iter().enumerate() {
+        for part in parts {
+            for (c, column) in part.columns.into_iter().enumerate() {
                 by_column[c].push(column);
             }
         }
@@ -1143,10 +1140,10 @@ impl Decoder {
 /// fields, the arrays built from them) stay below the allocator's huge-object size and
 /// are reused from block to block: memory newly taken from the OS costs a page fault and
 /// zeroing per page, more than the one copy that joins blocks into a large batch.
-const CHUNK_BYTES: usize = 2 << 20;
+const CHUNK_BYTES: usize = 4 << 20;
 
 /// Blocks split ahead beyond one per pool thread (plus one).
-const GROUP_AHEAD: usize = 8;
+const GROUP_AHEAD: usize = 4;
 
 pub struct CsvSource {
     paths: Vec<String>,
