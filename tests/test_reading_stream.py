@@ -171,8 +171,10 @@ def test_peak_memory_bounded_by_read_ahead_not_file(impl: str, tmp_path: Path, f
     if fmt == "parquet":
         path = tmp_path / "big.parquet"
         writer = None
-        for start in range(0, n, 10_000):
-            chunk = pa.table({"id": pa.array(np.arange(start, start + 10_000)), "text": pa.array([text] * 10_000)})
+        # Row groups of 5000 rows (~10 MB decoded): the reader holds a few of them (read-ahead),
+        # so the bound below is several row groups, far from the file.
+        for start in range(0, n, 5000):
+            chunk = pa.table({"id": pa.array(np.arange(start, start + 5000)), "text": pa.array([text] * 5000)})
             writer = writer or pq.ParquetWriter(path, chunk.schema, compression="zstd")
             writer.write_table(chunk)
         assert writer is not None

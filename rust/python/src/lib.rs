@@ -16,27 +16,17 @@ use pyo3::prelude::*;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// `mi_option_purge_delay` and `mi_option_purge_decommits` in mimalloc's `mi_option_t`
-/// (the same indices in its 2.x and 3.x).
+/// `mi_option_purge_delay` in mimalloc's `mi_option_t` (the same index in its 2.x and 3.x).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-const MI_OPTION_PURGE_DECOMMITS: libmimalloc_sys::mi_option_t = 5;
 
-/// Hand freed memory back to the OS 10 ms after it is freed, as a reset (`MADV_FREE`: the
-/// kernel takes the pages when it needs them) rather than a decommit. A decommitted page
-/// costs a fault and a zeroing (2 MiB at a time with transparent huge pages) when it is
-/// used again: reading a 226 MB CSV file, decommits made 78,000 page faults and twice the
-/// system time. mimalloc 3's default delay (1 s) kept ~100 MiB of freed batches resident
-/// while streaming a large Parquet file. `MIMALLOC_PURGE_DELAY` and
-/// `MIMALLOC_PURGE_DECOMMITS` still decide if set.
+/// Return freed memory to the OS 10 ms after it is freed. mimalloc 3 (what libmimalloc-sys
+/// builds) waits 1 s by default, which kept ~100 MiB of freed batches resident while
+/// streaming a large Parquet file; batches freed and allocated at a steady pace are reused
+/// well within 10 ms. `MIMALLOC_PURGE_DELAY` still decides if set.
 fn tune_allocator() {
-    for (variable, option, value) in [
-        ("MIMALLOC_PURGE_DELAY", MI_OPTION_PURGE_DELAY, 10),
-        ("MIMALLOC_PURGE_DECOMMITS", MI_OPTION_PURGE_DECOMMITS, 0),
-    ] {
-        if std::env::var_os(variable).is_none() {
-            // SAFETY: sets one integer option; mimalloc reads its options atomically.
-            unsafe { libmimalloc_sys::mi_option_set(option, value) }
-        }
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets one integer option; mimalloc reads its options atomically.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10) }
     }
 }
 

@@ -16,9 +16,11 @@
 //! to find where records end (storing nothing) and hands whole-record blocks of a few MiB
 //! to the pool, with the scanner's state at the block's start. A pool thread runs the same
 //! scanner from that state over the block (so it finds the same records, lines and errors)
-//! into a flat chunk: the bytes of all fields back to back and where each field ends; then
-//! checks the records (field count, UTF-8 once per chunk, types) and builds the Arrow
-//! arrays. The reader joins blocks into batches of `batch_size` rows.
+//! into one buffer per column (the bytes of its fields back to back, and where each ends);
+//! then checks the records (field count, UTF-8 once per column, types). The blocks of one
+//! output batch form a [`Group`]: the job that finishes last joins them into the batch of
+//! `batch_size` rows (a string column's buffers copied once, in parallel), so the calling
+//! thread only reads and splits. Large buffers are reused (see [`super::recycle`]).
 
 use std::io::{BufRead, Read};
 use std::sync::Arc;
@@ -251,20 +253,6 @@ impl Scan {
         Ok(())
     }
 
-    /// Line breaks inside a quoted span starting at `pos`.
-    fn newlines(&mut self, span: &[u8], pos: u64) -> Result<()> {
-        if let Some(first) = memchr::memchr(b'\n', span) {
-            self.newline(pos + first as u64)?;
-            let last = memchr::memrchr(b'\n', span).unwrap_or(first);
-            if last > first {
-                let more = memchr::memchr_iter(b'\n', &span[first + 1..=last]).count();
-                self.line += more as u64;
-                self.line_start = pos + last as u64 + 1;
-            }
-        }
-        Ok(())
-    }
-
     /// A scanner of the same file continuing from where this one is (at a record boundary).
     fn resume(&self) -> Scan {
         Scan {
@@ -340,17 +328,22 @@ impl Scan {
                         }
                     }
                 },
-                3 => {
-                    let (k, next) = match memchr::memchr(b'"', &buf[i..]) {
-                        None => (n - i, 3),
-                        Some(k) => (k, 4),
-                    };
-                    let span = &buf[i..i + k];
-                    chunk.extend(span);
-                    self.newlines(span, base + i as u64)?;
-                    self.state = next;
-                    i += k + usize::from(next == 4);
-                }
+                // One pass finds the closing quote and counts the line breaks before it.
+                3 => match memchr::memchr2(b'"', b'\n', &buf[i..]) {
+                    None => {
+                        chunk.extend(&buf[i..]);
+                        i = n;
+                    }
+                    Some(k) => {
+                        chunk.extend(&buf[i..i + k + usize::from(buf[i + k] == b'\n')]);
+                        if buf[i + k] == b'\n' {
+                            self.newline(base + (i + k) as u64)?;
+                        } else {
+                            self.state = 4;
+                        }
+                        i += k + 1;
+                    }
+                },
                 _ => {
                     let b = buf[i];
                     if b == b'"' {
