@@ -1156,6 +1156,8 @@ pub struct CsvSource {
     decoder: Option<Arc<Decoder>>,
     /// The group of the output batch being split off.
     group: Option<Arc<Group>>,
+    /// Keeps the reused buffers while this reader is open.
+    _lease: recycle::Lease,
     chunked: Chunked,
     read_done: bool,
     /// Records handed out so far (those of the type inference included).
@@ -1187,6 +1189,7 @@ impl CsvSource {
             buffer: None,
             decoder: None,
             group: None,
+            _lease: recycle::Lease::new(),
             chunked: Chunked::default(),
             read_done: false,
             gathered: 0,

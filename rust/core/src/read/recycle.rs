@@ -3,7 +3,8 @@
 //! interface releases through the buffer's owner). Memory new to the process costs a page
 //! fault and a zeroing per page, as much as the copy that fills it; the allocator gives
 //! large blocks back to the OS. At most [`KEEP_BYTES`] are kept, none longer than
-//! [`KEEP_FOR`] unused (checked when a buffer is taken or given).
+//! [`KEEP_FOR`] unused (checked when a buffer is taken or given), and none once no reader
+//! that uses them is open (see [`Lease`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -59,7 +60,7 @@ pub fn take(min: usize) -> Vec<u8> {
 /// Keep `buffer` for a later [`take`] (if there is room).
 pub fn give(mut buffer: Vec<u8>) {
     let capacity = buffer.capacity();
-    if capacity < MIN_BYTES {
+    if capacity < MIN_BYTES || LEASES.load(std::sync::atomic::Ordering::Acquire) == 0 {
         return;
     }
     buffer.clear();
@@ -69,6 +70,31 @@ pub fn give(mut buffer: Vec<u8>) {
         if kept.bytes + capacity <= KEEP_BYTES {
             kept.bytes += capacity;
             kept.buffers.push((buffer, now));
+        }
+    }
+}
+
+/// Readers open that use the kept buffers.
+static LEASES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Held by a reader that uses the kept buffers: when the last one is dropped, they are
+/// freed (memory is not held for a process that has stopped reading).
+pub struct Lease(());
+
+impl Lease {
+    pub fn new() -> Lease {
+        LEASES.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Lease(())
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if LEASES.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
+            if let Ok(mut kept) = KEPT.try_lock() {
+                kept.buffers.clear();
+                kept.bytes = 0;
+            }
         }
     }
 }
