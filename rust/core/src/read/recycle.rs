@@ -3,8 +3,8 @@
 //! interface releases through the buffer's owner). Memory new to the process costs a page
 //! fault and a zeroing per page, as much as the copy that fills it; the allocator gives
 //! large blocks back to the OS. At most [`KEEP_BYTES`] are kept, none longer than
-//! [`KEEP_FOR`] unused (checked when a buffer is taken or given), and none once no reader
-//! that uses them is open (see [`Lease`]).
+//! [`KEEP_FOR`] unused (checked when a buffer is taken or given), and none [`KEEP_FOR`]
+//! after the last reader that uses them has closed (see [`Lease`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -77,8 +77,8 @@ pub fn give(mut buffer: Vec<u8>) {
 /// Readers open that use the kept buffers.
 static LEASES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// Held by a reader that uses the kept buffers: when the last one is dropped, they are
-/// freed (memory is not held for a process that has stopped reading).
+/// Held by a reader that uses the kept buffers: [`KEEP_FOR`] after the last one is
+/// dropped, they are freed (memory is not held for a process that has stopped reading).
 pub struct Lease(());
 
 impl Lease {
@@ -91,11 +91,27 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         if LEASES.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
-            if let Ok(mut kept) = KEPT.try_lock() {
-                kept.buffers.clear();
-                kept.bytes = 0;
+            // Freed [`KEEP_FOR`] later unless a reader opens meanwhile (reading file after
+            // file reuses them), on a short-lived thread; at once if it cannot start.
+            let later = std::thread::Builder::new()
+                .name("fast-axolotl-recycle".into())
+                .spawn(|| {
+                    std::thread::sleep(KEEP_FOR);
+                    release_if_unused();
+                });
+            if later.is_err() {
+                release_if_unused();
             }
         }
+    }
+}
+
+/// Free the kept buffers if no reader uses them.
+fn release_if_unused() {
+    let mut kept = KEPT.lock().unwrap_or_else(|p| p.into_inner());
+    if LEASES.load(std::sync::atomic::Ordering::Acquire) == 0 {
+        kept.buffers.clear();
+        kept.bytes = 0;
     }
 }
 
