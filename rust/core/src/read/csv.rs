@@ -217,7 +217,8 @@ impl Chunk {
 }
 
 /// The state machine of one file. States: 0 start of record, 1 start of field,
-/// 2 unquoted, 3 quoted, 4 quote in quoted.
+/// 2 unquoted, 3 quoted, 4 quote in quoted. A clone continues from where it is.
+#[derive(Clone)]
 struct Scan {
     path: Arc<str>,
     delimiter: u8,
@@ -251,14 +252,6 @@ impl Scan {
         self.line += 1;
         self.line_start = pos + 1;
         Ok(())
-    }
-
-    /// A scanner of the same file continuing from where this one is (at a record boundary).
-    fn resume(&self) -> Scan {
-        Scan {
-            path: self.path.clone(),
-            ..*self
-        }
     }
 
     fn end_record(&mut self, chunk: &mut impl Sink) {
@@ -491,7 +484,7 @@ impl Parser {
     /// are only delimited here; the pool parses them. Also returns how many records the
     /// block holds, and whether reading must stop (an error, met again by the pool).
     fn split(&mut self, mut bytes: Vec<u8>, rows: usize, limit: usize) -> (Block, usize, bool) {
-        let start = self.scan.resume();
+        let start = self.scan.clone();
         bytes.clear();
         // Room for a block like the last one: growing the buffer would copy it.
         bytes.reserve(self.block_hint + self.head.len() + READ_BYTES as usize);
@@ -736,46 +729,53 @@ struct Part {
 /// job that finishes last joins them into the batch (so the join runs on the pool, not
 /// on the thread reading the input).
 struct Group {
-    parts: std::sync::Mutex<Vec<Option<Part>>>,
+    state: std::sync::Mutex<GroupState>,
+}
+
+struct GroupState {
+    parts: Vec<Option<Part>>,
     /// Jobs not finished, plus one until the group's last job is queued.
-    pending: std::sync::atomic::AtomicUsize,
+    pending: usize,
 }
 
 impl Group {
     fn new() -> Arc<Group> {
         Arc::new(Group {
-            parts: Default::default(),
-            pending: 1.into(),
+            state: std::sync::Mutex::new(GroupState {
+                parts: Vec::new(),
+                pending: 1,
+            }),
         })
     }
 
+    fn state(&self) -> std::sync::MutexGuard<'_, GroupState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn is_empty(&self) -> bool {
-        self.parts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
+        self.state().parts.is_empty()
     }
 
     /// Reserve the slot of the next job's part.
     fn add(&self) -> usize {
-        self.pending
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        let mut parts = self.parts.lock().unwrap_or_else(|p| p.into_inner());
-        parts.push(None);
-        parts.len() - 1
+        let mut state = self.state();
+        state.pending += 1;
+        state.parts.push(None);
+        state.parts.len() - 1
     }
 
     /// Leave job `index`'s part; the parts of all jobs if it was the last to finish.
     fn finish(&self, index: usize, part: Part, seals: bool) -> Option<Vec<Part>> {
-        let mut parts = self.parts.lock().unwrap_or_else(|p| p.into_inner());
-        parts[index] = Some(part);
-        let done = 1 + usize::from(seals);
-        if self
-            .pending
-            .fetch_sub(done, std::sync::atomic::Ordering::AcqRel)
-            == done
-        {
-            Some(std::mem::take(&mut *parts).into_iter().flatten().collect())
+        let mut state = self.state();
+        state.parts[index] = Some(part);
+        state.pending -= 1 + usize::from(seals);
+        if state.pending == 0 {
+            Some(
+                std::mem::take(&mut state.parts)
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            )
         } else {
             None
         }
