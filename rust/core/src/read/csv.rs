@@ -20,7 +20,7 @@
 //! then checks the records (field count, UTF-8 once per column, types). The blocks of one
 //! output batch form a [`Group`]: the job that finishes last joins them into the batch of
 //! `batch_size` rows (a string column's buffers copied once, in parallel), so the calling
-//! thread only reads and splits. Large buffers are reused (see [`super::recycle`]).
+//! thread only reads and splits.
 
 use std::io::{BufRead, Read};
 use std::sync::Arc;
@@ -32,7 +32,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::ahead::{Chunked, Decoded};
 use super::input::{open_decoded, read_error, MAX_LINE};
-use super::{batch_of, recycle, Compression, Source, INFER_ROWS};
+use super::{batch_of, Compression, Source, INFER_ROWS};
 use crate::error::{Error, Position, Result};
 
 const BOM: &[u8] = b"\xef\xbb\xbf";
@@ -650,15 +650,10 @@ fn chunk_utf8(chunk: &Chunk) -> bool {
 
 /// The pieces back to back (`total` bytes), copied in parallel on the pool when called
 /// from it: the copy and the page faults of the new memory are most of a batch's join.
-fn join_bytes<'a>(
-    mut values: Vec<u8>,
-    pieces: impl Iterator<Item = &'a [u8]>,
-    total: usize,
-) -> Vec<u8> {
+fn join_bytes<'a>(pieces: impl Iterator<Item = &'a [u8]>, total: usize) -> Vec<u8> {
     use rayon::prelude::*;
     use std::mem::MaybeUninit;
-    values.clear();
-    values.reserve_exact(total);
+    let mut values = Vec::with_capacity(total);
     // Not zeroed first: each byte is written once, by the copy.
     let mut rest: &mut [MaybeUninit<u8>] = &mut values.spare_capacity_mut()[..total];
     let mut copies = Vec::new();
@@ -871,7 +866,7 @@ impl Decoder {
         let mut chunk = Chunk::new(self.width);
         for column in chunk.columns.iter_mut() {
             // A column holds at most the block's bytes.
-            column.values = recycle::take(len);
+            column.values = Vec::with_capacity(len);
         }
         chunk
     }
@@ -896,7 +891,7 @@ impl Decoder {
                     Ok(())
                 }
             });
-        recycle::give(bytes);
+        drop(bytes);
         chunk.drop_open();
         chunk.tail = parsed.err().or(error);
         self.decode_chunk(chunk)
@@ -931,9 +926,6 @@ impl Decoder {
         } else {
             self.columns(&mut chunk, &good)
         };
-        for column in chunk.columns {
-            recycle::give(column.values);
-        }
         Part {
             columns,
             rows: good.len(),
@@ -977,7 +969,7 @@ impl Decoder {
                 }
                 CType::Str => {
                     let mut column = Column {
-                        values: recycle::take(chunk.columns[c].values.len()),
+                        values: Vec::with_capacity(chunk.columns[c].values.len()),
                         ends: Vec::with_capacity(good.len()),
                     };
                     for &r in good {
@@ -1106,12 +1098,9 @@ impl Decoder {
         let values = if strings.len() == 1 {
             strings.pop().expect("one piece").values.into()
         } else {
-            let into = recycle::take(total);
-            let values = join_bytes(into, strings.iter().map(|s| s.values.as_slice()), total);
-            for piece in strings {
-                recycle::give(piece.values);
-            }
-            recycle::buffer(values)
+            let values = join_bytes(strings.iter().map(|s| s.values.as_slice()), total);
+            drop(strings);
+            values.into()
         };
         // SAFETY: `offsets` start at 0 and never decrease, the last is `values.len()`, and
         // `values` is the concatenation of fields each checked to be valid UTF-8 (by
@@ -1156,8 +1145,6 @@ pub struct CsvSource {
     decoder: Option<Arc<Decoder>>,
     /// The group of the output batch being split off.
     group: Option<Arc<Group>>,
-    /// Keeps the reused buffers while this reader is open.
-    _lease: recycle::Lease,
     chunked: Chunked,
     read_done: bool,
     /// Records handed out so far (those of the type inference included).
@@ -1189,7 +1176,6 @@ impl CsvSource {
             buffer: None,
             decoder: None,
             group: None,
-            _lease: recycle::Lease::new(),
             chunked: Chunked::default(),
             read_done: false,
             gathered: 0,
@@ -1406,7 +1392,7 @@ impl CsvSource {
                     }
                 },
             };
-            let spare = recycle::take(parser.block_hint + 2 * READ_BYTES as usize);
+            let spare = Vec::with_capacity(parser.block_hint + 2 * READ_BYTES as usize);
             let (block, records, stop) = parser.split(spare, rows, CHUNK_BYTES);
             self.gathered += records;
             if stop {
@@ -1414,7 +1400,6 @@ impl CsvSource {
             } else if block.last {
                 self.current = None;
                 if records == 0 {
-                    recycle::give(block.bytes);
                     continue;
                 }
             }

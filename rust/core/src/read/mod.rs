@@ -15,7 +15,6 @@ mod ipcguard;
 mod jfast;
 mod json;
 mod parquet;
-mod recycle;
 mod text;
 
 use std::collections::VecDeque;
