@@ -229,3 +229,41 @@ def test_iterable_dataset_shards_files(impl: str, tmp_path: Path) -> None:
 
 def test_to_table_is_read_table() -> None:
     assert fa.to_table is fa.read_table
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="lists /proc/self/fd")
+@pytest.mark.parametrize("name", ["big.jsonl.gz", "big.jsonl.zst", "big.csv.zst", "big.parquet"])
+def test_reader_dropped_early_closes_its_file(impl: str, tmp_path: Path, name: str) -> None:
+    """A reader left after its first batch closes the file when dropped (decompression runs
+    ahead on a thread of its own: it must not keep the file open; Windows could not delete it)."""
+    import gc
+
+    path = tmp_path / name
+    table = pa.table({"id": np.arange(100_000), "text": [f"row {i} " + "x" * 50 for i in range(100_000)]})
+    if name.endswith(".parquet"):
+        pq.write_table(table, path, row_group_size=10_000)
+    else:
+        inner = name.rsplit(".", 1)[0]
+        data = table.to_pylist()
+        if inner.endswith(".csv"):
+            text = "id,text\n" + "".join(f"{r['id']},{r['text']}\n" for r in data)
+        else:
+            text = "".join(json.dumps(r) + "\n" for r in data)
+        with pa.output_stream(str(path), compression="gzip" if name.endswith(".gz") else "zstd") as out:
+            out.write(text.encode())
+
+    def open_on_path() -> int:
+        fds = Path("/proc/self/fd")
+        count = 0
+        for fd in fds.iterdir():
+            try:
+                count += os.readlink(fd) == str(path)
+            except OSError:
+                pass
+        return count
+
+    batches = iter(fa.read_batches(path, batch_size=100))
+    assert next(batches).num_rows == 100
+    del batches
+    gc.collect()
+    assert open_on_path() == 0

@@ -85,8 +85,6 @@ struct Chunk {
     tail: Option<Error>,
     /// The field being read in the open record.
     open_field: usize,
-    /// Bytes of fields so far.
-    bytes: usize,
 }
 
 /// Where [`Scan`] puts what it finds: a [`Chunk`] (the fields), or a [`Counter`] (only
@@ -106,7 +104,6 @@ impl Sink for Chunk {
     }
 
     fn extend(&mut self, bytes: &[u8]) {
-        self.bytes += bytes.len();
         let column = self
             .columns
             .get_mut(self.open_field)
@@ -137,8 +134,9 @@ impl Sink for Chunk {
         });
     }
 
-    fn full(&self, rows: usize, bytes: usize) -> bool {
-        self.records.len() >= rows || self.bytes >= bytes
+    /// A chunk is filled by records only: blocks are cut by bytes when split (`Counter`).
+    fn full(&self, rows: usize, _bytes: usize) -> bool {
+        self.records.len() >= rows
     }
 }
 
@@ -425,9 +423,9 @@ impl Parser {
         })
     }
 
-    /// Parse records into `chunk` until it holds `rows` records or `bytes` bytes of fields
-    /// (true), or the file ends (false). On error, the records before it stay in the chunk.
-    fn fill(&mut self, chunk: &mut Chunk, rows: usize, bytes: usize) -> Result<bool> {
+    /// Parse records into `chunk` until it holds `rows` records (true), or the file ends
+    /// (false). On error, the records before it stay in the chunk.
+    fn fill(&mut self, chunk: &mut Chunk, rows: usize) -> Result<bool> {
         if !chunk
             .paths
             .last()
@@ -435,24 +433,24 @@ impl Parser {
         {
             chunk.paths.push(self.scan.path.clone());
         }
-        let result = self.fill_inner(chunk, rows, bytes);
+        let result = self.fill_inner(chunk, rows);
         if result.is_err() && self.scan.state != 0 {
             chunk.drop_open();
         }
         result
     }
 
-    fn fill_inner(&mut self, chunk: &mut Chunk, rows: usize, bytes: usize) -> Result<bool> {
+    fn fill_inner(&mut self, chunk: &mut Chunk, rows: usize) -> Result<bool> {
         if !self.head.is_empty() {
             let head = std::mem::take(&mut self.head);
-            let used = self.scan.scan(&head, chunk, rows, bytes)?;
+            let used = self.scan.scan(&head, chunk, rows, usize::MAX)?;
             if used < head.len() {
                 self.head = head[used..].to_vec();
                 return Ok(true);
             }
         }
         loop {
-            if self.scan.state == 0 && chunk.full(rows, bytes) {
+            if self.scan.state == 0 && chunk.records.len() >= rows {
                 return Ok(true);
             }
             crate::cancel::check()?;
@@ -466,7 +464,7 @@ impl Parser {
                 return Ok(false);
             }
             let len = buf.len();
-            let used = self.scan.scan(buf, chunk, rows, bytes)?;
+            let used = self.scan.scan(buf, chunk, rows, usize::MAX)?;
             self.input.consume(used);
             if used < len {
                 return Ok(true);
@@ -1187,8 +1185,8 @@ impl CsvSource {
     }
 
     /// Parse data records (headers consumed and checked) into `chunk` until it holds
-    /// `rows` records or `bytes` bytes (true) or the input ends (false).
-    fn fill(&mut self, chunk: &mut Chunk, rows: usize, bytes: usize) -> Result<bool> {
+    /// `rows` records (true) or the input ends (false).
+    fn fill(&mut self, chunk: &mut Chunk, rows: usize) -> Result<bool> {
         loop {
             let Some(parser) = self.current.as_mut() else {
                 if !self.open_next()? {
@@ -1196,7 +1194,7 @@ impl CsvSource {
                 }
                 continue;
             };
-            if parser.fill(chunk, rows, bytes)? {
+            if parser.fill(chunk, rows)? {
                 return Ok(true);
             }
             self.current = None;
@@ -1212,7 +1210,7 @@ impl CsvSource {
         self.next += 1;
         let mut parser = Parser::open(&path, self.delimiter, self.compression)?;
         let mut head = Chunk::default();
-        parser.fill(&mut head, 1, usize::MAX)?;
+        parser.fill(&mut head, 1)?;
         if !head.records.is_empty() {
             let names = head.record(0).map(<[u8]>::to_vec).collect();
             self.set_header(&path, head.records[0].line, names)?;
@@ -1266,7 +1264,7 @@ impl CsvSource {
         let mut buffer = Chunk::new(self.width());
         while buffer.records.len() < INFER_ROWS {
             let r = buffer.records.len();
-            self.fill(&mut buffer, r + 1, usize::MAX)?;
+            self.fill(&mut buffer, r + 1)?;
             if buffer.records.len() == r {
                 break;
             }

@@ -61,6 +61,8 @@ impl<R: Read> Read for Decoded<R> {
 /// ahead of the parser (a thread of its own, not the pool's: it blocks when ahead).
 struct Threaded {
     rx: Receiver<io::Result<Vec<u8>>>,
+    /// Disconnected when the thread has returned (and closed the file).
+    exited: Receiver<()>,
     block: Vec<u8>,
     at: usize,
     done: bool,
@@ -70,45 +72,63 @@ const BLOCK: usize = 1 << 20;
 const AHEAD_BLOCKS: usize = 4;
 
 impl Threaded {
-    fn spawn<R: Read + Send + 'static>(mut inner: R) -> io::Result<Self> {
+    fn spawn<R: Read + Send + 'static>(inner: R) -> io::Result<Self> {
         let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(AHEAD_BLOCKS);
+        let (exit, exited) = sync_channel::<()>(0);
         std::thread::Builder::new()
             .name("fast-axolotl-decompress".into())
-            .spawn(move || loop {
-                let mut block = vec![0u8; BLOCK];
-                let mut filled = 0;
-                let result = loop {
-                    match inner.read(&mut block[filled..]) {
-                        Ok(0) => break Ok(()),
-                        Ok(n) => {
-                            filled += n;
-                            if filled == BLOCK {
-                                break Ok(());
+            .spawn(move || {
+                // Locals drop in reverse order: the input (the file) before `_exit`.
+                let _exit = exit;
+                let mut inner = inner;
+                loop {
+                    let mut block = vec![0u8; BLOCK];
+                    let mut filled = 0;
+                    let result = loop {
+                        match inner.read(&mut block[filled..]) {
+                            Ok(0) => break Ok(()),
+                            Ok(n) => {
+                                filled += n;
+                                if filled == BLOCK {
+                                    break Ok(());
+                                }
                             }
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => break Err(e),
                         }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => break Err(e),
+                    };
+                    block.truncate(filled);
+                    let last = filled == 0 || result.is_err();
+                    if filled > 0 && tx.send(Ok(block)).is_err() {
+                        return; // the reader is gone
                     }
-                };
-                block.truncate(filled);
-                let last = filled == 0 || result.is_err();
-                if filled > 0 && tx.send(Ok(block)).is_err() {
-                    return; // the reader is gone
-                }
-                if let Err(e) = result {
-                    let _ = tx.send(Err(e));
-                }
-                if last {
-                    let _ = tx.send(Ok(Vec::new())); // end of input
-                    return;
+                    if let Err(e) = result {
+                        let _ = tx.send(Err(e));
+                    }
+                    if last {
+                        let _ = tx.send(Ok(Vec::new())); // end of input
+                        return;
+                    }
                 }
             })?;
         Ok(Threaded {
             rx,
+            exited,
             block: Vec::new(),
             at: 0,
             done: false,
         })
+    }
+}
+
+impl Drop for Threaded {
+    fn drop(&mut self) {
+        // With the receiver gone, the thread's next send fails and it returns, having
+        // finished at most the block it was decompressing (1 MiB): wait for that, so the
+        // file is closed when the reader is (Windows cannot delete an open file). Not
+        // forever: a pipe's writer may never write again.
+        drop(std::mem::replace(&mut self.rx, sync_channel(0).1));
+        let _ = self.exited.recv_timeout(std::time::Duration::from_secs(1));
     }
 }
 
