@@ -477,15 +477,16 @@ impl Parser {
 const READ_BYTES: u64 = 1 << 20;
 
 impl Parser {
-    /// The next block of whole records of this file, read into `bytes` (a spare buffer):
-    /// until it holds `rows` records or `limit` bytes of fields, or the file ends. Records
-    /// are only delimited here; the pool parses them. Also returns how many records the
-    /// block holds, and whether reading must stop (an error, met again by the pool).
-    fn split(&mut self, mut bytes: Vec<u8>, rows: usize, limit: usize) -> (Block, usize, bool) {
+    /// The next block of whole records of this file: until it holds `rows` records or
+    /// `limit` bytes of fields, or the file ends. Records are only delimited here; the pool
+    /// parses them. Also returns how many records the block holds, and whether reading must
+    /// stop (an error, met again by the pool).
+    fn split(&mut self, rows: usize, limit: usize) -> (Block, usize, bool) {
         let start = self.scan.clone();
-        bytes.clear();
-        // Room for a block like the last one: growing the buffer would copy it.
-        bytes.reserve(self.block_hint + self.head.len() + READ_BYTES as usize);
+        // Room for a block like the largest so far and a read past it: growing the buffer
+        // would copy it.
+        let mut bytes =
+            Vec::with_capacity(self.block_hint + self.head.len() + 2 * READ_BYTES as usize);
         bytes.append(&mut self.head);
         let mut counter = Counter::default();
         let (mut pos, mut last, mut error, mut stop) = (0, false, None, false);
@@ -859,7 +860,7 @@ impl Decoder {
         }
     }
 
-    /// A chunk for a block of `len` bytes, its columns' buffers taken from the spare ones.
+    /// A chunk for a block of `len` bytes.
     fn chunk(&self, len: usize) -> Chunk {
         let mut chunk = Chunk::new(self.width);
         for column in chunk.columns.iter_mut() {
@@ -984,7 +985,7 @@ impl Decoder {
     }
 
     /// The batch of the parts of a group, in order: their rows up to the first error, then
-    /// that error. Their string buffers go back to the spare ones.
+    /// that error.
     fn join(&self, parts: Vec<Part>) -> Decoded {
         let mut skipped = 0;
         let mut error = None;
@@ -1390,8 +1391,7 @@ impl CsvSource {
                     }
                 },
             };
-            let spare = Vec::with_capacity(parser.block_hint + 2 * READ_BYTES as usize);
-            let (block, records, stop) = parser.split(spare, rows, CHUNK_BYTES);
+            let (block, records, stop) = parser.split(rows, CHUNK_BYTES);
             self.gathered += records;
             if stop {
                 self.read_done = true;
