@@ -154,10 +154,10 @@ def _peak_growth_mib(path: Path, implementation: str, batch_size: int = 1000) ->
         [sys.executable, "-c", _PROBE, str(path), str(batch_size)],
         capture_output=True,
         text=True,
-        check=True,
         cwd=path.parent,
         env=env,
     )
+    assert out.returncode == 0, (out.returncode, out.stdout, out.stderr)
     rows, growth = out.stdout.split()
     return int(rows), int(growth)
 

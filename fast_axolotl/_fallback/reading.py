@@ -663,14 +663,19 @@ class _ArrowFiles:
         return self._open_ipc(path)
 
     def _open_parquet(self, path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-        tmp = None
+        # An Arrow file rather than a Python file object: pyarrow reading Parquet through a
+        # Python file can hang or abort at interpreter exit (apache/arrow#50482, #34314).
         handle: Any
         if self.compression is not None:
             tmp = _spool(path, self.compression)
-            handle = open(tmp, "rb")
+            handle = pa.OSFile(tmp)
             os.unlink(tmp)
         else:
-            handle = _open_file(path)
+            _open_file(path).close()  # the typed errors of a missing or unreadable file
+            try:
+                handle = pa.OSFile(path)
+            except OSError as exc:
+                raise DatasetReadError(f"{path}: {exc}", path) from None
         try:
             pf = pq.ParquetFile(handle)
             schema = pf.schema_arrow
