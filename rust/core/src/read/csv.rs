@@ -15,12 +15,12 @@
 //! contents) reads the grammar. The calling thread runs it over the decompressed bytes only
 //! to find where records end (storing nothing) and hands whole-record blocks of a few MiB
 //! to the pool, with the scanner's state at the block's start. A pool thread runs the same
-//! scanner from that state over the block (so it finds the same records, lines and errors)
-//! into one buffer per column (the bytes of its fields back to back, and where each ends);
-//! then checks the records (field count, UTF-8 once per column, types). The blocks of one
+//! scanner from that state over the block (so it finds the same records, lines and errors),
+//! noting where each field lies in the block (a field with a `""` inside is copied aside);
+//! then checks the records (field count, UTF-8 once per block, types). The blocks of one
 //! output batch form a [`Group`]: the job that finishes last joins them into the batch of
-//! `batch_size` rows (a string column's buffers copied once, in parallel), so the calling
-//! thread only reads and splits.
+//! `batch_size` rows (a string field's bytes copied once, from its block into the batch's
+//! buffer, blocks in parallel), so the calling thread only reads and splits.
 
 use std::io::{BufRead, Read};
 use std::sync::Arc;
@@ -37,29 +37,51 @@ use crate::error::{Error, Position, Result};
 
 const BOM: &[u8] = b"\xef\xbb\xbf";
 
-/// One column of parsed records: the bytes of its fields back to back, and where each ends.
+/// Marks a field position in a column's `aside` bytes rather than in the block.
+const ASIDE: usize = 1 << (usize::BITS - 1);
+
+/// One column of parsed records: where each field's bytes are. A field read from a block
+/// in one piece is a span of the block (no copy); one that is not (a `""` inside quotes,
+/// or read from a stream) is copied to `aside`, its span marked with [`ASIDE`].
 #[derive(Default)]
 struct Column {
-    values: Vec<u8>,
+    starts: Vec<usize>,
     ends: Vec<usize>,
+    aside: Vec<u8>,
 }
 
 impl Column {
-    fn field(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.values[start..self.ends[i]]
-    }
-
-    fn end_field(&mut self) {
-        self.ends.push(self.values.len());
-    }
-
-    /// Keep the first `n` fields.
-    fn truncate(&mut self, n: usize) {
-        if n < self.ends.len() {
-            self.ends.truncate(n);
-            self.values.truncate(self.ends.last().copied().unwrap_or(0));
+    fn with_capacity(fields: usize) -> Column {
+        Column {
+            starts: Vec::with_capacity(fields),
+            ends: Vec::with_capacity(fields),
+            aside: Vec::new(),
         }
+    }
+
+    fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Field `i`, its span in `source` (the block it was read from) or in `aside`.
+    fn field<'a>(&'a self, i: usize, source: &'a [u8]) -> &'a [u8] {
+        let (start, end) = (self.starts[i], self.ends[i]);
+        if start & ASIDE != 0 {
+            &self.aside[start & !ASIDE..end & !ASIDE]
+        } else {
+            &source[start..end]
+        }
+    }
+
+    /// Keep the first `n` fields (`aside` may keep bytes of dropped ones: unused).
+    fn truncate(&mut self, n: usize) {
+        self.starts.truncate(n);
+        self.ends.truncate(n);
+    }
+
+    /// The bytes of all fields.
+    fn bytes(&self) -> usize {
+        self.starts.iter().zip(&self.ends).map(|(s, e)| e - s).sum()
     }
 }
 
@@ -72,7 +94,14 @@ struct Record {
     extra: usize,
 }
 
-/// Parsed records, by column: a string column's bytes become its Arrow array as they are.
+/// The field being read: its span so far (`start == end` while empty).
+#[derive(Default, Clone, Copy)]
+struct OpenField {
+    start: usize,
+    end: usize,
+}
+
+/// Parsed records, by column.
 #[derive(Default)]
 struct Chunk {
     /// The first `width` fields of every record (a record with fewer has empty ones).
@@ -83,49 +112,87 @@ struct Chunk {
     paths: Vec<Arc<str>>,
     /// The reading error met after these records (they still count).
     tail: Option<Error>,
-    /// The field being read in the open record.
+    /// The bytes the fields' spans point into: the block, once parsed (empty for a chunk
+    /// read from a stream, whose fields are all aside).
+    source: Arc<Vec<u8>>,
+    /// Fields are spans of the input given to `scan` (a whole block, kept as `source`);
+    /// false: every field is copied aside (the input is a stream's passing buffer).
+    spans: bool,
+    /// Every byte of `source` is known to be valid UTF-8.
+    source_utf8: bool,
+    /// The field being read in the open record: its index and span.
     open_field: usize,
+    open: OpenField,
 }
 
 /// Where [`Scan`] puts what it finds: a [`Chunk`] (the fields), or a [`Counter`] (only
 /// where records end, to split the input into blocks of whole records).
 trait Sink {
     fn begin_record(&mut self);
-    fn extend(&mut self, bytes: &[u8]);
+    /// `buf[start..end]` belongs to the open field (`buf` is the input given to `scan`).
+    fn extend(&mut self, buf: &[u8], start: usize, end: usize);
     fn end_field(&mut self);
     /// The record that started on `line` (in the file `paths.last()`) is complete.
     fn end_record(&mut self, line: u64);
     fn full(&self, rows: usize, bytes: usize) -> bool;
 }
 
+impl Chunk {
+    fn open_column(&mut self) -> &mut Column {
+        self.columns
+            .get_mut(self.open_field)
+            .unwrap_or(&mut self.extra)
+    }
+}
+
 impl Sink for Chunk {
     fn begin_record(&mut self) {
         self.open_field = 0;
+        self.open = OpenField::default();
     }
 
-    fn extend(&mut self, bytes: &[u8]) {
-        let column = self
-            .columns
-            .get_mut(self.open_field)
-            .unwrap_or(&mut self.extra);
-        column.values.extend_from_slice(bytes);
+    fn extend(&mut self, buf: &[u8], start: usize, end: usize) {
+        let open = self.open;
+        let empty = open.start == open.end && open.start & ASIDE == 0;
+        if self.spans && empty {
+            self.open = OpenField { start, end };
+        } else if self.spans && open.start & ASIDE == 0 && open.end == start {
+            self.open.end = end;
+        } else {
+            // Not one piece of the input: the field's bytes so far, then these, aside.
+            let spans = self.spans;
+            let column = self.open_column();
+            let mut from = open.start & !ASIDE;
+            if open.start & ASIDE == 0 {
+                from = column.aside.len();
+                if spans {
+                    column.aside.extend_from_slice(&buf[open.start..open.end]);
+                }
+            }
+            column.aside.extend_from_slice(&buf[start..end]);
+            let to = column.aside.len();
+            self.open = OpenField {
+                start: from | ASIDE,
+                end: to | ASIDE,
+            };
+        }
     }
 
     fn end_field(&mut self) {
-        let column = self
-            .columns
-            .get_mut(self.open_field)
-            .unwrap_or(&mut self.extra);
-        column.end_field();
+        let open = std::mem::take(&mut self.open);
+        let column = self.open_column();
+        column.starts.push(open.start);
+        column.ends.push(open.end);
         self.open_field += 1;
     }
 
     fn end_record(&mut self, line: u64) {
         self.end_field();
         for column in self.columns.iter_mut().skip(self.open_field) {
-            column.end_field(); // missing fields: empty
+            column.starts.push(0); // missing fields: empty
+            column.ends.push(0);
         }
-        let extra = self.extra.ends.len() - self.open_field.saturating_sub(self.columns.len());
+        let extra = self.extra.len() - self.open_field.saturating_sub(self.columns.len());
         self.records.push(Record {
             line,
             file: self.paths.len() - 1,
@@ -150,8 +217,8 @@ struct Counter {
 impl Sink for Counter {
     fn begin_record(&mut self) {}
 
-    fn extend(&mut self, bytes: &[u8]) {
-        self.bytes += bytes.len();
+    fn extend(&mut self, _buf: &[u8], start: usize, end: usize) {
+        self.bytes += end - start;
     }
 
     fn end_field(&mut self) {}
@@ -166,7 +233,8 @@ impl Sink for Counter {
 }
 
 impl Chunk {
-    /// A chunk for records of `width` fields (0: all go to `extra`, as a header's).
+    /// A chunk for records of `width` fields (0: all go to `extra`, as a header's), copied
+    /// aside as read from a stream.
     fn new(width: usize) -> Chunk {
         Chunk {
             columns: (0..width).map(|_| Column::default()).collect(),
@@ -177,10 +245,10 @@ impl Chunk {
     /// Field `c` of record `r` (`c` below the record's field count).
     fn field(&self, r: usize, c: usize) -> &[u8] {
         match self.columns.get(c) {
-            Some(column) => column.field(r),
+            Some(column) => column.field(r, &self.source),
             None => self
                 .extra
-                .field(self.records[r].extra + c - self.columns.len()),
+                .field(self.records[r].extra + c - self.columns.len(), &self.source),
         }
     }
 
@@ -304,11 +372,11 @@ impl Scan {
                 }
                 2 => match memchr::memchr3(d, b'\n', b'\r', &buf[i..]) {
                     None => {
-                        chunk.extend(&buf[i..]);
+                        chunk.extend(buf, i, n);
                         i = n;
                     }
                     Some(k) => {
-                        chunk.extend(&buf[i..i + k]);
+                        chunk.extend(buf, i, i + k);
                         i += k;
                         if buf[i] == d {
                             chunk.end_field();
@@ -322,11 +390,11 @@ impl Scan {
                 // One pass finds the closing quote and counts the line breaks before it.
                 3 => match memchr::memchr2(b'"', b'\n', &buf[i..]) {
                     None => {
-                        chunk.extend(&buf[i..]);
+                        chunk.extend(buf, i, n);
                         i = n;
                     }
                     Some(k) => {
-                        chunk.extend(&buf[i..i + k + usize::from(buf[i + k] == b'\n')]);
+                        chunk.extend(buf, i, i + k + usize::from(buf[i + k] == b'\n'));
                         if buf[i + k] == b'\n' {
                             self.newline(base + (i + k) as u64)?;
                         } else {
@@ -338,7 +406,8 @@ impl Scan {
                 _ => {
                     let b = buf[i];
                     if b == b'"' {
-                        chunk.extend(b"\"");
+                        // The second quote of the pair: the field's next byte.
+                        chunk.extend(buf, i, i + 1);
                         self.state = 3;
                         i += 1;
                     } else if b == d {
@@ -533,6 +602,7 @@ impl Parser {
             scan: start,
             last,
             error,
+            records: counter.records,
         };
         (block, counter.records, stop)
     }
@@ -633,41 +703,36 @@ fn record_error(path: &str, line: u64, message: String, mismatch: bool) -> Error
     }
 }
 
-/// Whether every field of `chunk`'s columns is valid UTF-8, in one pass per column: the
-/// column's bytes are valid and each field starts on a character boundary (so none ends
-/// inside a character). False means some field is not, or may not be: check field by field.
-fn chunk_utf8(chunk: &Chunk) -> bool {
-    chunk.columns.iter().all(|column| {
-        let values = &column.values;
-        std::str::from_utf8(values).is_ok()
-            && column
-                .ends
-                .iter()
-                .all(|&e| values.get(e).is_none_or(|&b| (b as i8) >= -0x40))
-    })
-}
-
-/// The pieces back to back (`total` bytes), copied in parallel on the pool when called
-/// from it: the copy and the page faults of the new memory are most of a batch's join.
-fn join_bytes<'a>(pieces: impl Iterator<Item = &'a [u8]>, total: usize) -> Vec<u8> {
+/// A string column's fields in the blocks of a batch, back to back (`total` bytes): each
+/// piece's fields copied into its own region of the new buffer, the pieces in parallel on
+/// the pool when called from it (the copy and the page faults of the new memory are most of
+/// a batch's join).
+fn join_fields(pieces: &[Strings], total: usize) -> Vec<u8> {
     use rayon::prelude::*;
     use std::mem::MaybeUninit;
     let mut values = Vec::with_capacity(total);
     // Not zeroed first: each byte is written once, by the copy.
     let mut rest: &mut [MaybeUninit<u8>] = &mut values.spare_capacity_mut()[..total];
-    let mut copies = Vec::new();
+    let mut copies = Vec::with_capacity(pieces.len());
     for piece in pieces {
-        let (into, tail) = rest.split_at_mut(piece.len());
+        let (into, tail) = rest.split_at_mut(piece.bytes);
         copies.push((into, piece));
         rest = tail;
     }
     assert!(rest.is_empty(), "the pieces hold `total` bytes");
-    let copy = |(into, piece): (&mut [MaybeUninit<u8>], &[u8])| {
-        // SAFETY: `into` has `piece.len()` bytes (split so above); a new allocation and
-        // a piece do not overlap.
-        unsafe {
-            std::ptr::copy_nonoverlapping(piece.as_ptr(), into.as_mut_ptr().cast(), piece.len())
-        };
+    let copy = |(into, piece): (&mut [MaybeUninit<u8>], &Strings)| {
+        let mut at = 0;
+        for i in 0..piece.column.len() {
+            let field = piece.column.field(i, &piece.source);
+            let to = &mut into[at..at + field.len()];
+            // SAFETY: `to` has `field.len()` bytes (sliced so above); a new allocation and a
+            // field do not overlap.
+            unsafe {
+                std::ptr::copy_nonoverlapping(field.as_ptr(), to.as_mut_ptr().cast(), field.len())
+            };
+            at += field.len();
+        }
+        assert_eq!(at, into.len(), "a piece's fields hold its `bytes`");
     };
     if rayon::current_thread_index().is_some() {
         copies.into_par_iter().for_each(copy);
@@ -675,8 +740,8 @@ fn join_bytes<'a>(pieces: impl Iterator<Item = &'a [u8]>, total: usize) -> Vec<u
         // Not on the pool (one thread): rayon would use its global pool.
         copies.into_iter().for_each(copy);
     }
-    // SAFETY: the pieces cover the first `total` bytes of the capacity (asserted above),
-    // each written by its copy.
+    // SAFETY: the pieces' regions cover the first `total` bytes of the capacity (asserted
+    // above), each filled by its fields (asserted in `copy`).
     unsafe { values.set_len(total) };
     values
 }
@@ -698,14 +763,23 @@ struct Block {
     last: bool,
     /// The reading error met after `bytes` (the records before it still count).
     error: Option<Error>,
+    /// How many records `bytes` hold (as the splitting scanner counted them).
+    records: usize,
 }
 
 /// The good records of a block, decoded: per column, an Arrow array, or for a string
-/// column its fields as parsed (one per row, empty is null), joined with the other blocks'
-/// of the batch without another copy.
+/// column where its fields are (one per row, empty is null), copied once, into the batch.
 enum PartColumn {
-    Str(Column),
+    Str(Strings),
     Array(ArrayRef),
+}
+
+/// A string column's fields in a block.
+struct Strings {
+    source: Arc<Vec<u8>>,
+    column: Column,
+    /// The bytes of its fields.
+    bytes: usize,
 }
 
 /// A decoded block: its good records, how many it skipped, the error that ended it.
@@ -860,14 +934,16 @@ impl Decoder {
         }
     }
 
-    /// A chunk for a block of `len` bytes.
-    fn chunk(&self, len: usize) -> Chunk {
-        let mut chunk = Chunk::new(self.width);
-        for column in chunk.columns.iter_mut() {
-            // A column holds at most the block's bytes.
-            column.values = Vec::with_capacity(len);
+    /// A chunk for a block of `records` records, its fields spans of the block.
+    fn chunk(&self, records: usize) -> Chunk {
+        Chunk {
+            columns: (0..self.width)
+                .map(|_| Column::with_capacity(records))
+                .collect(),
+            records: Vec::with_capacity(records),
+            spans: true,
+            ..Chunk::default()
         }
-        chunk
     }
 
     /// Parse a block (the same scanner, from the same state, as the splitting thread ran
@@ -878,8 +954,9 @@ impl Decoder {
             mut scan,
             last,
             error,
+            records,
         } = block;
-        let mut chunk = self.chunk(bytes.len());
+        let mut chunk = self.chunk(records);
         chunk.paths.push(scan.path.clone());
         let parsed = scan
             .scan(&bytes, &mut chunk, usize::MAX, usize::MAX)
@@ -890,8 +967,10 @@ impl Decoder {
                     Ok(())
                 }
             });
-        drop(bytes);
         chunk.drop_open();
+        // Fields are cut at ASCII bytes: all are valid UTF-8 if the block is.
+        chunk.source_utf8 = simdutf8::basic::from_utf8(&bytes).is_ok();
+        chunk.source = Arc::new(bytes);
         chunk.tail = parsed.err().or(error);
         self.decode_chunk(chunk)
     }
@@ -901,7 +980,7 @@ impl Decoder {
     fn decode_chunk(&self, mut chunk: Chunk) -> Part {
         let mut good = Vec::with_capacity(chunk.records.len());
         let (mut skipped, mut error) = (0, None);
-        let utf8_checked = chunk_utf8(&chunk);
+        let utf8_checked = chunk.source_utf8;
         for r in 0..chunk.records.len() {
             match self.problem(&chunk, r, utf8_checked) {
                 None => good.push(r),
@@ -935,7 +1014,7 @@ impl Decoder {
     }
 
     /// The columns of records `good` of `chunk` (checked by [`Decoder::problem`]). String
-    /// columns are taken out of the chunk when every record is good.
+    /// columns are taken out of the chunk (their fields' spans, not their bytes).
     fn columns(&self, chunk: &mut Chunk, good: &[usize]) -> Vec<PartColumn> {
         let all = good.len() == chunk.records.len();
         let mut columns = Vec::with_capacity(self.types.len());
@@ -961,21 +1040,19 @@ impl Decoder {
                     cells.for_each(|c| b.append_option(c.and_then(parse_bool)));
                     Arc::new(b.finish())
                 }
-                CType::Str if all => {
-                    let column = std::mem::take(&mut chunk.columns[c]);
-                    columns.push(PartColumn::Str(column));
-                    continue;
-                }
                 CType::Str => {
-                    let mut column = Column {
-                        values: Vec::with_capacity(chunk.columns[c].values.len()),
-                        ends: Vec::with_capacity(good.len()),
-                    };
-                    for &r in good {
-                        column.values.extend_from_slice(chunk.field(r, c));
-                        column.end_field();
+                    let mut column = std::mem::take(&mut chunk.columns[c]);
+                    if !all {
+                        column.starts = good.iter().map(|&r| column.starts[r]).collect();
+                        column.ends = good.iter().map(|&r| column.ends[r]).collect();
                     }
-                    columns.push(PartColumn::Str(column));
+                    let bytes = column.bytes();
+                    let source = chunk.source.clone();
+                    columns.push(PartColumn::Str(Strings {
+                        source,
+                        column,
+                        bytes,
+                    }));
                     continue;
                 }
             };
@@ -1065,7 +1142,7 @@ impl Decoder {
                 )
             });
         }
-        let total: usize = strings.iter().map(|s| s.values.len()).sum();
+        let total: usize = strings.iter().map(|s| s.bytes).sum();
         if total > i32::MAX as usize {
             return Err(Error::data(
                 origin.0.to_string(),
@@ -1080,31 +1157,21 @@ impl Decoder {
         let mut offsets = Vec::with_capacity(rows + 1);
         offsets.push(0i32);
         let mut nulls = NullBufferBuilder::new(rows);
-        let mut base = 0;
+        let mut end = 0;
         for piece in &strings {
-            let mut previous = 0;
-            for &end in &piece.ends {
-                if end == previous {
-                    nulls.append_null();
-                } else {
-                    nulls.append_non_null();
-                }
-                previous = end;
-                offsets.push((base + end) as i32); // at most `total`, checked above
+            for (start, stop) in piece.column.starts.iter().zip(&piece.column.ends) {
+                let len = stop - start;
+                nulls.append(len > 0);
+                end += len;
+                offsets.push(end as i32); // at most `total`, checked above
             }
-            base += piece.values.len();
         }
-        let values = if strings.len() == 1 {
-            strings.pop().expect("one piece").values.into()
-        } else {
-            let values = join_bytes(strings.iter().map(|s| s.values.as_slice()), total);
-            drop(strings);
-            values.into()
-        };
+        let values = join_fields(&strings, total).into();
+        drop(strings);
         // SAFETY: `offsets` start at 0 and never decrease, the last is `values.len()`, and
-        // `values` is the concatenation of fields each checked to be valid UTF-8 (by
-        // `problem`, or per column by `chunk_utf8`): every slice between two offsets is
-        // one field. Arrow's own check would read the column a second time.
+        // `values` is the concatenation of the fields in order, each checked to be valid
+        // UTF-8 (by `problem`, or as part of its valid block): every slice between two
+        // offsets is one field. Arrow's own check would read the column a second time.
         let array = unsafe {
             StringArray::new_unchecked(
                 OffsetBuffer::new_unchecked(offsets.into()),
