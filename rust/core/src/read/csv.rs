@@ -25,9 +25,8 @@
 use std::io::{BufRead, Read};
 use std::sync::Arc;
 
-use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder};
-use arrow_array::{ArrayRef, RecordBatch, StringArray};
-use arrow_buffer::{NullBufferBuilder, OffsetBuffer};
+use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_buffer::{BooleanBuffer, NullBuffer, NullBufferBuilder, OffsetBuffer};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::ahead::{Chunked, Decoded};
@@ -542,8 +541,24 @@ impl Parser {
     }
 }
 
-/// Bytes read from the input at a time while splitting it into blocks.
-const READ_BYTES: u64 = 1 << 20;
+/// Bytes read from the input at a time while splitting it into blocks: at most, and at
+/// least (near a block's end).
+const READ_BYTES: usize = 1 << 20;
+const MIN_READ: usize = 64 << 10;
+
+/// How much to read next into a block that holds `consumed` bytes of whole records
+/// (counted by `counter`) and ends at `rows` records or `limit` bytes of fields: about what
+/// it still lacks, as far as its records so far tell, so that little is read past its end
+/// (those bytes are copied to start the next block).
+fn read_size(counter: &Counter, consumed: usize, rows: usize, limit: usize) -> usize {
+    if counter.records == 0 || counter.bytes == 0 {
+        return READ_BYTES;
+    }
+    let by_rows = (rows.saturating_sub(counter.records)).saturating_mul(consumed / counter.records);
+    let by_bytes =
+        limit.saturating_sub(counter.bytes) as f64 * consumed as f64 / counter.bytes as f64;
+    (by_rows.min(by_bytes as usize) + MIN_READ).clamp(MIN_READ, READ_BYTES)
+}
 
 impl Parser {
     /// The next block of whole records of this file: until it holds `rows` records or
@@ -554,8 +569,7 @@ impl Parser {
         let start = self.scan.clone();
         // Room for a block like the largest so far and a read past it: growing the buffer
         // would copy it.
-        let mut bytes =
-            Vec::with_capacity(self.block_hint + self.head.len() + 2 * READ_BYTES as usize);
+        let mut bytes = Vec::with_capacity(self.block_hint + self.head.len() + 2 * READ_BYTES);
         bytes.append(&mut self.head);
         let mut counter = Counter::default();
         let (mut pos, mut last, mut error, mut stop) = (0, false, None, false);
@@ -581,8 +595,9 @@ impl Parser {
                 (error, stop) = (Some(e), true);
                 break;
             }
-            bytes.reserve(READ_BYTES as usize);
-            match (&mut self.input).take(READ_BYTES).read_to_end(&mut bytes) {
+            let size = read_size(&counter, pos, rows, limit);
+            bytes.reserve(size);
+            match (&mut self.input).take(size as u64).read_to_end(&mut bytes) {
                 Ok(0) => {
                     last = true;
                     stop = self.scan.finish(&mut counter).is_err();
@@ -616,23 +631,30 @@ enum CType {
     Str,
 }
 
-fn is_int_syntax(text: &str) -> bool {
-    let digits = text.strip_prefix('-').unwrap_or(text);
+// The value parsers take a field's bytes: its text is checked for UTF-8 elsewhere, and a
+// number's is ASCII by its syntax.
+
+fn is_int_syntax(digits: &[u8]) -> bool {
+    let digits = digits.strip_prefix(b"-").unwrap_or(digits);
     !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && (digits == "0" || !digits.starts_with('0'))
+        && digits.iter().all(u8::is_ascii_digit)
+        && (digits == b"0" || digits[0] != b'0')
 }
 
-fn parse_int(text: &str) -> Option<i64> {
+/// The text of bytes checked to be ASCII.
+fn ascii(text: &[u8]) -> &str {
+    std::str::from_utf8(text).unwrap_or_default()
+}
+
+fn parse_int(text: &[u8]) -> Option<i64> {
     if is_int_syntax(text) {
-        text.parse::<i64>().ok()
+        ascii(text).parse::<i64>().ok()
     } else {
         None
     }
 }
 
-fn is_float_syntax(text: &str) -> bool {
-    let b = text.as_bytes();
+fn is_float_syntax(b: &[u8]) -> bool {
     let mut i = 0;
     if b.first() == Some(&b'-') {
         i += 1;
@@ -671,18 +693,120 @@ fn is_float_syntax(text: &str) -> bool {
     i == b.len()
 }
 
-fn parse_float(text: &str) -> Option<f64> {
+fn parse_float(text: &[u8]) -> Option<f64> {
     if !is_float_syntax(text) {
         return None;
     }
-    text.parse::<f64>().ok().filter(|f| f.is_finite())
+    ascii(text).parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
-fn parse_bool(text: &str) -> Option<bool> {
+fn parse_bool(text: &[u8]) -> Option<bool> {
     match text {
-        "true" | "True" => Some(true),
-        "false" | "False" => Some(false),
+        b"true" | b"True" => Some(true),
+        b"false" | b"False" => Some(false),
         _ => None,
+    }
+}
+
+/// Why record `r` of `chunk` cannot be a row of `width` fields: (message, false: not a
+/// type mismatch). `utf8_checked`: every field of the chunk is known to be valid UTF-8.
+fn shape_problem(
+    width: usize,
+    chunk: &Chunk,
+    r: usize,
+    utf8_checked: bool,
+) -> Option<(String, bool)> {
+    let fields = chunk.records[r].fields;
+    if fields != width {
+        return Some((format!("expected {width} fields, found {fields}"), false));
+    }
+    if !utf8_checked && chunk.record(r).any(|f| std::str::from_utf8(f).is_err()) {
+        return Some(("invalid UTF-8".to_string(), false));
+    }
+    None
+}
+
+/// A typed column's values, appended record by record (a bad record's taken back).
+struct Values {
+    data: Data,
+    /// Per value: not null.
+    valid: Vec<bool>,
+}
+
+enum Data {
+    Int(Vec<i64>),
+    Float(Vec<f64>),
+    Bool(Vec<bool>),
+}
+
+impl Values {
+    /// Room for `rows` values of type `t`; `None` for a string column.
+    fn new(t: CType, rows: usize) -> Option<Values> {
+        let data = match t {
+            CType::Int => Data::Int(Vec::with_capacity(rows)),
+            CType::Float => Data::Float(Vec::with_capacity(rows)),
+            CType::Bool => Data::Bool(Vec::with_capacity(rows)),
+            CType::Str => return None,
+        };
+        Some(Values {
+            data,
+            valid: Vec::with_capacity(rows),
+        })
+    }
+
+    /// Append a field's value (empty: null); false if it is not of the column's type.
+    fn push(&mut self, field: &[u8]) -> bool {
+        let empty = field.is_empty();
+        let ok = match &mut self.data {
+            Data::Int(v) => push_parsed(v, field, parse_int),
+            Data::Float(v) => push_parsed(v, field, parse_float),
+            Data::Bool(v) => push_parsed(v, field, parse_bool),
+        };
+        if ok {
+            self.valid.push(!empty);
+        }
+        ok
+    }
+
+    fn truncate(&mut self, rows: usize) {
+        self.valid.truncate(rows);
+        match &mut self.data {
+            Data::Int(v) => v.truncate(rows),
+            Data::Float(v) => v.truncate(rows),
+            Data::Bool(v) => v.truncate(rows),
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        let nulls = self
+            .valid
+            .contains(&false)
+            .then(|| NullBuffer::from(self.valid));
+        match self.data {
+            Data::Int(v) => Arc::new(Int64Array::new(v.into(), nulls)),
+            Data::Float(v) => Arc::new(Float64Array::new(v.into(), nulls)),
+            Data::Bool(v) => Arc::new(BooleanArray::new(BooleanBuffer::from(v), nulls)),
+        }
+    }
+}
+
+/// Append `parse(field)` to `values` (the type's default if `field` is empty: null); false
+/// if it does not parse.
+fn push_parsed<T: Default>(
+    values: &mut Vec<T>,
+    field: &[u8],
+    parse: impl Fn(&[u8]) -> Option<T>,
+) -> bool {
+    if field.is_empty() {
+        values.push(T::default());
+        return true;
+    }
+    match parse(field) {
+        Some(value) => {
+            values.push(value);
+            true
+        }
+        None => false,
     }
 }
 
@@ -875,41 +999,30 @@ impl Decoder {
         }
     }
 
-    /// Why record `r` cannot be read: (message, whether it is a type mismatch).
-    /// `utf8_checked`: every field of the chunk is known to be valid UTF-8 (see [`chunk_utf8`]).
-    fn problem(&self, chunk: &Chunk, r: usize, utf8_checked: bool) -> Option<(String, bool)> {
-        let fields = chunk.records[r].fields;
-        if fields != self.width {
-            return Some((
-                format!("expected {} fields, found {fields}", self.width),
-                false,
-            ));
-        }
-        if !utf8_checked && chunk.record(r).any(|f| std::str::from_utf8(f).is_err()) {
-            return Some(("invalid UTF-8".to_string(), false));
-        }
-        for (c, (t, field)) in self.types.iter().zip(self.schema.fields()).enumerate() {
+    /// Parse the typed fields of record `r` onto `values` (one per column, `None` for a
+    /// string column), all or none: the message of the first that is not of its column's
+    /// type. Empty is null.
+    fn parse_record(
+        &self,
+        chunk: &Chunk,
+        r: usize,
+        values: &mut [Option<Values>],
+    ) -> Option<String> {
+        for (c, column) in values.iter_mut().enumerate() {
+            let Some(column) = column else { continue };
             let bytes = chunk.field(r, c);
-            if *t == CType::Str || bytes.is_empty() {
+            if column.push(bytes) {
                 continue;
             }
-            let text = std::str::from_utf8(bytes).unwrap_or_default();
-            let ok = match t {
-                CType::Str => true,
-                CType::Int => parse_int(text).is_some(),
-                CType::Float => parse_float(text).is_some(),
-                CType::Bool => parse_bool(text).is_some(),
-            };
-            if !ok {
-                return Some((
-                    format!(
-                        "column {:?}: {text:?} is not a {}",
-                        field.name(),
-                        field.data_type()
-                    ),
-                    true,
-                ));
-            }
+            let rows = column.valid.len();
+            values.iter_mut().flatten().for_each(|v| v.truncate(rows));
+            let field = self.schema.field(c);
+            let text = String::from_utf8_lossy(bytes);
+            return Some(format!(
+                "column {:?}: {text:?} is not a {}",
+                field.name(),
+                field.data_type()
+            ));
         }
         None
     }
@@ -976,13 +1089,20 @@ impl Decoder {
     }
 
     /// Check the records of `chunk` (all of them, or up to the first bad one) and decode
-    /// the good ones.
+    /// the good ones (typed values parsed as they are checked: one pass over the fields).
     fn decode_chunk(&self, mut chunk: Chunk) -> Part {
-        let mut good = Vec::with_capacity(chunk.records.len());
+        let n = chunk.records.len();
+        let mut good = Vec::with_capacity(n);
         let (mut skipped, mut error) = (0, None);
         let utf8_checked = chunk.source_utf8;
-        for r in 0..chunk.records.len() {
-            match self.problem(&chunk, r, utf8_checked) {
+        let mut values: Vec<Option<Values>> =
+            self.types.iter().map(|&t| Values::new(t, n)).collect();
+        for r in 0..n {
+            let problem = shape_problem(self.width, &chunk, r, utf8_checked).or_else(|| {
+                let message = self.parse_record(&chunk, r, &mut values)?;
+                Some((message, true))
+            });
+            match problem {
                 None => good.push(r),
                 Some(_) if self.skip_bad => skipped += 1,
                 Some((message, mismatch)) => {
@@ -1002,7 +1122,7 @@ impl Decoder {
         let columns = if good.is_empty() {
             Vec::new()
         } else {
-            self.columns(&mut chunk, &good)
+            self.columns(&mut chunk, &good, values)
         };
         Part {
             columns,
@@ -1013,34 +1133,21 @@ impl Decoder {
         }
     }
 
-    /// The columns of records `good` of `chunk` (checked by [`Decoder::problem`]). String
-    /// columns are taken out of the chunk (their fields' spans, not their bytes).
-    fn columns(&self, chunk: &mut Chunk, good: &[usize]) -> Vec<PartColumn> {
+    /// The columns of records `good` of `chunk` (checked by [`shape_problem`]), their typed
+    /// values parsed (`values`). String columns are taken out of the chunk (their fields'
+    /// spans, not their bytes).
+    fn columns(
+        &self,
+        chunk: &mut Chunk,
+        good: &[usize],
+        values: Vec<Option<Values>>,
+    ) -> Vec<PartColumn> {
         let all = good.len() == chunk.records.len();
         let mut columns = Vec::with_capacity(self.types.len());
-        for (c, t) in self.types.iter().enumerate() {
-            let cells = good.iter().map(|&r| {
-                let bytes = chunk.field(r, c);
-                // Checked UTF-8 already; empty is null.
-                Some(std::str::from_utf8(bytes).unwrap_or_default()).filter(|s| !s.is_empty())
-            });
-            let column: ArrayRef = match t {
-                CType::Int => {
-                    let mut b = Int64Builder::with_capacity(good.len());
-                    cells.for_each(|c| b.append_option(c.and_then(parse_int)));
-                    Arc::new(b.finish())
-                }
-                CType::Float => {
-                    let mut b = Float64Builder::with_capacity(good.len());
-                    cells.for_each(|c| b.append_option(c.and_then(parse_float)));
-                    Arc::new(b.finish())
-                }
-                CType::Bool => {
-                    let mut b = BooleanBuilder::with_capacity(good.len());
-                    cells.for_each(|c| b.append_option(c.and_then(parse_bool)));
-                    Arc::new(b.finish())
-                }
-                CType::Str => {
+        for (c, typed) in values.into_iter().enumerate() {
+            match typed {
+                Some(typed) => columns.push(PartColumn::Array(typed.finish())),
+                None => {
                     let mut column = std::mem::take(&mut chunk.columns[c]);
                     if !all {
                         column.starts = good.iter().map(|&r| column.starts[r]).collect();
@@ -1053,10 +1160,8 @@ impl Decoder {
                         column,
                         bytes,
                     }));
-                    continue;
                 }
-            };
-            columns.push(PartColumn::Array(column));
+            }
         }
         columns
     }
@@ -1337,8 +1442,7 @@ impl CsvSource {
                 break;
             }
             // The header is known once the first record is read.
-            let probe = Decoder::new(self.width(), Vec::new(), self.schema.clone(), self.skip_bad);
-            if let Some((message, mismatch)) = probe.problem(&buffer, r, false) {
+            if let Some((message, mismatch)) = shape_problem(self.width(), &buffer, r, false) {
                 if !self.skip_bad {
                     return Err(record_error(
                         buffer.path(r),
@@ -1356,8 +1460,7 @@ impl CsvSource {
                 (ints, floats, bools, seen) =
                     (vec![true; n], vec![true; n], vec![true; n], vec![false; n]);
             }
-            for (i, field) in buffer.record(r).enumerate() {
-                let text = std::str::from_utf8(field).unwrap_or_default();
+            for (i, text) in buffer.record(r).enumerate() {
                 if text.is_empty() {
                     continue;
                 }
@@ -1515,16 +1618,16 @@ mod tests {
     #[test]
     fn number_grammar() {
         for ok in ["0", "-0", "12", "-9223372036854775808"] {
-            assert!(parse_int(ok).is_some(), "{ok}");
+            assert!(parse_int(ok.as_bytes()).is_some(), "{ok}");
         }
         for no in ["", "-", "01", "+1", "1.0", "9223372036854775808", " 1"] {
-            assert!(parse_int(no).is_none(), "{no}");
+            assert!(parse_int(no.as_bytes()).is_none(), "{no}");
         }
         for ok in ["0", "1.5", "-0.0", "1e5", "1E+5", "2.5e-3"] {
-            assert!(parse_float(ok).is_some(), "{ok}");
+            assert!(parse_float(ok.as_bytes()).is_some(), "{ok}");
         }
         for no in ["", ".5", "1.", "01.5", "nan", "inf", "1e", "1e400", "+1"] {
-            assert!(parse_float(no).is_none(), "{no}");
+            assert!(parse_float(no.as_bytes()).is_none(), "{no}");
         }
     }
 }
