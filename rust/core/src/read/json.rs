@@ -174,19 +174,31 @@ fn unify(a: JType, b: JType, at: &str) -> std::result::Result<JType, Bad> {
     })
 }
 
+/// The type of each of a row's values, in the row's order.
+type RowKinds = Vec<(String, std::result::Result<JType, Bad>)>;
+
+fn row_kinds(row: Map<String, Value>) -> RowKinds {
+    row.into_iter()
+        .map(|(key, value)| {
+            let kind = type_of(&value);
+            (key, kind)
+        })
+        .collect()
+}
+
+/// `schema` widened by a row's kinds (the first value that does not fit is the error).
 fn unify_row(
     schema: &[(String, JType)],
-    row: &Map<String, Value>,
+    row: RowKinds,
 ) -> std::result::Result<Vec<(String, JType)>, Bad> {
     let mut merged = schema.to_vec();
-    for (key, value) in row {
-        let kind =
-            type_of(value).map_err(|b| mismatch(format!("column {key:?}: {}", b.message)))?;
-        if let Some(slot) = merged.iter_mut().find(|(k, _)| k == key) {
+    for (key, kind) in row {
+        let kind = kind.map_err(|b| mismatch(format!("column {key:?}: {}", b.message)))?;
+        if let Some(slot) = merged.iter_mut().find(|(k, _)| *k == key) {
             let old = std::mem::replace(&mut slot.1, JType::Null);
-            slot.1 = unify(old, kind, key)?;
+            slot.1 = unify(old, kind, &key)?;
         } else {
-            merged.push((key.clone(), kind));
+            merged.push((key, kind));
         }
     }
     Ok(merged)
@@ -598,13 +610,6 @@ enum Records {
     },
 }
 
-/// One raw record: where it is, and its parse (or the record-level problem).
-struct Raw {
-    path: String,
-    position: Position,
-    parsed: std::result::Result<Map<String, Value>, Bad>,
-}
-
 impl Records {
     /// The next record's bytes, appended to `out`, with its file and position.
     fn next_bytes(&mut self, out: &mut Vec<u8>) -> Result<Option<(Arc<str>, Position)>> {
@@ -667,20 +672,6 @@ impl Records {
 
     fn is_array(&self) -> bool {
         matches!(self, Records::Array { .. })
-    }
-
-    /// The next record, parsed (on the caller's thread: type inference).
-    fn next(&mut self, scratch: &mut Vec<u8>) -> Result<Option<Raw>> {
-        scratch.clear();
-        let Some((path, position)) = self.next_bytes(scratch)? else {
-            return Ok(None);
-        };
-        let parsed = parse_checked(&path, &position, scratch, self.is_array())?;
-        Ok(Some(Raw {
-            path: path.to_string(),
-            position,
-            parsed,
-        }))
     }
 }
 
@@ -908,44 +899,80 @@ impl JsonSource {
         Ok(source)
     }
 
-    fn fail(&mut self, raw: &Raw, b: Bad) -> Result<()> {
+    fn fail(&mut self, path: &str, position: &Position, b: Bad) -> Result<()> {
         if self.skip_bad {
             self.skipped += 1;
             return Ok(());
         }
-        Err(Decoder::error(&raw.path, &raw.position, b))
+        Err(Decoder::error(path, position, b))
     }
 
+    /// Infer the types from the first [`INFER_ROWS`] good records, kept to start the first
+    /// batch. Records are read in order as many at a time as are still wanted, parsed on
+    /// the pool, then taken in order (the same records, and the same first error, as one
+    /// at a time).
     fn infer(&mut self) -> Result<()> {
         let mut kinds: Vec<(String, JType)> = Vec::new();
-        let mut scratch = Vec::new();
         let mut buffer = Chunk {
             data: Vec::new(),
             records: Vec::new(),
             tail: None,
         };
-        while buffer.records.len() < INFER_ROWS {
-            let Some(mut raw) = self.records.next(&mut scratch)? else {
-                break;
-            };
-            let parsed = std::mem::replace(&mut raw.parsed, Err(bad("")));
-            let row = match parsed {
-                Ok(row) => row,
-                Err(b) => {
-                    self.fail(&raw, b)?;
-                    continue;
+        let array = self.records.is_array();
+        let mut data = Vec::new();
+        let mut spans = Vec::new();
+        let mut done = false;
+        while buffer.records.len() < INFER_ROWS && !done {
+            let want = INFER_ROWS - buffer.records.len();
+            data.clear();
+            spans.clear();
+            let mut tail = None;
+            while spans.len() < want {
+                let start = data.len();
+                match self.records.next_bytes(&mut data) {
+                    Ok(Some((path, position))) => spans.push((path, position, start, data.len())),
+                    Ok(None) => done = true,
+                    Err(e) => (tail, done) = (Some(e), true),
                 }
-            };
-            match unify_row(&kinds, &row) {
-                Ok(merged) => kinds = merged,
-                Err(b) => {
-                    self.fail(&raw, b)?;
-                    continue;
+                if done {
+                    break;
                 }
             }
-            buffer.data.extend_from_slice(&scratch);
-            let path: Arc<str> = Arc::from(raw.path.as_str());
-            buffer.records.push((path, raw.position, buffer.data.len()));
+            // Parsed and typed on the pool (each row's values dropped there too).
+            let parse = |(path, position, start, end): &(Arc<str>, Position, usize, usize)| {
+                parse_checked(path, position, &data[*start..*end], array)
+                    .map(|parsed| parsed.map(row_kinds))
+            };
+            let parsed: Vec<_> = if crate::pool::parallel(self.num_threads, data.len()) {
+                use rayon::prelude::*;
+                crate::pool::install(self.num_threads, || spans.par_iter().map(parse).collect())?
+            } else {
+                spans.iter().map(parse).collect()
+            };
+            for (span, parsed) in spans.iter().zip(parsed) {
+                let (path, position, start, end) = span;
+                let row = match parsed? {
+                    Ok(row) => row,
+                    Err(b) => {
+                        self.fail(path, position, b)?;
+                        continue;
+                    }
+                };
+                match unify_row(&kinds, row) {
+                    Ok(merged) => kinds = merged,
+                    Err(b) => {
+                        self.fail(path, position, b)?;
+                        continue;
+                    }
+                }
+                buffer.data.extend_from_slice(&data[*start..*end]);
+                buffer
+                    .records
+                    .push((path.clone(), position.clone(), buffer.data.len()));
+            }
+            if let Some(e) = tail {
+                return Err(e);
+            }
         }
         self.buffer = (!buffer.records.is_empty()).then_some(buffer);
         self.schema = Arc::new(Schema::new(struct_fields(&kinds)));
@@ -968,6 +995,10 @@ impl JsonSource {
 
     /// Read the next chunk of records (None at the end of the input).
     fn gather(&mut self) -> Option<Chunk> {
+        if let Some(buffer) = self.buffer.take() {
+            // The records read to infer the types: decoded again, as the first chunk.
+            return Some(buffer);
+        }
         if self.read_done {
             return None;
         }
@@ -1003,17 +1034,6 @@ impl Source for JsonSource {
     }
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        if let Some(buffer) = self.buffer.take() {
-            // Decoded again by the chunks' path (the types were inferred from these rows).
-            let decoded = self.decoder().decode(buffer);
-            self.skipped += decoded.skipped;
-            if let Some(e) = decoded.error {
-                return Err(e);
-            }
-            if let Some(batch) = decoded.batch {
-                return Ok(Some(batch));
-            }
-        }
         // `gather` borrows the source: the read-ahead state is taken out meanwhile.
         let decoder = self.decoder();
         let mut chunked = std::mem::take(&mut self.chunked);
