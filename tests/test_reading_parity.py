@@ -329,6 +329,20 @@ def test_text_soup(tmp_path: Path, parts: list[bytes], compression: str | None, 
     both(path, batch_size=batch_size, on_error=on_error)
 
 
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+@pytest.mark.parametrize("kept", [0.05, 0.5, 0.9, 0.99])
+@pytest.mark.parametrize("on_error", ["raise", "skip"])
+def test_bad_record_before_a_truncation(tmp_path: Path, compression: str, kept: float, on_error: str) -> None:
+    """A bad record that decodes before the damage is met first, on both backends (the
+    reference once read ahead and met the truncation first)."""
+    lines = [json.dumps({"a": i, "t": "x" * (i % 300)}) for i in range(3000)]
+    lines[2] = '{"a": "not an int"}'
+    raw = compress(("\n".join(lines) + "\n").encode(), compression)
+    path = fresh(tmp_path, "d.jsonl" + SUFFIX[compression])
+    path.write_bytes(raw[: int(len(raw) * kept)])
+    both(path, batch_size=999, on_error=on_error)
+
+
 # ---------------------------------------------------------------------------
 # Damaged files: truncation anywhere, and bit flips in gzip / plain text formats
 

@@ -47,6 +47,7 @@ BASE_FORMATS = ("parquet", "arrow", "feather", "jsonl", "json", "csv", "tsv", "t
 COMPRESSIONS = (None, "gzip", "zstd")
 _BOM = b"\xef\xbb\xbf"
 _CHUNK = 1 << 20
+_ZSTD_READ = 1 << 16
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 #: Deepest nesting of arrays/objects a JSON record may have (the record object is depth 1).
 MAX_DEPTH = 100
@@ -109,7 +110,7 @@ class _Decoded:
         if self._header_error is not None:
             raise self._corrupt(ValueError(self._header_error))
         try:
-            data = self._stream.read(size)
+            data = self._read(size)
         except (EOFError, zlib.error, gzip.BadGzipFile, pa.ArrowException) as exc:
             raise self._corrupt(exc) from None
         except OSError as exc:
@@ -120,6 +121,16 @@ class _Decoded:
             data = data.to_pybytes()
         self.offset += len(data)
         return bytes(data)
+
+    def _read(self, size: int) -> bytes:
+        # What decodes before a damaged or truncated part comes out before the error, as
+        # from the native reader: gzip one decompression step at a time; zstd in small reads
+        # (pyarrow drops what one read decoded when it fails).
+        if self._stream is self._raw:
+            return self._stream.read(size)
+        if self.compression == "gzip":
+            return self._stream.read1(size)
+        return self._stream.read(min(size, _ZSTD_READ))
 
     def _corrupt(self, exc: BaseException) -> DataFormatError:
         what = f"bad {self.compression} data" if self.compression else "read failed"
