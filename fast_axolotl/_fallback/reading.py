@@ -122,7 +122,7 @@ class _Decoded:
         self.offset += len(data)
         return bytes(data)
 
-    def _read(self, size: int) -> bytes:
+    def _read(self, size: int) -> Any:  # bytes, or a pyarrow Buffer from zstd
         # What decodes before a damaged or truncated part comes out before the error, as
         # from the native reader: gzip one decompression step at a time; zstd in small reads
         # (pyarrow drops what one read decoded when it fails).
