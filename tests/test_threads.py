@@ -27,11 +27,17 @@ from fast_axolotl import _backend
 # GIL release: a Python thread sleeping 1 ms in a loop records the longest gap between its
 # wake-ups while the main thread makes one ~1 s native call. A call that held the GIL would
 # stall it for the whole call (~1000 ms) in every attempt. Scheduling noise on the shared
-# 2-core machine (other builds running) adds a few ms at random, so an operation passes when
-# its best of ATTEMPTS runs stays under STALL_LIMIT_MS (docs/hardening.md has the figures).
+# 2-core machine (other builds running) adds a few ms at random, up to ~30 ms on a slow VM, so
+# an operation passes when one of ATTEMPTS runs stalls less than STALL_LIMIT_MS or
+# STALL_SHARE of that run's duration, whichever is more (docs/hardening.md has the figures).
 
 STALL_LIMIT_MS = 10.0
-ATTEMPTS = 3
+STALL_SHARE = 0.02
+ATTEMPTS = 5
+
+
+def stall_allowed_ms(seconds: float) -> float:
+    return max(STALL_LIMIT_MS, STALL_SHARE * seconds * 1000)
 
 
 def longest_stall_ms(call: Callable[[], Any]) -> tuple[float, float, float]:
@@ -113,7 +119,7 @@ def test_gil_released_during_native_calls(tmp_path: Path, monkeypatch: pytest.Mo
     print("longest stall (ms), call duration (s), longest GC in the call (ms):", json.dumps(report))
     for name, runs in report.items():
         assert min(seconds for _, seconds, _ in runs) > 0.2, (name, runs)  # long enough to mean something
-        assert min(stall for stall, _, _ in runs) < STALL_LIMIT_MS, (name, runs)
+        assert any(stall < stall_allowed_ms(seconds) for stall, seconds, _ in runs), (name, runs)
 
 
 # ---------------------------------------------------------------------------
