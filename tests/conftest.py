@@ -29,6 +29,15 @@ settings.load_profile(PROFILE)
 
 REQUESTED = os.environ.get("FAST_AXOLOTL_IMPL", "auto").strip().lower() or "auto"
 IMPLEMENTATIONS = ["native", "fallback"] if fast_axolotl.IMPLEMENTATION == "native" else ["fallback"]
+# `nox -s tests` on the Pythons other than the main one: the `impl` fixture runs the
+# native implementation only (the reference is the same pure-Python source on every
+# version; it runs on the main Python, in both the native and the fallback run).
+ONLY = os.environ.get("FAST_AXOLOTL_TEST_IMPLS", "").replace(",", " ").split()
+if ONLY:
+    unknown = sorted(set(ONLY) - set(IMPLEMENTATIONS))
+    if unknown:
+        raise pytest.UsageError(f"FAST_AXOLOTL_TEST_IMPLS: {unknown} not available (available: {IMPLEMENTATIONS})")
+    IMPLEMENTATIONS = [i for i in IMPLEMENTATIONS if i in ONLY]
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
