@@ -163,7 +163,7 @@ def _peak_growth_mib(path: Path, implementation: str, batch_size: int = 1000) ->
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads VmHWM from /proc/self/status")
-@pytest.mark.parametrize("fmt", ["parquet", "jsonl.zst"])
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl.zst", "csv"])
 def test_peak_memory_bounded_by_read_ahead_not_file(impl: str, tmp_path: Path, fmt: str) -> None:
     """A file of ~400 MB of decoded Arrow read in batches of 1000 rows: the reader's peak
     RSS growth stays a small fraction of the data (bounded by batch x read-ahead)."""
@@ -179,6 +179,12 @@ def test_peak_memory_bounded_by_read_ahead_not_file(impl: str, tmp_path: Path, f
             writer.write_table(chunk)
         assert writer is not None
         writer.close()
+    elif fmt == "csv":
+        path = tmp_path / "big.csv"
+        with path.open("w") as out:
+            out.write("id,text\n")
+            for start in range(0, n, 10_000):
+                out.write("".join(f"{i},{text}\n" for i in range(start, start + 10_000)))
     else:
         path = tmp_path / "big.jsonl.zst"
         with pa.output_stream(str(path), compression="zstd") as out:

@@ -1297,6 +1297,12 @@ const CHUNK_BYTES: usize = 4 << 20;
 
 /// Blocks split ahead beyond one per pool thread (plus one).
 const GROUP_AHEAD: usize = 4;
+/// The same when a batch spans several blocks: the job that ends a group joins its batch
+/// (one copy of up to a batch's bytes, ~64 MB for 65536 rows of 1 KB) while the splitting
+/// thread waits for it in order, so the other threads keep busy only on blocks split
+/// before. Interleaved 15-run duels on a 226 MB CSV, batch 65536, 12 vs 4: median 130 vs
+/// 151 ms and 134 vs 139 ms; at most 8 more blocks (CHUNK_BYTES each) in flight.
+const GROUP_AHEAD_LARGE: usize = 12;
 
 pub struct CsvSource {
     paths: Vec<String>,
@@ -1352,7 +1358,11 @@ impl CsvSource {
             gathered: 0,
         };
         // A group's last job joins the batch: more blocks are split meanwhile.
-        source.chunked.extra_depth = GROUP_AHEAD;
+        source.chunked.extra_depth = if batch_size > 1024 {
+            GROUP_AHEAD_LARGE
+        } else {
+            GROUP_AHEAD
+        };
         source.infer()?;
         Ok(source)
     }
