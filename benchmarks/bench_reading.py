@@ -200,11 +200,13 @@ def probe(python: str, kind: str, path: Path, batch_size: int) -> dict[str, floa
 def probe_median(python: str, kind: str, path: Path, batch_size: int, runs: int) -> dict[str, float] | None:
     """Each figure of ``probe`` as the median of ``runs`` fresh processes: one process's
     peak RSS varies by ~5% from run to run (449-475 MiB over 5 runs of the same read)."""
-    found = [probe(python, kind, path, batch_size) for _ in range(runs)]
-    good = [r for r in found if r is not None]
-    if len(good) < runs:
-        return None
-    return {key: statistics.median(r[key] for r in good) for key in good[0]}
+    found = []
+    for _ in range(runs):
+        r = probe(python, kind, path, batch_size)
+        if r is None:  # already reported; the other runs would fail alike
+            return None
+        found.append(r)
+    return {key: statistics.median(r[key] for r in found) for key in found[0]}
 
 
 def hf_stream(builder: str, path: Path, batch_size: int) -> int:
