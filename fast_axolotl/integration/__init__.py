@@ -12,12 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from ._core import PATCH_GROUPS, install, is_installed, register, report, uninstall
+from ._loading import LOADING_TARGETS
 from ._prep import PREP_TARGETS
 from ._wrappers import TARGETS
 
 __all__ = ["PATCH_GROUPS", "install", "uninstall", "is_installed", "report", "FastAxolotlPlugin"]
 
-register([*TARGETS, *PREP_TARGETS])
+register([*TARGETS, *PREP_TARGETS, *LOADING_TARGETS])
 
 #: What ``install()`` returned when fast_axolotl was imported.
 installed_at_import = install()

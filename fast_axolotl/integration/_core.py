@@ -32,7 +32,7 @@ LOG = logging.getLogger("fast_axolotl.integration")
 #: Set on every replacement: the object it replaced.
 ORIGINAL_ATTR = "__fast_axolotl_original__"
 
-PATCH_GROUPS = ("dedup", "bins", "lengths", "collators", "filter")
+PATCH_GROUPS = ("dedup", "bins", "lengths", "collators", "filter", "loading")
 
 
 @dataclass(frozen=True)
@@ -241,6 +241,9 @@ def install(patches: Iterable[str] | None = None) -> bool:
     ``patches`` picks groups among ``dedup, bins, lengths, collators, filter`` (default: the
     ``FAST_AXOLOTL_PATCHES`` env var, else all). Does nothing and returns False when
     ``FAST_AXOLOTL_DISABLE=1``. Idempotent; safe when Axolotl is not installed.
+    Returns True when the patches are installed after the call (by it or before it);
+    the top-level ``fast_axolotl.install()`` keeps 0.2.0's meaning instead (True only
+    when that call installed them).
     """
     with _STATE.lock:
         if disabled():
@@ -262,9 +265,13 @@ def install(patches: Iterable[str] | None = None) -> bool:
         return True
 
 
-def uninstall() -> None:
-    """Put every original object back and remove the import hook. Idempotent."""
+def uninstall() -> bool:
+    """Put every original object back and remove the import hook. Idempotent.
+
+    Returns True if the patches were installed (and are now removed), False if not
+    (as fast-axolotl 0.2.0's ``uninstall()``)."""
     with _STATE.lock:
+        was_installed = _STATE.installed
         while _STATE.finder in sys.meta_path:
             sys.meta_path.remove(_STATE.finder)
         back = {id(a.replacement): (a.replacement, a.original) for a in _STATE.applied.values()}
@@ -288,6 +295,7 @@ def uninstall() -> None:
         _STATE.skipped.clear()
         _STATE.installed = False
         _STATE.selected = frozenset()
+        return was_installed
 
 
 def is_installed() -> bool:

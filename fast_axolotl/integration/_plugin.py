@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ._keys import apply_aliases
 from ._core import install, report
+from ._loading import set_config
 
 LOG = logging.getLogger("fast_axolotl.integration")
 
@@ -31,18 +33,36 @@ _Base: Any = _base()
 
 
 class FastAxolotlPlugin(_Base):  # type: ignore[misc]
-    """Axolotl plugin whose registration installs the fast-axolotl patches.
+    """Axolotl plugin: installs the fast-axolotl patches and declares its YAML keys.
 
     Axolotl instantiates the class when it loads the config's ``plugins`` and calls
-    ``register(cfg)`` right after; both call :func:`fast_axolotl.integration.install`
-    (idempotent; ``FAST_AXOLOTL_DISABLE=1`` still wins).
+    ``register(cfg)`` (the raw config) right after; both install the patches
+    (``FAST_AXOLOTL_DISABLE=1`` still wins). ``get_input_args()`` adds the keys of
+    :class:`fast_axolotl.integration._args.FastAxolotlArgs` to Axolotl's schema:
+    ``dataset_use_rust_streaming`` (local files read by our reader, see
+    :mod:`fast_axolotl.integration._loading`), ``dedupe`` (0.2.0's name of
+    ``dataset_exact_deduplication``) and ``fast_axolotl_patches``.
+    ``load_datasets(cfg, ...)`` hands the validated config to the loader and returns None,
+    so Axolotl prepares the datasets itself (through the patched functions).
     """
 
     def __init__(self) -> None:
         super().__init__()
         install()
 
+    def get_input_args(self) -> str:
+        return "fast_axolotl.integration._args.FastAxolotlArgs"
+
     def register(self, cfg: Any) -> None:
         super().register(cfg)
-        if install():
+        # Before validation, so that Axolotl's own checks of dataset_exact_deduplication
+        # (not with streaming, part of the prepared-dataset hash) see 0.2.0's `dedupe`.
+        apply_aliases(cfg)
+        patches = cfg.get("fast_axolotl_patches") if hasattr(cfg, "get") else None
+        set_config(cfg)
+        if install(patches):
             LOG.info("fast-axolotl plugin: %s", report())
+
+    def load_datasets(self, cfg: Any, preprocess: bool = False) -> None:
+        set_config(cfg)
+        return None
