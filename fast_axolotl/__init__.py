@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from . import errors as errors
 from ._backend import IMPLEMENTATION, REASON
+from ._compat import (
+    RustStreamingDataset,
+    create_rust_streaming_dataset,
+    install,
+    should_use_rust_streaming,
+    uninstall,
+)
 from ._version import __version__
 from .hashing import (
     deduplicate,
@@ -61,7 +68,18 @@ __all__ = [
     "pad_sequences",
     "collate",
     "create_padding_mask",
+    # fast-axolotl 0.2.0 names (docs/migrating-from-0.2.md)
+    "install",
+    "uninstall",
+    "RUST_AVAILABLE",
+    "RustStreamingDataset",
+    "create_rust_streaming_dataset",
+    "should_use_rust_streaming",
 ]
+
+#: True when the native (Rust) implementation is in use (the fast-axolotl 0.2.0 name;
+#: ``IMPLEMENTATION == "native"``).
+RUST_AVAILABLE: bool = IMPLEMENTATION == "native"
 
 
 def is_available() -> bool:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
 from . import _backend
+from ._compat import UNSET, renamed, required
 from ._inputs import check_choice, check_int, check_optional_int, int_vector, ragged
 from ._outputs import ReturnTensors, check_return_tensors, convert, convert_dict
 from .errors import ArgumentTypeError, InvalidArgumentError
@@ -72,6 +73,7 @@ def pack_sequences(
     return _finish(raw, return_seq_lens, tensors)
 
 
+@overload
 def concatenate_and_pack(
     input_ids: Any,
     labels: Any,
@@ -84,6 +86,34 @@ def concatenate_and_pack(
     return_position_ids: bool = False,
     return_seq_lens: bool = False,
     return_tensors: ReturnTensors = "np",
+) -> dict[str, Any]: ...
+@overload
+def concatenate_and_pack(
+    input_ids: Any,
+    labels: Any,
+    *,
+    attention_masks: Any,
+    max_length: int,
+    pad_token_id: int,
+    label_pad_id: int = -100,
+    overflow: Overflow = "truncate",
+    return_position_ids: bool = False,
+    return_seq_lens: bool = False,
+    return_tensors: ReturnTensors = "np",
+) -> dict[str, Any]: ...
+def concatenate_and_pack(
+    input_ids: Any,
+    labels: Any,
+    attention_mask: Any = UNSET,
+    max_length: Any = UNSET,
+    pad_token_id: Any = UNSET,
+    label_pad_id: int = -100,
+    *,
+    attention_masks: Any = UNSET,
+    overflow: Overflow = "truncate",
+    return_position_ids: bool = False,
+    return_seq_lens: bool = False,
+    return_tensors: ReturnTensors = "np",
 ) -> dict[str, Any]:
     """Greedily pack already-built ``(input_ids, labels, attention_mask)`` samples into rows
     of ``max_length`` (nothing inserted between samples; rows padded with ``pad_token_id``,
@@ -91,7 +121,13 @@ def concatenate_and_pack(
     each sample the same length in all three, else :class:`InvalidArgumentError`.
     A sample longer than ``max_length`` follows ``overflow`` (limit ``max_length``).
     Zero-length samples occupy nothing and are not reported in ``seq_lens``.
+    ``attention_masks=`` is the fast-axolotl 0.2.0 name of ``attention_mask``.
     """
+    attention_mask = renamed(
+        "concatenate_and_pack", "attention_mask", attention_mask, "attention_masks", attention_masks
+    )
+    max_length = required("concatenate_and_pack", "max_length", max_length)
+    pad_token_id = required("concatenate_and_pack", "pad_token_id", pad_token_id)
     ids_values, offsets = ragged(input_ids, "input_ids")
     labels_values, label_offsets = ragged(labels, "labels")
     mask_values, mask_offsets = ragged(attention_mask, "attention_mask")

@@ -22,6 +22,13 @@ __all__ = ["pad_sequences", "collate", "create_padding_mask"]
 _TOKENIZER_PADDED = {"attention_mask": 0, "token_type_ids": 0, "special_tokens_mask": 1}
 
 
+def _check_side(padding_side: Any) -> str:
+    # The wording of fast-axolotl 0.2.0's message, which callers may match on.
+    if not isinstance(padding_side, str) or padding_side not in _SIDES:
+        raise InvalidArgumentError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
+    return padding_side
+
+
 def _round_up(length: int, multiple: int | None) -> int:
     if multiple is None:
         return length
@@ -79,7 +86,7 @@ def pad_sequences(
     flat = ragged(sequences) if lengths is None else None
     target = check_optional_int("target_length", target_length, minimum=0)
     pad = check_int("pad_value", pad_value)
-    side = check_choice("padding_side", padding_side, _SIDES)
+    side = _check_side(padding_side)
     multiple = check_optional_int("pad_to_multiple_of", pad_to_multiple_of, minimum=1)
     tensors = check_return_tensors(return_tensors)
     if flat is not None:
@@ -184,7 +191,7 @@ def collate(
     """
     pad = check_int("pad_token_id", pad_token_id)
     label_pad = check_int("label_pad_token_id", label_pad_token_id)
-    side = check_choice("padding_side", padding_side, _SIDES)
+    side = _check_side(padding_side)
     multiple = check_optional_int("pad_to_multiple_of", pad_to_multiple_of, minimum=1)
     if multipack is not None:
         check_choice("multipack", multipack, ("batch_sampler", "v2"))

@@ -16,11 +16,12 @@ import json
 import os
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, overload
 
 import pyarrow as pa
 
 from . import _backend
+from ._compat import UNSET, renamed
 from ._inputs import check_int
 from .errors import (
     ArgumentTypeError,
@@ -48,6 +49,11 @@ __all__ = [
 FORMATS = ("parquet", "arrow", "feather", "hf_dataset", "jsonl", "json", "csv", "tsv", "text")
 #: Compressions any file format may be wrapped in (``None`` = uncompressed).
 COMPRESSIONS = ("gzip", "zstd")
+#: The compressed combinations fast-axolotl 0.2.0 listed (each reads, on both implementations;
+#: every other base format may be compressed too).
+COMPRESSED_FORMATS = tuple(
+    f"{base}.{suffix}" for base in ("parquet", "arrow", "json", "jsonl", "csv", "text") for suffix in ("zst", "gz")
+)
 
 _EXTENSIONS = {
     ".parquet": "parquet",
@@ -70,10 +76,12 @@ _DEFAULT_TABLE_BATCH = 65536
 
 
 def list_supported_formats() -> list[str]:
-    """The base formats ``format=`` accepts (besides ``"auto"``). Each may also be
-    gzip- or zstd-compressed: see :func:`list_supported_compressions`; a format string
-    may carry the compression as a suffix, e.g. ``"jsonl.gz"`` or ``"csv.zstd"``."""
-    return list(FORMATS)
+    """The base formats ``format=`` accepts (besides ``"auto"``), then the compressed
+    combinations fast-axolotl 0.2.0 listed (``"parquet.zst"``, ``"parquet.gz"``, ...,
+    ``"text.gz"``). Every base format may be gzip- or zstd-compressed (see
+    :func:`list_supported_compressions`); a format string may carry the compression as a
+    suffix, e.g. ``"jsonl.gz"`` or ``"csv.zstd"``."""
+    return [*FORMATS, *COMPRESSED_FORMATS]
 
 
 def list_supported_compressions() -> list[str]:
@@ -188,16 +196,40 @@ def _check_dir(path: str) -> None:
         )
 
 
-def detect_format(path: Any) -> tuple[str, str | None]:
+def _detect_by_name(path: str) -> tuple[str, str | None] | None:
+    """``(format, compression)`` from the name alone (0.2.0's suffix rules), or None."""
+    stem, ext = os.path.splitext(os.path.basename(path).lower())
+    compression = _COMPRESSION_SUFFIXES.get(ext)
+    if compression is not None:
+        ext = os.path.splitext(stem)[1]
+    fmt = _EXTENSIONS.get(ext)
+    return None if fmt is None else (fmt, compression)
+
+
+@overload
+def detect_format(path: str | os.PathLike[str]) -> tuple[str, str | None]: ...
+@overload
+def detect_format(*, file_path: str | os.PathLike[str]) -> tuple[str, str | None]: ...
+def detect_format(path: Any = UNSET, *, file_path: Any = UNSET) -> tuple[str, str | None]:
     """``(format, compression)`` of a file or directory, by name, then by content.
 
     ``compression`` is ``"gzip"``, ``"zstd"`` or ``None``. A ``save_to_disk`` directory
-    is ``("hf_dataset", None)``; a directory of shards is their common format. Raises
-    :class:`UnsupportedFormatError` when it cannot tell (never guesses) and
-    :class:`DatasetNotFoundError` for a missing path."""
-    p = _fspath(path)
+    is ``("hf_dataset", None)``; a directory of shards is their common format. An
+    existing file's bytes win over its name (a gzip file named ``.jsonl`` is
+    ``("jsonl", "gzip")``). A path that does not exist is judged by its name alone
+    (``"data.jsonl.zst"`` is ``("jsonl", "zstd")``), as fast-axolotl 0.2.0 did.
+    Raises :class:`UnsupportedFormatError` when it cannot tell from an existing file
+    (never guesses), :class:`DatasetNotFoundError` for a missing path whose name does
+    not tell the format, :class:`InvalidArgumentError` for an empty path.
+    ``file_path=`` is the 0.2.0 name of ``path``."""
+    p = _fspath(renamed("detect_format", "path", path, "file_path", file_path))
+    if not p:
+        raise InvalidArgumentError("path is empty")
     if not os.path.exists(p):
-        raise DatasetNotFoundError(f"{p}: no such file or directory", p)
+        by_name = _detect_by_name(p)
+        if by_name is not None:
+            return by_name
+        raise DatasetNotFoundError(f"{p}: no such file or directory (and the name does not tell the format)", p)
     if os.path.isdir(p):
         _check_dir(p)
         if _is_hf_dir(p):
@@ -241,6 +273,8 @@ def _parse_format(format: Any) -> tuple[str, str | None, bool]:
 def _expand(entry: Any) -> list[tuple[str, bool]]:
     """Files named by one path entry: (file, from a save_to_disk dir)."""
     p = _fspath(entry, "path")
+    if not p:
+        raise InvalidArgumentError("path is empty")
     if os.path.isdir(p):
         _check_dir(p)
         if _is_hf_dir(p):
@@ -414,7 +448,7 @@ to_table = read_table
 
 def streaming_dataset_reader(
     file_path: Any,
-    dataset_type: str = "auto",
+    dataset_type: str | None = "auto",
     batch_size: int = 1000,
     num_threads: int = 0,
     *,
@@ -423,6 +457,11 @@ def streaming_dataset_reader(
     """The 0.2.0 API: batches as ``{column: list}`` dicts (column order preserved).
 
     ``dataset_type`` is a format as for :func:`read_batches` (``"auto"``, ``"jsonl"``,
-    ``"jsonl.zst"``...). ``num_threads`` as for :func:`read_batches`."""
-    reader = _open(file_path, dataset_type, batch_size, columns, "raise", num_threads)
+    ``"jsonl.zst"``...; ``""`` and ``None`` also mean auto). ``num_threads`` as for
+    :func:`read_batches`. Arguments and paths are checked now: an empty path is an
+    :class:`InvalidArgumentError` (a ``ValueError``), a missing file a
+    :class:`DatasetNotFoundError` (a ``FileNotFoundError``)."""
+    reader = _open(
+        file_path, "auto" if dataset_type is None else dataset_type, batch_size, columns, "raise", num_threads
+    )
     return (batch.to_pydict() for batch in reader)

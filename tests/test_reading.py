@@ -486,8 +486,10 @@ def test_detect_format(impl: str, tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(data)
         with pytest.raises(UnsupportedFormatError):
             fa.detect_format(tmp_path / name)
+    # A missing path is judged by its name (0.2.0's rule); an unknown name is an error.
+    assert fa.detect_format(tmp_path / "missing.jsonl") == ("jsonl", None)
     with pytest.raises(DatasetNotFoundError):
-        fa.detect_format(tmp_path / "missing.jsonl")
+        fa.detect_format(tmp_path / "missing")
     mixed = tmp_path / "mixed"
     mixed.mkdir()
     (mixed / "a.jsonl").write_bytes(b"{}\n")
@@ -516,6 +518,12 @@ def test_list_supported_formats() -> None:
         "csv",
         "tsv",
         "text",
+        # the compressed combinations fast-axolotl 0.2.0 listed (tests/test_compat020.py reads each)
+        *(
+            f"{base}.{suffix}"
+            for base in ("parquet", "arrow", "json", "jsonl", "csv", "text")
+            for suffix in ("zst", "gz")
+        ),
     ]
     assert reading.list_supported_compressions() == ["gzip", "zstd"]
 
