@@ -91,7 +91,9 @@ def _wanted(paths: Sequence[str]) -> bool:
 
 def _datasets_reference(builder: str, files: list[str]) -> tuple[Any, Any]:
     """(features, Arrow schema) ``datasets`` gives ``files``: it fixes them from its
-    builder's first table, which streaming mode produces after reading one chunk."""
+    builder's first table, which streaming mode produces after reading one chunk. The
+    features are None where datasets' streaming mode leaves them unknown (a JSON array
+    file); a streamed dataset of ours then leaves them unknown too."""
     import datasets
     import pyarrow as pa
 
@@ -100,9 +102,8 @@ def _datasets_reference(builder: str, files: list[str]) -> tuple[Any, Any]:
     if first is None:
         raise _Refused("datasets yields no rows for it")
     features = streamed.features
-    if features is None:
-        features = datasets.Features.from_arrow_schema(first.schema)
-    return features, pa.schema(list(features.arrow_schema))
+    known = features if features is not None else datasets.Features.from_arrow_schema(first.schema)
+    return features, pa.schema(list(known.arrow_schema))
 
 
 class _Refused(Exception):
@@ -154,8 +155,35 @@ def _check_schema(ours: Any, expected: Any, where: str) -> None:
     if mine.names != expected.names:
         raise _Refused(f"columns {mine.names} where datasets has {expected.names} ({where})")
     for field, other in zip(mine, expected):
+        if _has_null(other.type):
+            # pyarrow's JSON reader mishandles lists of nulls ([{}, {"a": [null, null]}] gives one row).
+            raise _Refused(f"column {field.name!r} has no typed value yet ({other.type}) in datasets' first chunk")
         if field.type != other.type:
             raise _Refused(f"column {field.name!r} is {field.type} where datasets infers {other.type} ({where})")
+
+
+def _has_null(arrow_type: Any) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_null(arrow_type):
+        return True
+    return any(_has_null(arrow_type.field(i).type) for i in range(arrow_type.num_fields))
+
+
+def _has_float(arrow_type: Any) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
+        return True
+    return any(_has_float(arrow_type.field(i).type) for i in range(arrow_type.num_fields))
+
+
+def _check_array_file(schema: Any, path: str) -> None:
+    """datasets turns a JSON array file into JSON Lines through ujson, which prints
+    floats with 10 significant digits (0.3333333333): our exact floats would differ."""
+    for field in schema:
+        if _has_float(field.type):
+            raise _Refused(f"{path} is a JSON array with floats in {field.name!r}, which datasets rounds to 10 digits")
 
 
 def _batches(files: list[str], formats: list[str], expected: Any) -> Iterator[Any]:
@@ -166,6 +194,8 @@ def _batches(files: list[str], formats: list[str], expected: Any) -> Iterator[An
     for path, fmt in zip(files, formats):
         reader = read_batches(path, format=fmt, batch_size=_BATCH_ROWS)
         _check_schema(reader.schema, expected, path)
+        if fmt.split(".")[0] == "json":
+            _check_array_file(reader.schema, path)
         for batch in reader:
             yield batch.cast(expected)
 
@@ -176,9 +206,10 @@ def _batches(files: list[str], formats: list[str], expected: Any) -> Iterator[An
 def _cache_path(builder: str, files: list[str]) -> Path:
     import datasets
 
-    from .. import IMPLEMENTATION, __version__
+    from .. import __version__, _backend
 
-    key = hashlib.sha256(f"{__version__}|{IMPLEMENTATION}|{builder}".encode())
+    backend = "native" if _backend.kernels() is _backend.native_module() else "fallback"
+    key = hashlib.sha256(f"{__version__}|{backend}|{builder}".encode())
     for path in files:
         stat = os.stat(path)
         key.update(f"|{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
@@ -200,9 +231,11 @@ def _write_cache(target: Path, batches: Iterator[Any], schema: Any) -> None:
         partial.unlink(missing_ok=True)
 
 
-def _in_memory_map(target: Path, features: Any) -> Any:
+def _in_memory_map(target: Path, features: Any, schema: Any) -> Any:
     import datasets
 
+    if features is None:
+        features = datasets.Features.from_arrow_schema(schema)
     info = datasets.DatasetInfo(features=features)
     return datasets.Dataset.from_file(str(target), info=info, split=datasets.Split.TRAIN)
 
@@ -260,13 +293,16 @@ def load_local(builder: str, files: Sequence[str], *, streaming: bool, split: An
             from ..reading import read_batches
 
             for path, fmt in zip(files, formats):
-                _check_schema(read_batches(path, format=fmt, batch_size=1).schema, schema, path)
+                opened = read_batches(path, format=fmt, batch_size=1).schema
+                _check_schema(opened, schema, path)
+                if fmt.split(".")[0] == "json":
+                    _check_array_file(opened, path)
             dataset = _iterable(files, formats, features, schema)
         else:
             target = _cache_path(builder, files)
             if not target.exists():
                 _write_cache(target, _batches(files, formats, schema), schema)
-            dataset = _in_memory_map(target, features)
+            dataset = _in_memory_map(target, features, schema)
     except _Refused as why:
         _log_once(f"refused:{label}", f"fast-axolotl: {label} is loaded by Axolotl (datasets): {why}")
         return None
