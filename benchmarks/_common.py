@@ -18,7 +18,7 @@ from fast_axolotl import _backend
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import axolotl_reference as axo  # noqa: E402, F401  (verbatim Axolotl 0.21 code in tests/, re-exported)
+import upstream as axo  # noqa: E402, F401  (Axolotl 0.21.0's own code, fetched from PyPI by tests/upstream.py)
 
 # A Python with fast-axolotl 0.2.0 from PyPI (same import name as ours, so another venv).
 OLD_PYTHON = os.environ.get("FAST_AXOLOTL_020_PYTHON", "")

@@ -1,6 +1,6 @@
 """Exact deduplication and hashing: native vs the reference, hashlib, OpenSSL's own
-speed, and Axolotl's ``_deduplicate_dataset`` (verbatim copy in tests/axolotl_reference.py)
-on tokenized Hugging Face Datasets with 10% duplicates.
+speed, and Axolotl's ``_deduplicate_dataset`` (from the 0.21.0 wheel, fetched from PyPI by
+tests/upstream.py) on tokenized Hugging Face Datasets with 10% duplicates.
 
     python benchmarks/bench_dedup.py [--quick] [--sizes 100000 1000000]
 """

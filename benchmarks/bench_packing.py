@@ -1,6 +1,7 @@
 """Packing, multipack bins, padding and collation: native vs the reference, numpy,
 fast-axolotl 0.2.0 (PyPI, set FAST_AXOLOTL_020_PYTHON) and Axolotl's own code
-(verbatim copies in tests/axolotl_reference.py; numba-compiled where Axolotl uses numba).
+(its 0.21.0 wheel's files, fetched from PyPI by tests/upstream.py; numba-compiled where
+Axolotl uses numba).
 
     python benchmarks/bench_packing.py [--quick]
 """
@@ -64,13 +65,17 @@ def bench_pack_bins(rng: np.random.Generator, n: int, repeat: int) -> None:
     try:
         import numba
 
-        python_pack_group = axo.pack_group
-        axo.pack_group = numba.njit(python_pack_group)
+        # Axolotl's multipack module (tests/upstream.py: its numba stand-in leaves pack_group
+        # a Python function; with Axolotl installed it is already numba's).
+        multipack = axo.module("axolotl.utils.samplers.multipack")
+        python_pack_group = multipack.pack_group
+        if not hasattr(python_pack_group, "py_func"):
+            multipack.pack_group = numba.njit(python_pack_group)
         start = time.perf_counter()
-        cold_bins = axo.pack_parallel(lengths, 2048, 100_000, 200, num_processes=1)
+        cold_bins = multipack.pack_parallel(lengths, 2048, 100_000, 200, num_processes=1)
         cold = time.perf_counter() - start
-        warm = best(lambda: axo.pack_parallel(lengths, 2048, 100_000, 200, num_processes=1), repeat)
-        axo.pack_group = python_pack_group
+        warm = best(lambda: multipack.pack_parallel(lengths, 2048, 100_000, 200, num_processes=1), repeat)
+        multipack.pack_group = python_pack_group
         assert [list(b) for b in cold_bins] == fa.pack_bins(lengths, 2048, bin_size=200), "bins differ from Axolotl"
         others["Axolotl pack_parallel, numba warm (identical bins)"] = warm
         others["Axolotl pack_parallel, numba first call (compile)"] = cold

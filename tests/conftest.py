@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, settings
 import fast_axolotl
 from fast_axolotl import _backend
 
-sys.path.insert(0, str(Path(__file__).parent))  # axolotl_reference, helpers
+sys.path.insert(0, str(Path(__file__).parent))  # upstream (Axolotl's code, fetched from PyPI), helpers
 
-# Axolotl's own tests (vendored): they import Axolotl and run only in `nox -s axolotl`,
-# with their own conftest and rootdir.
-collect_ignore = ["axolotl_upstream", "axolotl_preprocess_driver.py"]
+# upstream_conftest.py is the conftest of Axolotl's own tests (laid out from its sdist by
+# upstream.py, run only in `nox -s axolotl`, with their own rootdir).
+collect_ignore = ["upstream_conftest.py", "axolotl_preprocess_driver.py"]
 
 # `impl` only selects a backend (no per-example state), so the function-scoped
 # fixture health check does not apply.

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import math
 
-import axolotl_reference as axo
 import numpy as np
 import pyarrow as pa
 import pytest
+import upstream as axo
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import tables

@@ -1,8 +1,9 @@
 """fast_axolotl.integration: install/uninstall mechanics and patched == unpatched outputs.
 
 Runs without Axolotl: the ``fake`` flavour builds an ``axolotl`` package on a temporary
-sys.path whose modules are the verbatim Axolotl 0.21 copies in axolotl_reference.py
-(same function and class definitions, same module names). With Axolotl installed
+sys.path whose modules run Axolotl 0.21.0's own files (from its wheel, fetched from PyPI
+by upstream.py; the imports they cannot get are stand-ins while they run), under the same
+module names; only the package ``__init__`` files are ours. With Axolotl installed
 (``nox -s axolotl``) the ``real`` flavour runs the same checks on Axolotl itself and
 the fake one is skipped (the names would clash).
 """
@@ -27,22 +28,41 @@ from fast_axolotl import errors
 from fast_axolotl import integration as integ
 from fast_axolotl.integration import _core, _wrappers
 
-REFERENCE = Path(__file__).with_name("axolotl_reference.py")
 REAL_AXOLOTL = importlib.util.find_spec("axolotl") is not None
 
-DEDUP_LOG = """
+# A module of the fake package that is Axolotl's file: it runs that file (upstream.py).
+SHIM = """# Axolotl 0.21.0's {path}, run by tests/upstream.py (test_integration.py's fake package)
+import upstream as _upstream
 
-def deduplicate_and_log_datasets(dataset, other_dataset=None, dataset_name="train", other_name="eval"):
-    dataset, seen_rows = _deduplicate_dataset(dataset)
-    if other_dataset is not None:
-        other_dataset, _ = _deduplicate_dataset(other_dataset, seen_rows)
-    return dataset, other_dataset
+_upstream.exec_upstream(globals(), {path!r}, _upstream.importing({fake!r}))
 """
-
-IMPORTER = """
-from axolotl.utils.samplers.utils import get_dataset_lengths
-from axolotl.utils.samplers.multipack import pack_parallel
-"""
+# Axolotl's files in the fake package; their other axolotl imports are placeholders.
+UPSTREAM_FILES = [
+    "axolotl/utils/data/utils.py",
+    "axolotl/utils/data/shared.py",
+    "axolotl/utils/data/sft.py",
+    "axolotl/utils/data/streaming.py",
+    "axolotl/utils/samplers/utils.py",
+    "axolotl/utils/samplers/multipack.py",
+    "axolotl/utils/collators/batching.py",
+    "axolotl/utils/trainer.py",
+]
+# Ours: the package __init__ files (Axolotl's import much more), each re-exporting what the
+# files above import from it, and one more from-import in trainer.py (Axolotl's imports
+# get_dataset_lengths only) so that two importers are re-pointed.
+OURS = {
+    "axolotl/__init__.py": '__version__ = "0.21.0"\n',
+    "axolotl/utils/__init__.py": "",
+    "axolotl/utils/data/__init__.py": "from . import sft  # noqa: F401  (Axolotl's imports sft, rl, streaming, utils)\n",
+    "axolotl/utils/samplers/__init__.py": (
+        "from .multipack import MultipackBatchSampler  # noqa: F401\nfrom .utils import get_dataset_lengths  # noqa: F401\n"
+    ),
+    "axolotl/utils/collators/__init__.py": (
+        "from .batching import (  # noqa: F401\n    DataCollatorForSeq2Seq, BatchSamplerDataCollatorForSeq2Seq,\n"
+        "    V2BatchSamplerDataCollatorForSeq2Seq, PretrainingBatchSamplerDataCollatorForSeq2Seq,\n)\n"
+    ),
+}
+IMPORTER = "\nfrom axolotl.utils.samplers.multipack import pack_parallel  # noqa: E402, F401  (ours)\n"
 
 MODULES = {
     "axolotl.utils.data.utils": "_deduplicate_dataset",
@@ -55,19 +75,11 @@ COLLATORS = ["DataCollatorForSeq2Seq", "BatchSamplerDataCollatorForSeq2Seq", "V2
 
 
 def _write_fake(root: Path, *, bad_signature: bool = False) -> None:
-    source = REFERENCE.read_text(encoding="utf-8")
-    files = {
-        "axolotl/__init__.py": '__version__ = "0.21.0"\n',
-        "axolotl/utils/__init__.py": "",
-        "axolotl/utils/data/__init__.py": "",
-        "axolotl/utils/data/utils.py": source + DEDUP_LOG,
-        "axolotl/utils/samplers/__init__.py": "from .utils import get_dataset_lengths  # noqa: F401\n",
-        "axolotl/utils/samplers/utils.py": source,
-        "axolotl/utils/samplers/multipack.py": source,
-        "axolotl/utils/collators/__init__.py": "",
-        "axolotl/utils/collators/batching.py": source,
-        "axolotl/utils/trainer.py": IMPORTER,
-    }
+    fake = {name.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for name in [*OURS, *UPSTREAM_FILES]}
+    files = dict(OURS)
+    for path in UPSTREAM_FILES:
+        files[path] = SHIM.format(path=path, fake=sorted(fake))
+    files["axolotl/utils/trainer.py"] += IMPORTER
     if bad_signature:
         files["axolotl/utils/samplers/utils.py"] += (
             "\n\ndef get_dataset_lengths(ds, from_arrow=False):\n    return None\n"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import axolotl_reference as axo
 import numpy as np
 import pyarrow as pa
 import pytest
+import upstream as axo
 from hypothesis import given
 from hypothesis import strategies as st
 

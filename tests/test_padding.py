@@ -14,7 +14,7 @@ import fast_axolotl as fa
 from fast_axolotl.errors import ArgumentTypeError, InvalidArgumentError, SequenceTooLongError
 
 transformers = pytest.importorskip("transformers")
-import axolotl_reference as axo  # noqa: E402
+import upstream as axo  # noqa: E402
 
 
 def test_pad_sequences(impl: str) -> None:
