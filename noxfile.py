@@ -139,6 +139,20 @@ def _pytest(session: nox.Session, *args: str, env: dict[str, str]) -> None:
     )  # fmt: skip
 
 
+# Axolotl 0.21.0's wheel (the code the tests compare against) and sdist (its own tests),
+# fetched from PyPI once by tests/upstream.py (sha256 pinned there) and kept unpacked here.
+UPSTREAM_CACHE = ROOT / ".nox" / ".upstream"
+
+
+def _upstream(session: nox.Session, *kinds: str) -> dict[str, str]:
+    """Fetch the archives (``wheel``, ``sdist``) into UPSTREAM_CACHE unless they are there;
+    returns the environment that points tests/upstream.py at the cache."""
+    env = {"FAST_AXOLOTL_UPSTREAM_DIR": str(UPSTREAM_CACHE)}
+    session.install("pip")  # tests/upstream.py runs `python -m pip download` (uv venvs have no pip)
+    session.run("python", str(TESTS / "upstream.py"), "fetch", *kinds, env=env)
+    return env
+
+
 @nox.session(python=MAIN_PYTHON, default=False)
 def build_wheel(session: nox.Session) -> None:
     """Build the one abi3 wheel into dist/ (skipped when an up-to-date one is there)."""
@@ -168,10 +182,11 @@ def tests(session: nox.Session) -> None:
     FAST_AXOLOTL_IMPL=fallback; on the others the fixture runs the native side only
     (the reference's side of the suite takes ~1.2 of its ~4.5 minutes on 2 cores)."""
     _install_wheel(session, *TEST_DEPS)
+    upstream = _upstream(session, "wheel")
     main = session.python == MAIN_PYTHON
     for implementation in ("native", "fallback") if main else ("native",):
         _check_installed(session, implementation)
-        env = {"FAST_AXOLOTL_IMPL": implementation}
+        env = {"FAST_AXOLOTL_IMPL": implementation, **upstream}
         if not main:
             env["FAST_AXOLOTL_TEST_IMPLS"] = "native"
         _pytest(session, str(TESTS), *session.posargs, env=env)
@@ -186,7 +201,7 @@ def parity(session: nox.Session) -> None:
     # The examples are independent and mostly run Python: two workers (pytest-xdist)
     # take ~4.3 minutes where one took ~7 on 2 cores.
     _install_wheel(session, *TEST_DEPS, "pytest-xdist")
-    env = {"FAST_AXOLOTL_IMPL": "native", "HYPOTHESIS_PROFILE": "parity"}
+    env = {"FAST_AXOLOTL_IMPL": "native", "HYPOTHESIS_PROFILE": "parity", **_upstream(session, "wheel")}
     _check_installed(session, "native")
     _pytest(session, "-n", "auto", *map(str, targets), *session.posargs, env=env)
 
@@ -223,7 +238,6 @@ nox.options.sessions = ["rust", "lint", "tests", "parity"]
 
 
 AXOLOTL_PINS = ["torch==2.13.0", "axolotl==0.21.0"]
-UPSTREAM = TESTS / "axolotl_upstream"  # Axolotl 0.21.0's tests of the patched modules
 AXOLOTL_PROBE = """
 from importlib.metadata import PackageNotFoundError, version
 try:
@@ -236,9 +250,10 @@ except PackageNotFoundError:
 @nox.session(python=MAIN_PYTHON, venv_backend="venv", default=False, requires=["build_wheel"])
 def axolotl(session: nox.Session) -> None:
     """The integration against the real Axolotl 0.21.0: tests/test_integration.py
-    (patched == unpatched), tests/test_axolotl_preprocess.py (`axolotl preprocess`
+    (patched == unpatched), every tests/test_axolotl*.py (e.g. `axolotl preprocess`
     end to end, with and without fast-axolotl) and Axolotl's own tests of the patched
-    modules (tests/axolotl_upstream/).
+    modules (from its sdist, fetched from PyPI and laid out by tests/upstream.py with our
+    conftest, tests/upstream_conftest.py; docs/axolotl.md lists them).
 
     Not a default session: the environment is ~4 GB and takes ~5 minutes to build,
     so it is reused between runs (installs are skipped when the pins are present).
@@ -256,14 +271,17 @@ def axolotl(session: nox.Session) -> None:
     session.install("--force-reinstall", "--no-deps", str(wheel))
     _check_installed(session, "native")
     env = {"FAST_AXOLOTL_IMPL": "native", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    ours = [str(TESTS / "test_integration.py"), str(TESTS / "test_axolotl_preprocess.py")]
+    env.update(_upstream(session, "sdist"))
+    ours = [str(TESTS / "test_integration.py"), *sorted(map(str, TESTS.glob("test_axolotl*.py")))]
     _pytest(session, *ours, *session.posargs, env=env)
-    # Axolotl's own tests of the patched modules, with the patches installed; their
-    # conftest checks that every patch is active and lists the deselected tests.
+    # Axolotl's own tests of the patched modules, with the patches installed; our conftest
+    # checks that every patch is active and lists the deselected tests.
+    run = _scratch_dir(session) / "axolotl-tests"
+    session.run("python", str(TESTS / "upstream.py"), "axolotl-tests", str(run), env=env)
     session.chdir(_scratch_dir(session))
     session.run(
-        "python", "-m", "pytest", "-c", str(UPSTREAM / "pytest.ini"), "--rootdir", str(UPSTREAM),
-        str(UPSTREAM / "tests"), *session.posargs, env=env,
+        "python", "-m", "pytest", "-c", str(run / "pytest.ini"), "--rootdir", str(run),
+        str(run / "tests"), *session.posargs, env=env,
     )  # fmt: skip
 
 

@@ -1,8 +1,9 @@
 """What users run instead of fast-axolotl, as the benchmark times it.
 
-``axolotl_deduplicate`` is a faithful copy of Axolotl 0.21.0's ``_deduplicate_dataset``
-(``axolotl/utils/data/utils.py``; also verbatim in the repository's
-``tests/axolotl_reference.py``), so the dedup row has a baseline without Axolotl.
+``axolotl_deduplicate`` does what Axolotl 0.21.0's ``_deduplicate_dataset``
+(``axolotl/utils/data/utils.py``) does, so the dedup row has a baseline without Axolotl
+(the ``fast-axolotl bench`` command needs neither Axolotl nor the repository's tests;
+the tests compare with Axolotl's own function, fetched from PyPI by ``tests/upstream.py``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-# SPDX-License-Identifier: Apache-2.0
-# The fixtures below marked "upstream" are copied from Axolotl 0.21.0's tests/conftest.py
-# (Copyright (c) Axolotl AI, Apache-2.0; sdist axolotl-0.21.0.tar.gz, see ../README.md).
-# Left out: the hub-downloading fixtures (no network here), among them the session-wide
-# autouse `download_ds_fixture_bundle`, and the CUDA bookkeeping hooks (CPU only).
-"""Run Axolotl's own tests with fast-axolotl's patches installed.
+"""Our conftest for Axolotl 0.21.0's own tests, run with fast-axolotl's patches installed.
+
+``tests/upstream.py`` lays the tests out from Axolotl's sdist (``nox -s axolotl``) and
+writes this file as their ``tests/conftest.py``; upstream's own conftest.py sits beside it,
+unchanged, as ``tests/axolotl_conftest.py``, and the upstream fixtures these tests need
+are imported from it below. Left out (not imported): the hub-downloading fixtures (no
+network here), among them the session-wide autouse ``download_*`` ones, the CUDA
+bookkeeping hooks (CPU only) and ``cleanup_monkeypatches``.
 
 fast_axolotl is imported here, before any test module imports Axolotl, so the patches
 go in through the import hook exactly as for a user who writes ``import fast_axolotl``
@@ -13,22 +15,29 @@ With ``FAST_AXOLOTL_DISABLE=1`` the same tests run on Axolotl's unpatched code (
 nothing may be patched): a failure seen only without it is fast-axolotl's.
 """
 
+# ruff: noqa: I001  (fast_axolotl must be imported before anything that imports Axolotl)
 import importlib
 import logging
 import os
-import shutil
 import sys
-import tempfile
 from collections import Counter
-from typing import Generator
 
-import fast_axolotl  # noqa: I001  (must come before axolotl)
+import fast_axolotl  # before axolotl
 from fast_axolotl import integration
 from fast_axolotl.integration import _core
 
 import pytest
 
-from axolotl.utils.dict import DictDefault
+# Upstream's fixtures and test shims, from its own conftest (imported after fast_axolotl).
+from tests.axolotl_conftest import (  # noqa: F401
+    _apply_transformers_test_shims,
+    _propagate_axolotl_logs,
+    disable_telemetry,
+    fixture_min_base_cfg,
+    reset_plugin_manager,
+    temp_dir,
+    torch_manual_seed,
+)
 
 EXPECTED_IMPL = os.environ.get("FAST_AXOLOTL_IMPL", "native")
 # Which fast-axolotl replacements handed a call back to Axolotl's code, and how often.
@@ -76,12 +85,12 @@ def pytest_configure(config):  # upstream (the shims), plus our checks
 
 
 # Upstream tests that cannot run on this machine, by node id (relative to this
-# directory's parent), with the reason. Everything else runs; nothing is skipped
+# directory's parent), with the reason (docs/axolotl.md). Everything else runs; nothing is skipped
 # silently. An entry that matches no collected test fails a run over the whole
 # directory (stale list); a run of some files or node ids only deselects.
 _HUB_TOKENIZER = (
     "needs the huggyllama/llama-7b tokenizer from the Hugging Face hub (upstream fixture "
-    "`tokenizer_huggyllama`, not vendored: no network here)"
+    "`tokenizer_huggyllama`, left out: no network here)"
 )
 _HUB_SHAKESPEARE = (
     "needs the winglian/tiny-shakespeare dataset and the huggyllama/llama-7b tokenizer from the "
@@ -163,97 +172,3 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(f"handed back to Axolotl's code: {where} x{count}")
     else:
         terminalreporter.write_line("handed back to Axolotl's code: never")
-
-
-# --- upstream ------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _propagate_axolotl_logs():
-    """configure_logging() sets propagate=False on the axolotl logger, hiding its records from caplog.
-
-    Importing axolotl.cli runs it at collection time, so any session that collects a CLI
-    test would otherwise break every caplog assertion on an axolotl.* logger.
-    """
-    ax_logger = logging.getLogger("axolotl")
-    old_propagate = ax_logger.propagate
-    ax_logger.propagate = True
-    yield
-    ax_logger.propagate = old_propagate
-
-
-def _apply_transformers_test_shims():
-    import transformers.utils as _transformers_utils
-    import transformers.utils.import_utils as _import_utils
-
-    # Shim for deepseek v3
-    if not hasattr(_import_utils, "is_torch_fx_available"):
-
-        def _is_torch_fx_available():
-            try:
-                import torch.fx  # noqa: F401  # pylint: disable=unused-import
-
-                return True
-            except ImportError:
-                return False
-
-        _import_utils.is_torch_fx_available = _is_torch_fx_available
-
-    if not hasattr(_transformers_utils, "is_flash_attn_greater_or_equal_2_10"):
-        from transformers.utils import (
-            is_flash_attn_greater_or_equal as _is_flash_attn_gte,
-        )
-
-        _transformers_utils.is_flash_attn_greater_or_equal_2_10 = lambda: (_is_flash_attn_gte("2.10"))
-
-
-@pytest.fixture
-def temp_dir() -> Generator[str, None, None]:
-    # Create a temporary directory
-    _temp_dir = tempfile.mkdtemp()
-    yield _temp_dir
-    # Clean up the directory after the test
-    shutil.rmtree(_temp_dir)
-
-
-def _clear_plugin_manager():
-    from axolotl.integrations.base import PluginManager
-
-    PluginManager._cfg = None
-    PluginManager._instance = None
-
-
-@pytest.fixture(scope="function", autouse=True)
-def reset_plugin_manager():
-    _clear_plugin_manager()
-    yield
-    _clear_plugin_manager()
-
-
-@pytest.fixture(scope="function", autouse=True)
-def torch_manual_seed():
-    import torch
-
-    torch.manual_seed(42)
-
-
-@pytest.fixture(name="min_base_cfg")
-def fixture_min_base_cfg():
-    return DictDefault(
-        base_model="HuggingFaceTB/SmolLM2-135M",
-        learning_rate=1e-3,
-        datasets=[
-            {
-                "path": "mhenrichsen/alpaca_2k_test",
-                "type": "alpaca",
-            },
-        ],
-        micro_batch_size=1,
-        gradient_accumulation_steps=1,
-    )
-
-
-@pytest.fixture(autouse=True)
-def disable_telemetry(monkeypatch):
-    monkeypatch.setenv("AXOLOTL_DO_NOT_TRACK", "1")
-    yield
