@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, overload
 
 from .errors import ArgumentTypeError, InvalidArgumentError
 
@@ -308,19 +308,41 @@ def _raise(exc: OSError) -> None:
     raise exc
 
 
+@overload
 def should_use_rust_streaming(
-    path_or_cfg: Any,
+    path_or_cfg: str | os.PathLike[str],
     dataset_config: Any = None,
     cfg: Any = None,
     *,
     file_size_bytes: int | None = None,
+) -> bool: ...
+@overload
+def should_use_rust_streaming(path_or_cfg: Any, /, *, file_size_bytes: int | None = None) -> bool: ...
+@overload
+def should_use_rust_streaming(
+    *,
+    file_path: str | os.PathLike[str],
+    dataset_config: Any = None,
+    cfg: Any = None,
+    file_size_bytes: int | None = None,
+) -> bool: ...
+@overload
+def should_use_rust_streaming(*, cfg: Any, file_size_bytes: int | None = None) -> bool: ...
+def should_use_rust_streaming(
+    path_or_cfg: Any = UNSET,
+    dataset_config: Any = None,
+    cfg: Any = None,
+    *,
+    file_size_bytes: int | None = None,
+    file_path: Any = UNSET,
 ) -> bool:
     """Whether fast-axolotl's reader should load a dataset, by the Axolotl config.
 
     Two call shapes, as in 0.2.0's code and its documentation:
     ``should_use_rust_streaming(file_path, dataset_config, cfg)`` and
-    ``should_use_rust_streaming(cfg, file_size_bytes=None)``. ``cfg`` is a dict, an
-    Axolotl ``DictDefault`` or an object with attributes; ``dataset_config`` is unused.
+    ``should_use_rust_streaming(cfg, file_size_bytes=None)`` (``file_path=`` and
+    ``cfg=`` may be passed by keyword). ``cfg`` is a dict, an Axolotl ``DictDefault``
+    or an object with attributes; ``dataset_config`` is unused.
 
     The rule: ``dataset_use_rust_streaming: false`` -> False; ``dataset_keep_in_memory``
     set -> False; ``dataset_use_rust_streaming: true`` -> True; unset -> True when the
@@ -329,7 +351,16 @@ def should_use_rust_streaming(
     or ``sequence_len`` > 10000.
     """
     path: Any = None
-    if isinstance(path_or_cfg, (str, bytes, os.PathLike)):
+    if file_path is not UNSET:
+        path = renamed("should_use_rust_streaming", "path_or_cfg", path_or_cfg, "file_path", file_path)
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            raise ArgumentTypeError(f"file_path must be a str or os.PathLike, got {type(path).__name__}")
+    elif path_or_cfg is UNSET:
+        if cfg is None:
+            raise ArgumentTypeError(
+                "should_use_rust_streaming() needs a config: (file_path, dataset_config, cfg) or (cfg)"
+            )
+    elif isinstance(path_or_cfg, (str, bytes, os.PathLike)):
         path = path_or_cfg
     else:
         if cfg is not None:
