@@ -186,7 +186,30 @@ def _check_array_file(schema: Any, path: str) -> None:
             raise _Refused(f"{path} is a JSON array with floats in {field.name!r}, which datasets rounds to 10 digits")
 
 
-def _batches(files: list[str], formats: list[str], expected: Any) -> Iterator[Any]:
+def _null_items(array: Any) -> bool:
+    """A list (at any depth) holding a null item: pyarrow's JSON reader, which datasets
+    uses, reads ``{}`` then ``{"a": [null, false]}`` as ``[false, false]`` (and datasets
+    then keeps one row), so such data are never compared equal; we leave them to datasets."""
+    import pyarrow as pa
+
+    if isinstance(array, pa.ChunkedArray):
+        return any(_null_items(chunk) for chunk in array.chunks)
+    kind = array.type
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        values = array.flatten()
+        return values.null_count > 0 or _null_items(values)
+    if pa.types.is_struct(kind):
+        return any(_null_items(array.field(i)) for i in range(kind.num_fields))
+    return False
+
+
+def _check_lists(batch: Any, path: str) -> None:
+    for name, column in zip(batch.schema.names, batch.columns):
+        if _null_items(column):
+            raise _Refused(f"{path}: column {name!r} has lists with null items (pyarrow's JSON reader misreads them)")
+
+
+def _batches(files: list[str], formats: list[str], expected: Any, check_lists: bool = True) -> Iterator[Any]:
     """Our batches of every file, in order, cast to datasets' Arrow types (only names of
     list fields can differ: the types are checked equal first)."""
     from ..reading import read_batches
@@ -196,7 +219,10 @@ def _batches(files: list[str], formats: list[str], expected: Any) -> Iterator[An
         _check_schema(reader.schema, expected, path)
         if fmt.split(".")[0] == "json":
             _check_array_file(reader.schema, path)
+        json_input = fmt.split(".")[0] in ("json", "jsonl")
         for batch in reader:
+            if json_input and check_lists:
+                _check_lists(batch, path)
             yield batch.cast(expected)
 
 
@@ -246,7 +272,7 @@ def _in_memory_map(target: Path, features: Any, schema: Any) -> Any:
 def _tables(files: list[str], formats: list[str], schema: Any) -> Iterator[tuple[str, Any]]:
     import pyarrow as pa
 
-    for index, batch in enumerate(_batches(files, formats, schema)):
+    for index, batch in enumerate(_batches(files, formats, schema, check_lists=False)):
         yield f"fast_axolotl:{index}", pa.Table.from_batches([batch])
 
 
@@ -293,10 +319,15 @@ def load_local(builder: str, files: Sequence[str], *, streaming: bool, split: An
             from ..reading import read_batches
 
             for path, fmt in zip(files, formats):
-                opened = read_batches(path, format=fmt, batch_size=1).schema
-                _check_schema(opened, schema, path)
+                # The first batch is checked now; a stream cannot go back to datasets halfway.
+                first = next(iter(read_batches(path, format=fmt, batch_size=_BATCH_ROWS)), None)
+                if first is None:
+                    raise _Refused(f"{path} has no rows")
+                _check_schema(first.schema, schema, path)
                 if fmt.split(".")[0] == "json":
-                    _check_array_file(opened, path)
+                    _check_array_file(first.schema, path)
+                if fmt.split(".")[0] in ("json", "jsonl"):
+                    _check_lists(first, path)
             dataset = _iterable(files, formats, features, schema)
         else:
             target = _cache_path(builder, files)
@@ -326,50 +357,60 @@ def _local_files(path: str) -> list[str] | None:
 def make_load_from_local_path(original: Any) -> Any:
     @functools.wraps(original)
     def _load_from_local_path(dataset_config: Any, load_dataset_kwargs: dict[str, Any]) -> Any:
-        files = _local_files(str(dataset_config.path))
-        if files and _wanted(files):
-            from axolotl.utils.data.shared import get_dataset_type
+        try:
+            files = _local_files(str(dataset_config.path))
+            if files and _wanted(files):
+                from axolotl.utils.data.shared import get_dataset_type
 
-            loaded = load_local(
-                get_dataset_type(dataset_config),
-                files,
-                streaming=bool(load_dataset_kwargs.get("streaming")),
-                split=load_dataset_kwargs.get("split"),
-                name=load_dataset_kwargs.get("name"),
-            )
-            if loaded is not None:
-                return loaded
+                loaded = load_local(
+                    get_dataset_type(dataset_config),
+                    files,
+                    streaming=bool(load_dataset_kwargs.get("streaming")),
+                    split=load_dataset_kwargs.get("split"),
+                    name=load_dataset_kwargs.get("name"),
+                )
+                if loaded is not None:
+                    return loaded
+        except Exception as exc:  # a defect of ours must not stop Axolotl's own loading
+            _log_once(f"defect:{exc}", f"fast-axolotl: loading falls back to Axolotl's ({type(exc).__name__}: {exc})")
         return original(dataset_config, load_dataset_kwargs)
 
     return _load_from_local_path
 
 
-#: datasets' builder for a local file named with this suffix (what load_dataset(path) picks).
-_SUFFIX_BUILDER = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".arrow": "arrow", ".txt": "text"}
-
-
-def _builder_for(path: str) -> str | None:
-    name = path.lower()
-    for suffix in (".gz", ".zst", ".zstd"):
-        name = name.removesuffix(suffix)
-    return _SUFFIX_BUILDER.get(os.path.splitext(name)[1])
+def _data_files(value: Any) -> list[str] | None:
+    """Local files of a ``data_files`` value (a path or a list of paths), else None."""
+    paths = [value] if isinstance(value, (str, os.PathLike)) else value
+    if not isinstance(paths, (list, tuple)) or not paths:
+        return None
+    files = [os.fspath(p) for p in paths if isinstance(p, (str, os.PathLike))]
+    return files if len(files) == len(paths) and all(os.path.isfile(f) for f in files) else None
 
 
 def make_load_streaming_dataset(original: Any) -> Any:
+    """``pretraining_dataset: [{path: json, data_files: corpus.jsonl}]`` (and ``streaming``
+    with packing): the body's ``load_dataset(builder, streaming=True, data_files=...)``
+    call is answered by our reader for local files. (A bare local file as ``path`` is an
+    error of ``datasets`` itself, and stays one.)"""
+
     @functools.wraps(original)
     def _load_streaming_dataset(pretraining_config: Any, cfg: Any, tokenizer: Any) -> Any:
         import sys
 
-        path = str(pretraining_config["path"])
-        files = _local_files(path)
-        builder = _builder_for(path) if files else None
-        sft = sys.modules[original.__module__]
-        if not files or builder is None or pretraining_config.get("data_files") or not _wanted(files):
+        builder = str(pretraining_config["path"])
+        try:
+            files = _data_files(pretraining_config.get("data_files")) if builder in _OUR_FORMAT or builder == "csv" else None
+            wanted = files is not None and _wanted(files)
+        except Exception as exc:  # a defect of ours must not stop Axolotl's own loading
+            _log_once(f"defect:{exc}", f"fast-axolotl: loading falls back to Axolotl's ({type(exc).__name__}: {exc})")
+            wanted = False
+        if not wanted or files is None:
             return original(pretraining_config, cfg, tokenizer)
+        sft = sys.modules[original.__module__]
         real_load_dataset = vars(sft)["load_dataset"]
 
         def load_dataset(*args: Any, **kwargs: Any) -> Any:
-            if args == (path,) and kwargs.get("streaming") and not kwargs.get("data_files"):
+            if args == (builder,) and kwargs.get("streaming") and _data_files(kwargs.get("data_files")) == files:
                 ours = load_local(builder, files, streaming=True, split=kwargs.get("split"), name=kwargs.get("name"))
                 if ours is not None:
                     return ours
