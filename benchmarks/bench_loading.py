@@ -99,12 +99,16 @@ def main() -> None:
         for key, r in best.items():
             print(f"{key:<24} {r['seconds']:9.2f} {r['peak_rss_mib']:13.0f} {int(r['rows']):10d}")
         assert best["datasets"]["rows"] == best["ours"]["rows"]
-        print(f"\nload_dataset / ours (non-streaming, cold caches): {best['datasets']['seconds'] / best['ours']['seconds']:.2f}x")
+        print(
+            f"\nload_dataset / ours (non-streaming, cold caches): {best['datasets']['seconds'] / best['ours']['seconds']:.2f}x"
+        )
         for mode in ("stream-datasets", "stream-ours"):
             s, b = best[f"{mode} small"], best[f"{mode} big"]
             print(f"{mode}: peak RSS {s['peak_rss_mib']:.0f} MiB ({args.mb // 10} MB file) -> {b['peak_rss_mib']:.0f} MiB "
                   f"({args.mb} MB file), {100 * (b['peak_rss_mib'] / s['peak_rss_mib'] - 1):+.1f}%; {b['seconds']:.2f} s")  # fmt: skip
-        print(f"streaming, load_dataset / ours: {best['stream-datasets big']['seconds'] / best['stream-ours big']['seconds']:.2f}x")
+        print(
+            f"streaming, load_dataset / ours: {best['stream-datasets big']['seconds'] / best['stream-ours big']['seconds']:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ pytestmark = pytest.mark.skipif(
 
 from test_axolotl_preprocess import (  # noqa: E402  (tests/ is on sys.path: conftest)
     prepared_dir,
-    preprocess,
     run_env,
     write_config,
     write_datasets,
@@ -133,7 +132,11 @@ def preprocessed(setup: dict[str, Path]) -> dict[str, dict[str, Any]]:
             cwd=work, env=env, capture_output=True, text=True, timeout=900,
         )  # fmt: skip
         assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
-        ours = sorted(p.name for p in (cache / "fast_axolotl").glob("*.arrow")) if (cache / "fast_axolotl").is_dir() else []
+        ours = (
+            sorted(p.name for p in (cache / "fast_axolotl").glob("*.arrow"))
+            if (cache / "fast_axolotl").is_dir()
+            else []
+        )
         out[name] = {"prepared": prepared_dir(work / "prepared"), "ours": ours}
     return out
 

@@ -172,9 +172,16 @@ def test_a_file_typed_differently_is_left_to_datasets_or_equal(
 
 @pytest.mark.parametrize(
     ("name", "content"),
-    [("bom.txt", b"\xef\xbb\xbfa\nb\n"), ("cr.txt", b"a\rb\n"), ("ff.txt", b"a\x0cb\n"), ("ls.txt", "a\u2028b".encode())],
+    [
+        ("bom.txt", b"\xef\xbb\xbfa\nb\n"),
+        ("cr.txt", b"a\rb\n"),
+        ("ff.txt", b"a\x0cb\n"),
+        ("ls.txt", "a\u2028b".encode()),
+    ],
 )
-def test_text_that_splitlines_splits_otherwise_is_left_to_datasets(impl: str, name: str, content: bytes, tmp_path: Path) -> None:
+def test_text_that_splitlines_splits_otherwise_is_left_to_datasets(
+    impl: str, name: str, content: bytes, tmp_path: Path
+) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     assert _loading.load_local("text", [str(path)], streaming=False) is None
@@ -199,7 +206,9 @@ _scalars = st.one_of(
     st.text(max_size=12),
 )
 _records = st.lists(
-    st.dictionaries(st.sampled_from(["a", "b", "c", "ids", "msg"]), st.one_of(_scalars, st.lists(_scalars, max_size=4)), max_size=4),
+    st.dictionaries(
+        st.sampled_from(["a", "b", "c", "ids", "msg"]), st.one_of(_scalars, st.lists(_scalars, max_size=4)), max_size=4
+    ),
     min_size=1,
     max_size=40,
 )
@@ -207,7 +216,9 @@ _records = st.lists(
 
 @settings(max_examples=40)
 @given(records=_records)
-def test_hypothesis_jsonl_equal_or_left_to_datasets(impl: str, records: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_hypothesis_jsonl_equal_or_left_to_datasets(
+    impl: str, records: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Random JSON Lines: whenever the loader takes the file, the dataset equals datasets'."""
     root = tmp_path_factory.mktemp("h")
     cache = root / "cache"

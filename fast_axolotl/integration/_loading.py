@@ -154,7 +154,7 @@ def _check_schema(ours: Any, expected: Any, where: str) -> None:
     mine = pa.schema(list(datasets.Features.from_arrow_schema(ours).arrow_schema))
     if mine.names != expected.names:
         raise _Refused(f"columns {mine.names} where datasets has {expected.names} ({where})")
-    for field, other in zip(mine, expected):
+    for field, other in zip(mine, expected, strict=True):
         if _has_null(other.type):
             # pyarrow's JSON reader mishandles lists of nulls ([{}, {"a": [null, null]}] gives one row).
             raise _Refused(f"column {field.name!r} has no typed value yet ({other.type}) in datasets' first chunk")
@@ -204,7 +204,7 @@ def _null_items(array: Any) -> bool:
 
 
 def _check_lists(batch: Any, path: str) -> None:
-    for name, column in zip(batch.schema.names, batch.columns):
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
         if _null_items(column):
             raise _Refused(f"{path}: column {name!r} has lists with null items (pyarrow's JSON reader misreads them)")
 
@@ -214,7 +214,7 @@ def _batches(files: list[str], formats: list[str], expected: Any, check_lists: b
     list fields can differ: the types are checked equal first)."""
     from ..reading import read_batches
 
-    for path, fmt in zip(files, formats):
+    for path, fmt in zip(files, formats, strict=True):
         reader = read_batches(path, format=fmt, batch_size=_BATCH_ROWS)
         _check_schema(reader.schema, expected, path)
         if fmt.split(".")[0] == "json":
@@ -277,7 +277,7 @@ def _tables(files: list[str], formats: list[str], schema: Any) -> Iterator[tuple
 
 
 def _shard_tables(files: list[list[str]], formats: list[list[str]], schema: Any) -> Iterator[tuple[str, Any]]:
-    for group, group_formats in zip(files, formats):
+    for group, group_formats in zip(files, formats, strict=True):
         yield from _tables(group, group_formats, schema)
 
 
@@ -318,7 +318,7 @@ def load_local(builder: str, files: Sequence[str], *, streaming: bool, split: An
         if streaming:
             from ..reading import read_batches
 
-            for path, fmt in zip(files, formats):
+            for path, fmt in zip(files, formats, strict=True):
                 # The first batch is checked now; a stream cannot go back to datasets halfway.
                 first = next(iter(read_batches(path, format=fmt, batch_size=_BATCH_ROWS)), None)
                 if first is None:
@@ -399,14 +399,18 @@ def make_load_streaming_dataset(original: Any) -> Any:
 
         builder = str(pretraining_config["path"])
         try:
-            files = _data_files(pretraining_config.get("data_files")) if builder in _OUR_FORMAT or builder == "csv" else None
+            files = (
+                _data_files(pretraining_config.get("data_files"))
+                if builder in _OUR_FORMAT or builder == "csv"
+                else None
+            )
             wanted = files is not None and _wanted(files)
         except Exception as exc:  # a defect of ours must not stop Axolotl's own loading
             _log_once(f"defect:{exc}", f"fast-axolotl: loading falls back to Axolotl's ({type(exc).__name__}: {exc})")
             wanted = False
         if not wanted or files is None:
             return original(pretraining_config, cfg, tokenizer)
-        sft = sys.modules[original.__module__]
+        sft: Any = sys.modules[original.__module__]
         real_load_dataset = vars(sft)["load_dataset"]
 
         def load_dataset(*args: Any, **kwargs: Any) -> Any:
@@ -418,13 +422,13 @@ def make_load_streaming_dataset(original: Any) -> Any:
 
         # The one load_dataset call of the original body is ours for the duration of the call.
         with _LOCK:
-            setattr(sft, "load_dataset", load_dataset)
+            sft.load_dataset = load_dataset
         try:
             return original(pretraining_config, cfg, tokenizer)
         finally:
             with _LOCK:
                 if vars(sft).get("load_dataset") is load_dataset:
-                    setattr(sft, "load_dataset", real_load_dataset)
+                    sft.load_dataset = real_load_dataset
 
     return _load_streaming_dataset
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ._keys import apply_aliases
 from ._core import install, report
+from ._keys import apply_aliases
 from ._loading import set_config
 
 LOG = logging.getLogger("fast_axolotl.integration")
