@@ -237,3 +237,13 @@ def test_hypothesis_jsonl_equal_or_left_to_datasets(
             assert_same(ours, ref, False)
     finally:
         datasets.config.HF_DATASETS_CACHE = previous
+
+
+def test_an_error_after_some_batches_leaves_no_cache_file(impl: str, tmp_path: Path, _private_cache: Path) -> None:
+    """Batches already written when our reader fails: the partial file goes, datasets decides."""
+    path = tmp_path / "late.jsonl"
+    good = "".join(json.dumps({"a": i, "b": str(i)}) + "\n" for i in range(25_000))
+    path.write_text(good + '{"a": 1, "b": \n', encoding="utf-8")
+    assert _loading.load_local("json", [str(path)], streaming=False) is None
+    left = list((_private_cache / "fast_axolotl").glob("*")) if (_private_cache / "fast_axolotl").exists() else []
+    assert left == []
