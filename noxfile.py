@@ -39,7 +39,17 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 MAIN_PYTHON = "3.11"
 
 MATURIN = "maturin>=1.9.4,<2"
-TEST_DEPS = ["pytest", "hypothesis", "numpy", "pyarrow", "datasets", "transformers", "tokenizers"]
+TEST_DEPS = [
+    "pytest",
+    "hypothesis",
+    "numpy",
+    "pyarrow",
+    "datasets",
+    "transformers",
+    "tokenizers",
+    "pydantic",
+    "zstandard",
+]
 LINT_DEPS = ["ruff==0.17.6", "mypy==2.4.1", "numpy", "pyarrow"]
 LINT_PATHS = ["fast_axolotl", "tests", "noxfile.py", "benchmarks"]
 STUBTEST_ALLOWLIST = ROOT / ".mypy-stubtest-allowlist"
