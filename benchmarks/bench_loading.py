@@ -25,12 +25,26 @@ mode, path, cache = sys.argv[1:4]
 os.environ["HF_DATASETS_CACHE"] = cache
 import datasets
 datasets.disable_progress_bars()
+if "ours" in mode and not mode.startswith("axolotl-"):
+    from fast_axolotl.integration._loading import load_local  # imports are not timed, in any mode
 started = time.perf_counter()
-if mode == "datasets":
+if mode.startswith("axolotl-"):
+    # Axolotl's own entry point, patched by `import fast_axolotl`; the plugin's config decides.
+    import fast_axolotl
+    from axolotl.utils.data.shared import load_dataset_with_config
+    from axolotl.utils.dict import DictDefault
+    from fast_axolotl.integration._loading import set_config
+    if mode == "axolotl-ours":
+        set_config({"dataset_use_rust_streaming": True})
+    started = time.perf_counter()  # imports (torch) excluded, as for the other modes
+    ds = load_dataset_with_config(DictDefault({"path": path, "ds_type": "json", "type": "alpaca"}), False)
+    rows = ds.num_rows
+    if mode == "axolotl-ours":
+        assert any("fast_axolotl" in f["filename"] for f in ds.cache_files), ds.cache_files
+elif mode == "datasets":
     ds = datasets.load_dataset("json", data_files=path, split="train", cache_dir=cache)
     rows = ds.num_rows
 elif mode == "ours":
-    from fast_axolotl.integration._loading import load_local
     ds = load_local("json", [path], streaming=False)
     assert ds is not None, "the loader refused the file"
     rows = ds.num_rows
@@ -39,7 +53,6 @@ else:
     if kind == "datasets":
         ds = datasets.load_dataset("json", data_files=path, split="train", streaming=True)
     else:
-        from fast_axolotl.integration._loading import load_local
         ds = load_local("json", [path], streaming=True)
         assert ds is not None
     rows = sum(len(b["instruction"]) for b in ds.iter(batch_size=1000))
@@ -79,6 +92,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument(
+        "--axolotl", action="store_true", help="also load through Axolotl's load_dataset_with_config (needs Axolotl)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-loading-") as tmp:
         big, small = Path(tmp) / "big.jsonl", Path(tmp) / "small.jsonl"
@@ -89,7 +105,7 @@ def main() -> None:
               f"({n_small} rows) in {time.perf_counter() - t:.1f} s; {os.cpu_count()} cores")  # fmt: skip
         results: dict[str, list[dict[str, float]]] = {}
         for _ in range(args.runs):  # interleaved, so that drift hits both
-            for mode in ("datasets", "ours"):
+            for mode in ("datasets", "ours", *(("axolotl-datasets", "axolotl-ours") if args.axolotl else ())):
                 results.setdefault(mode, []).append(run(mode, big))
         for mode in ("stream-datasets", "stream-ours"):
             for label, path in (("small", small), ("big", big)):
@@ -102,6 +118,9 @@ def main() -> None:
         print(
             f"\nload_dataset / ours (non-streaming, cold caches): {best['datasets']['seconds'] / best['ours']['seconds']:.2f}x"
         )
+        if args.axolotl:
+            ratio = best["axolotl-datasets"]["seconds"] / best["axolotl-ours"]["seconds"]
+            print(f"Axolotl load_dataset_with_config, without / with dataset_use_rust_streaming: {ratio:.2f}x")
         for mode in ("stream-datasets", "stream-ours"):
             s, b = best[f"{mode} small"], best[f"{mode} big"]
             print(f"{mode}: peak RSS {s['peak_rss_mib']:.0f} MiB ({args.mb // 10} MB file) -> {b['peak_rss_mib']:.0f} MiB "

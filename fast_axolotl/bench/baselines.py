@@ -1,7 +1,8 @@
 """What users run instead of fast-axolotl, as the benchmark times it.
 
-``axolotl_deduplicate`` does what Axolotl 0.21.0's ``_deduplicate_dataset``
-(``axolotl/utils/data/utils.py``) does, so the dedup row has a baseline without Axolotl
+``axolotl_deduplicate`` is Axolotl 0.21.0's ``_deduplicate_dataset``
+(``axolotl/utils/data/utils.py``; unpatched) where Axolotl is installed, and the same
+computation written here otherwise, so the dedup row has a baseline without Axolotl
 (the ``fast-axolotl bench`` command needs neither Axolotl nor the repository's tests;
 the tests compare with Axolotl's own function, fetched from PyPI by ``tests/upstream.py``).
 """
@@ -15,21 +16,26 @@ from typing import Any
 import numpy as np
 
 
-def _sha256(to_hash: str, encoding: str = "utf-8") -> str:
-    return hashlib.sha256(to_hash.encode(encoding)).hexdigest()
-
-
 def axolotl_deduplicate(dataset: Any, seen_hashes: set[str] | None = None) -> tuple[Any, set[str]]:
-    """Axolotl 0.21.0 ``_deduplicate_dataset``: sha256(str(row)) over an HF Dataset."""
-    if seen_hashes is None:
-        seen_hashes = set()
-    unique_indices = []
-    for idx, row in enumerate(dataset):
-        row_hash = _sha256(str(row))  # Using SHA256 for collision resistance
-        if row_hash not in seen_hashes:
-            seen_hashes.add(row_hash)
-            unique_indices.append(idx)
-    return dataset.select(unique_indices), seen_hashes
+    """Axolotl's exact dedup of an HF Dataset: its own ``_deduplicate_dataset`` when Axolotl
+    is importable, else the same computation written here (the hex SHA-256 of each row
+    dict's ``str()``, first occurrence kept, ``dataset.select`` of the kept indices)."""
+    try:
+        from axolotl.utils.data.utils import _deduplicate_dataset
+    except Exception:  # Axolotl (or torch) not installed
+        pass
+    else:
+        original = getattr(_deduplicate_dataset, "__fast_axolotl_original__", _deduplicate_dataset)
+        result: tuple[Any, set[str]] = original(dataset, seen_hashes)
+        return result
+    seen = set() if seen_hashes is None else seen_hashes
+    kept = []
+    for index, row in enumerate(dataset):
+        digest = hashlib.sha256(str(row).encode("utf-8")).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            kept.append(index)
+    return dataset.select(kept), seen
 
 
 def hashlib_loop(rows: Sequence[str]) -> list[str]:
