@@ -244,7 +244,7 @@ def lint(session: nox.Session) -> None:
 
 # `nox` with no arguments: cheapest feedback first; build_wheel runs (once) before
 # the first session that requires it.
-nox.options.sessions = ["rust", "lint", "tests", "parity"]
+nox.options.sessions = ["rust", "lint", "tests", "parity", "compat020"]
 
 
 AXOLOTL_PINS = ["torch==2.13.0", "axolotl==0.21.0"]
@@ -282,7 +282,14 @@ def axolotl(session: nox.Session) -> None:
     _check_installed(session, "native")
     env = {"FAST_AXOLOTL_IMPL": "native", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     env.update(_upstream(session, "sdist"))
-    ours = [str(TESTS / "test_integration.py"), *sorted(map(str, TESTS.glob("test_axolotl*.py")))]
+    # fast-axolotl 0.2.0's suite and doc examples again, here with Axolotl (its README's
+    # `import axolotl` examples run only here).
+    env.update({"FAST_AXOLOTL_COMPAT020_SDIST": str(_compat020_sdist(session)), "FAST_AXOLOTL_COMPAT020_REQUIRED": "1"})
+    ours = [
+        str(TESTS / "test_integration.py"),
+        *sorted(map(str, TESTS.glob("test_axolotl*.py"))),
+        str(TESTS / "test_compat020_examples.py"),
+    ]
     _pytest(session, *ours, *session.posargs, env=env)
     # Axolotl's own tests of the patched modules, with the patches installed; our conftest
     # checks that every patch is active and lists the deselected tests.
