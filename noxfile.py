@@ -637,4 +637,5 @@ def compat020(session: nox.Session) -> None:
         "FAST_AXOLOTL_COMPAT020_SDIST": str(sdist),
         "FAST_AXOLOTL_COMPAT020_REQUIRED": "1",
     }
-    _pytest(session, str(TESTS / "test_compat020_examples.py"), "-rs", *session.posargs, env=env)
+    files = [str(TESTS / "test_compat020.py"), str(TESTS / "test_compat020_examples.py")]
+    _pytest(session, *files, "-rs", *session.posargs, env=env)
