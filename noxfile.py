@@ -289,6 +289,9 @@ def axolotl(session: nox.Session) -> None:
         str(TESTS / "test_integration.py"),
         *sorted(map(str, TESTS.glob("test_axolotl*.py"))),
         str(TESTS / "test_compat020_examples.py"),
+        # the loader against Axolotl's own pin of datasets (5.0.1), not only the newest
+        str(TESTS / "test_loading_datasets.py"),
+        str(TESTS / "test_plugin_keys.py"),
     ]
     _pytest(session, *ours, *session.posargs, env=env)
     # Axolotl's own tests of the patched modules, with the patches installed; our conftest
