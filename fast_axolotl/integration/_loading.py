@@ -287,7 +287,7 @@ def _write_cache(target: Path, batches: Iterator[Any], schema: Any) -> None:
         partial.unlink(missing_ok=True)
 
 
-def _in_memory_map(target: Path, features: Any, schema: Any) -> Any:
+def _memory_mapped(target: Path, features: Any, schema: Any) -> Any:
     import datasets
 
     if features is None:
@@ -363,7 +363,7 @@ def load_local(builder: str, files: Sequence[str], *, streaming: bool, split: An
             target = _cache_path(builder, files)
             if not target.exists():
                 _write_cache(target, _batches(files, formats, schema), schema)
-            dataset = _in_memory_map(target, features, schema)
+            dataset = _memory_mapped(target, features, schema)
     except _Refused as why:
         _log_once(f"refused:{label}", f"fast-axolotl: {label} is loaded by Axolotl (datasets): {why}")
         return None
