@@ -597,7 +597,9 @@ COMPAT020_CACHE = ROOT / ".nox" / "_compat020"
 def _compat020_sdist(session: nox.Session) -> Path:
     """0.2.0's sdist, downloaded once into .nox/_compat020 (sha256-pinned) and unpacked."""
     import hashlib
+    import shutil
     import tarfile
+    import tempfile
 
     archive = COMPAT020_CACHE / COMPAT020_SDIST
     unpacked = COMPAT020_CACHE / COMPAT020_SDIST.removesuffix(".tar.gz")
@@ -609,10 +611,17 @@ def _compat020_sdist(session: nox.Session) -> Path:
         COMPAT020_CACHE.mkdir(parents=True, exist_ok=True)
         archive.unlink(missing_ok=True)
         session.install("pip")
-        session.run(
-            "python", "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-            "fast-axolotl==0.2.0", "-d", str(COMPAT020_CACHE),
-        )  # fmt: skip
+        # pip prepares the sdist's metadata (maturin runs `cargo metadata`): under the
+        # session's TMPDIR, inside this repository, cargo would take 0.2.0's crate for a
+        # member of our workspace and fail. So pip works in a directory outside it.
+        outside = tempfile.mkdtemp(prefix="fast-axolotl-020-")
+        try:
+            session.run(
+                "python", "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+                "fast-axolotl==0.2.0", "-d", str(COMPAT020_CACHE), env={"TMPDIR": outside},
+            )  # fmt: skip
+        finally:
+            shutil.rmtree(outside, ignore_errors=True)
         if digest() != COMPAT020_SHA256:
             session.error(f"{archive}: sha256 {digest() or '(missing)'} is not the pinned {COMPAT020_SHA256}")
     if not (unpacked / "tests" / "test_fast_axolotl.py").is_file():

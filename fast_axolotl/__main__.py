@@ -60,7 +60,9 @@ def _info(_: argparse.Namespace) -> int:
     print(f"fast-axolotl {fa.__version__}")
     print(f"implementation: {fa.IMPLEMENTATION} ({fa.backend_reason()})")
     print(f"threads: {fa.thread_count()}")
-    print(f"formats: {', '.join(fa.list_supported_formats())} (each also .gz / .zst)")
+    from .reading import FORMATS as READ_FORMATS  # list_supported_formats() also holds 0.2.0's combinations
+
+    print(f"formats: {', '.join(READ_FORMATS)} (each also .gz / .zst)")
     print(f"axolotl: {axolotl_version}")
     state = integration.report()
     if state["disabled"]:
