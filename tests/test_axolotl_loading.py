@@ -180,3 +180,19 @@ def test_pretraining_stream_through_our_reader_yields_the_same_rows(setup: dict[
     assert results[True]["steps"] == results[False]["steps"]
     assert any("read by fast-axolotl (streaming)" in line for line in results[True]["log"]), results[True]["log"]
     assert not any("read by fast-axolotl" in line for line in results[False]["log"]), results[False]["log"]
+
+
+def test_streaming_sft_dataset_through_our_reader_yields_the_same_rows(setup: dict[str, Path]) -> None:
+    """``streaming: true`` without packing: Axolotl maps its strategy lazily over the
+    ``IterableDataset`` that ``load_dataset_with_config(..., streaming=True)`` returns."""
+    results = {}
+    for flag in (False, True):
+        config, work = _config(
+            setup, f"sft-stream-{flag}", streaming=True, sample_packing=False, max_steps=3, val_set_size=0,
+            datasets=[{"path": str(setup["jsonl"]), "type": "alpaca", "ds_type": "json"}],
+            dataset_exact_deduplication=None, dataset_use_rust_streaming=flag,
+        )  # fmt: skip
+        results[flag] = _python(STREAM, config, work, "STREAM=", run_env(disabled=False))
+    assert results[True]["rows"] == results[False]["rows"] and len(results[False]["rows"]) == 6
+    assert any("read by fast-axolotl (streaming)" in line for line in results[True]["log"]), results[True]["log"]
+    assert not any("read by fast-axolotl" in line for line in results[False]["log"]), results[False]["log"]
