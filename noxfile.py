@@ -50,7 +50,7 @@ TEST_DEPS = [
     "pydantic",
     "zstandard",
 ]
-LINT_DEPS = ["ruff==0.17.6", "mypy==2.4.1", "numpy", "pyarrow"]
+LINT_DEPS = ["ruff==0.17.6", "mypy==2.4.1", "numpy", "pyarrow", "pydantic"]  # pydantic: the plugin's YAML model
 LINT_PATHS = ["fast_axolotl", "tests", "noxfile.py", "benchmarks"]
 STUBTEST_ALLOWLIST = ROOT / ".mypy-stubtest-allowlist"
 
