@@ -129,6 +129,7 @@ def _text_differences(path: str) -> str | None:
             if found and not (found.group() == b"\r" and found.end() == len(window)):
                 return f"it holds {found.group()!r}, a line break for str.splitlines but not for our reader"
             tail = window[-2:]
+    # (A \r that ends the file is dropped by both: our reader, like universal newlines.)
     return None
 
 
@@ -155,34 +156,39 @@ def _check_schema(ours: Any, expected: Any, where: str) -> None:
     if mine.names != expected.names:
         raise _Refused(f"columns {mine.names} where datasets has {expected.names} ({where})")
     for field, other in zip(mine, expected, strict=True):
-        if _has_null(other.type):
+        if _contains(other.type, _is_null):
             # pyarrow's JSON reader mishandles lists of nulls ([{}, {"a": [null, null]}] gives one row).
-            raise _Refused(f"column {field.name!r} has no typed value yet ({other.type}) in datasets' first chunk")
+            raise _Refused(
+                f"column {field.name!r} has no typed value ({other.type}) in datasets' first chunk ({where})"
+            )
         if field.type != other.type:
             raise _Refused(f"column {field.name!r} is {field.type} where datasets infers {other.type} ({where})")
 
 
-def _has_null(arrow_type: Any) -> bool:
+def _contains(arrow_type: Any, test: Any) -> bool:
+    """Whether ``arrow_type`` or a type nested in it (list items, struct fields) passes ``test``."""
+    return bool(test(arrow_type)) or any(
+        _contains(arrow_type.field(i).type, test) for i in range(arrow_type.num_fields)
+    )
+
+
+def _is_null(arrow_type: Any) -> bool:
     import pyarrow as pa
 
-    if pa.types.is_null(arrow_type):
-        return True
-    return any(_has_null(arrow_type.field(i).type) for i in range(arrow_type.num_fields))
+    return bool(pa.types.is_null(arrow_type))
 
 
-def _has_float(arrow_type: Any) -> bool:
+def _is_float(arrow_type: Any) -> bool:
     import pyarrow as pa
 
-    if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
-        return True
-    return any(_has_float(arrow_type.field(i).type) for i in range(arrow_type.num_fields))
+    return bool(pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type))
 
 
 def _check_array_file(schema: Any, path: str) -> None:
     """datasets turns a JSON array file into JSON Lines through ujson, which prints
     floats with 10 significant digits (0.3333333333): our exact floats would differ."""
     for field in schema:
-        if _has_float(field.type):
+        if _contains(field.type, _is_float):
             raise _Refused(f"{path} is a JSON array with floats in {field.name!r}, which datasets rounds to 10 digits")
 
 
