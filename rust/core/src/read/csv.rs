@@ -30,7 +30,7 @@ use arrow_buffer::{BooleanBuffer, NullBuffer, NullBufferBuilder, OffsetBuffer};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::ahead::{Chunked, Decoded};
-use super::input::{open_decoded, read_error, MAX_LINE};
+use super::source::{open_decoded, read_error, MAX_LINE};
 use super::{batch_of, Compression, Source, INFER_ROWS};
 use crate::error::{Error, Position, Result};
 

@@ -10,7 +10,7 @@
 mod ahead;
 mod arrowfile;
 mod csv;
-pub mod input;
+pub mod source;
 mod ipcguard;
 mod jfast;
 mod json;

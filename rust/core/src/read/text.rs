@@ -7,7 +7,7 @@ use arrow_array::builder::StringBuilder;
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
-use super::input::{Lines, MAX_LINE};
+use super::source::{Lines, MAX_LINE};
 use super::{batch_of, Compression, Source};
 use crate::error::{Error, Position, Result};
 

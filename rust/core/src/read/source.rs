@@ -1,8 +1,14 @@
-//! Opening files: error mapping, streamed gzip/zstd decompression, line reading, spooling.
+//! The inputs of a read: each file (or pipe) opened once, decompressed as a stream
+//! (gzip/zstd), iterated in order by [`Inputs`]; error mapping, line reading, spooling.
+//!
+//! Every format reads its files through [`Inputs`] (one "open the next file" loop): the
+//! record formats take [`Input::into_bytes`], Parquet and Arrow IPC [`Input::into_file`]
+//! (random access: the file itself, or a decompressed copy).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::sync::mpsc::{sync_channel, Receiver};
 
 use super::Compression;
@@ -253,6 +259,84 @@ pub fn open_decoded(
     })
 }
 
+/// One input of a read: its path and its bytes, opened once.
+pub struct Input {
+    pub path: Arc<str>,
+    opened: Opened,
+}
+
+enum Opened {
+    /// A regular file without compression, not read yet (random access is possible).
+    File(File),
+    /// Decompressed bytes (or a pipe's).
+    Stream(Box<dyn BufRead + Send>),
+}
+
+impl Input {
+    pub fn open(path: &str, compression: Option<Compression>) -> Result<Self> {
+        let opened = match compression {
+            None => Opened::File(open_file(path)?),
+            Some(_) => Opened::Stream(open_decoded(path, compression)?),
+        };
+        Ok(Input {
+            path: Arc::from(path),
+            opened,
+        })
+    }
+
+    /// The decompressed bytes, streamed.
+    pub fn into_bytes(self) -> Box<dyn BufRead + Send> {
+        match self.opened {
+            Opened::File(file) => Box::new(BufReader::with_capacity(BUFFER, file)),
+            Opened::Stream(stream) => stream,
+        }
+    }
+
+    /// A file with random access: the file itself, or the decompressed bytes spooled into an
+    /// unlinked temporary file.
+    pub fn into_file(self) -> Result<File> {
+        match self.opened {
+            Opened::File(file) => Ok(file),
+            Opened::Stream(mut stream) => spool_from(&self.path, &mut stream),
+        }
+    }
+}
+
+/// The inputs of one read, in order, each opened when the previous one is done.
+pub struct Inputs {
+    paths: Vec<String>,
+    compression: Option<Compression>,
+    next: usize,
+}
+
+impl Inputs {
+    pub fn new(paths: Vec<String>, compression: Option<Compression>) -> Self {
+        Inputs {
+            paths,
+            compression,
+            next: 0,
+        }
+    }
+
+    /// The path of the input read last (or the first, before any), for errors.
+    pub fn current_path(&self) -> &str {
+        self.paths
+            .get(self.next.saturating_sub(1))
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    /// Open the next input (None after the last); a pending Ctrl-C stops here.
+    pub fn next_input(&mut self) -> Result<Option<Input>> {
+        let Some(path) = self.paths.get(self.next) else {
+            return Ok(None);
+        };
+        self.next += 1;
+        crate::cancel::check()?;
+        Input::open(path, self.compression).map(Some)
+    }
+}
+
 /// Read up to `n` bytes (fewer only at end of input).
 pub fn read_head(path: &str, input: &mut dyn Read, n: usize) -> Result<Vec<u8>> {
     let mut head = Vec::with_capacity(n);
@@ -275,13 +359,17 @@ pub struct Lines {
 
 impl Lines {
     pub fn open(path: &str, compression: Option<Compression>) -> Result<Self> {
-        Ok(Lines {
-            path: path.to_string(),
-            input: open_decoded(path, compression)?,
+        Ok(Self::new(Input::open(path, compression)?))
+    }
+
+    pub fn new(input: Input) -> Self {
+        Lines {
+            path: input.path.to_string(),
+            input: input.into_bytes(),
             line: 0,
             buf: Vec::new(),
             first: true,
-        })
+        }
     }
 
     pub fn next_line(&mut self) -> Result<Option<(u64, &[u8])>> {
@@ -328,8 +416,13 @@ impl Lines {
 
 /// Decompress `path` into an unlinked temporary file (for formats that need random access).
 pub fn spool(path: &str, compression: Compression) -> Result<File> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut input = open_decoded(path, Some(compression))?;
+    spool_from(path, &mut input)
+}
+
+/// Copy the rest of `input` (the bytes of `path`) into an unlinked temporary file.
+fn spool_from(path: &str, input: &mut dyn Read) -> Result<File> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -347,7 +440,7 @@ pub fn spool(path: &str, compression: Compression) -> Result<File> {
         .create_new(true)
         .open(&tmp)
         .map_err(|e| Error::io(tmp_name.clone(), e))?;
-    let copied = copy(path, &mut input, &mut out);
+    let copied = copy(path, input, &mut out);
     let _ = std::fs::remove_file(&tmp);
     copied?;
     use std::io::Seek;
