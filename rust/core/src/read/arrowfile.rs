@@ -12,9 +12,9 @@ use arrow_ipc::reader::{read_dictionary, read_footer_length, read_record_batch, 
 use arrow_ipc::{root_as_footer, root_as_message, Block, Message, MessageHeader};
 use arrow_schema::SchemaRef;
 
-use super::source::{open_decoded, open_file, read_head, spool};
 use super::ipcguard;
 use super::parquet::ParquetFile;
+use super::source::{open_decoded, open_file, read_head, spool};
 use super::{same_columns, Compression, Format, Source};
 use crate::error::{Error, Position, Result};
 

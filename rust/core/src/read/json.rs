@@ -18,8 +18,8 @@ use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use serde_json::{Map, Value};
 
 use super::ahead::{Chunked, Decoded};
-use super::source::{open_decoded, read_error, Lines};
 use super::jfast::{self, Obj, J};
+use super::source::{open_decoded, read_error, Lines};
 use super::{batch_of, Compression, Source, INFER_ROWS};
 use crate::error::{Error, Position, Result};
 

@@ -10,11 +10,11 @@
 mod ahead;
 mod arrowfile;
 mod csv;
-pub mod source;
 mod ipcguard;
 mod jfast;
 mod json;
 mod parquet;
+pub mod source;
 mod text;
 
 use std::collections::VecDeque;

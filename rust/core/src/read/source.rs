@@ -8,8 +8,8 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
 
 use super::Compression;
 use crate::error::{Error, Position, Result};
