@@ -14,6 +14,7 @@ import glob as _glob
 import gzip
 import json
 import os
+import stat
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, overload
@@ -161,6 +162,24 @@ def _detect_file(path: str) -> tuple[str, str | None]:
     )
 
 
+def _is_stream(path: str) -> bool:
+    """A named pipe, a device, ``/dev/stdin``: bytes that can be read once, in order. Their
+    head is never peeked here (that would consume it): the kernel sniffs it from the one
+    open stream (``format``/``compression`` ``"auto"``)."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _stream_format(streams: Sequence[str]) -> str:
+    """The format of pipes by their names alone, else ``"auto"`` (told by the content)."""
+    named = {_detect_by_name(p) for p in streams}
+    if len(named) == 1 and None not in named:
+        return next(iter(named))[0]  # type: ignore[index]
+    return "auto"
+
+
 def _is_hf_dir(path: str) -> bool:
     return os.path.isfile(os.path.join(path, "state.json")) or os.path.isfile(os.path.join(path, "dataset_info.json"))
 
@@ -225,6 +244,14 @@ def detect_format(path: Any = UNSET, *, file_path: Any = UNSET) -> tuple[str, st
     p = _fspath(renamed("detect_format", "path", path, "file_path", file_path))
     if not p:
         raise InvalidArgumentError("path is empty")
+    if _is_stream(p) and not os.path.isdir(p):
+        by_name = _detect_by_name(p)
+        if by_name is not None:
+            return by_name
+        raise UnsupportedFormatError(
+            f"{p}: a pipe or device, whose content cannot be looked at without consuming it; "
+            "its name does not tell the format (read_batches(format='auto') reads it and tells)"
+        )
     if not os.path.exists(p):
         by_name = _detect_by_name(p)
         if by_name is not None:
@@ -309,7 +336,16 @@ def _resolve(path: Any, format: Any) -> tuple[list[str], str, str | None]:
         if not all(hf for _, hf in files):
             raise InvalidArgumentError("format='hf_dataset' needs save_to_disk directories")
         base = "arrow"
-    if base == "auto":
+    streams = [f for f in paths if _is_stream(f)]
+    if streams:
+        # Pipes are read once: nothing here may look at their bytes. The kernel tells their
+        # compression (and, when the names do not, their format) from the one open stream.
+        regular = [f for f in paths if f not in streams]
+        if base == "auto":
+            base = _common(regular)[0] if regular else _stream_format(streams)
+        if not explicit:
+            compression = "auto"
+    elif base == "auto":
         if all(hf for _, hf in files):
             base, compression = ("arrow", None) if not paths else _common(paths)
         else:

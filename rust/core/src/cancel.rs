@@ -121,7 +121,7 @@ mod tests {
         use rayon::prelude::*;
         let token = Token::new();
         let (seen, result) = with_token(Some(token.clone()), || {
-            let seen = crate::pool::install(2, || {
+            let seen = crate::pool::install(|| {
                 let checker = checker();
                 token.cancel();
                 (0..64)

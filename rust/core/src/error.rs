@@ -58,6 +58,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A failure of ours, not of the input: a pool job that ended without a result, a caught
+    /// panic (Python `InternalError`). The message is kept: it is what a bug report needs.
+    #[error("internal error (a bug, please report it): {0}")]
+    Internal(String),
     /// Work stopped because the caller asked (Ctrl-C); the binding re-raises the Python signal.
     #[error("interrupted")]
     Interrupted,
@@ -66,6 +70,10 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::Internal(message.into())
+    }
+
     pub fn invalid(message: impl Into<String>) -> Self {
         Error::InvalidArgument(message.into())
     }

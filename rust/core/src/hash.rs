@@ -29,10 +29,10 @@ pub fn hash_slices(rows: &[&[u8]], num_threads: usize) -> Result<Vec<Digest32>> 
     let digests = if !pool::parallel(num_threads, total) {
         rows.iter().enumerate().map(digest).collect()
     } else {
-        pool::install(num_threads, || {
+        pool::install(|| {
             rows.par_iter()
                 .enumerate()
-                .with_min_len(64)
+                .with_min_len(pool::min_len(num_threads, rows.len()).max(64))
                 .map(digest)
                 .collect()
         })?

@@ -314,12 +314,14 @@ pub fn fill(
         return Ok(());
     }
     if pool::parallel(num_threads, size) {
-        pool::install(num_threads, || {
+        let rows = input_ids.len() / width.max(1);
+        pool::install(|| {
             let rows_iter = input_ids
                 .par_chunks_mut(width)
                 .zip(labels.par_chunks_mut(width))
                 .zip(attention_mask.par_chunks_mut(width))
-                .enumerate();
+                .enumerate()
+                .with_min_len(pool::min_len(num_threads, rows));
             match position_ids {
                 Some(positions) => rows_iter.zip(positions.par_chunks_mut(width)).for_each(
                     |((r, ((ids, labels), mask)), pos)| write(r, ids, labels, mask, Some(pos)),
@@ -603,11 +605,13 @@ pub fn pack_bins_into(
                 .map(group)
                 .collect()
         } else {
-            pool::install(num_threads, || {
+            let groups = lengths.len().div_ceil(group_size);
+            pool::install(|| {
                 lengths
                     .par_chunks(group_size)
                     .zip(indices.par_chunks_mut(group_size))
                     .enumerate()
+                    .with_min_len(pool::min_len(num_threads, groups))
                     .map(group)
                     .collect()
             })?

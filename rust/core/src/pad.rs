@@ -86,8 +86,12 @@ pub fn pad_slices_into(
         fill_padding(padding, fill);
     };
     if pool::parallel(num_threads, out.len()) {
-        pool::install(num_threads, || {
-            out.par_chunks_mut(target).enumerate().for_each(write)
+        let rows = out.len() / target.max(1);
+        pool::install(|| {
+            out.par_chunks_mut(target)
+                .enumerate()
+                .with_min_len(pool::min_len(num_threads, rows))
+                .for_each(write)
         })?;
     } else {
         // Small batches are not worth waking the pool for.

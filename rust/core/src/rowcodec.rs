@@ -627,8 +627,10 @@ pub fn hash_batches(batches: &[RecordBatch], out: &mut [u8], num_threads: usize)
                 }
             };
             if parallel {
+                let chunks = batch.num_rows().div_ceil(64);
                 head.par_chunks_mut(64 * 32)
                     .enumerate()
+                    .with_min_len(pool::min_len(num_threads, chunks))
                     .for_each_init(Vec::new, hash_chunk);
             } else {
                 let mut buf = Vec::new();
@@ -639,7 +641,7 @@ pub fn hash_batches(batches: &[RecordBatch], out: &mut [u8], num_threads: usize)
         }
     };
     if parallel {
-        pool::install(num_threads, run)?;
+        pool::install(run)?;
     } else {
         run();
     }

@@ -45,6 +45,7 @@ impl From<CoreError> for PyErr {
             } => SchemaMismatchError::new_err((message, path, position(&p))),
             Error::NotFound { path } => DatasetNotFoundError::new_err((message, path)),
             Error::Io { path, .. } => DatasetReadError::new_err((message, path)),
+            Error::Internal(_) => InternalError::new_err(message),
             Error::Interrupted => PyKeyboardInterrupt::new_err("interrupted"),
         }
     }
@@ -140,4 +141,35 @@ where
             Ok(Err(panic)) | Err(panic) => Err(panic_to_py(panic)),
         }
     })
+}
+
+/// How long a conversion under the GIL runs before [`Pauses::tick`] pauses it.
+const GIL_SLICE: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Long conversions under the GIL (Python lists of rows into native buffers) pause every few
+/// milliseconds: the GIL is released for a moment, so other Python threads run (CPython hands
+/// it to a waiting thread), and pending signals are handled, so Ctrl-C lands. Pausing is safe
+/// between rows: each row is read whole while attached, the rows are held by reference, and a
+/// row another thread resizes meanwhile is reported by the row reader.
+pub struct Pauses {
+    since: std::time::Instant,
+}
+
+impl Pauses {
+    pub fn new() -> Self {
+        Pauses {
+            since: std::time::Instant::now(),
+        }
+    }
+
+    /// Call between rows: pauses when the current slice is used up; raises what a signal
+    /// handler raised (KeyboardInterrupt).
+    pub fn tick(&mut self, py: Python<'_>) -> PyResult<()> {
+        if self.since.elapsed() >= GIL_SLICE {
+            py.detach(std::thread::yield_now);
+            py.check_signals()?;
+            self.since = std::time::Instant::now();
+        }
+        Ok(())
+    }
 }

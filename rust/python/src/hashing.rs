@@ -10,14 +10,16 @@ use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArray
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyCapsule, PySet, PyString};
 
-use crate::errors::{detached, interruptible, ArgumentTypeError, CoreError};
+use crate::errors::{detached, interruptible, ArgumentTypeError, CoreError, Pauses};
 
 /// The rows as Python objects, checked to be str or bytes. Holding them keeps their
 /// buffers alive, so [`row_bytes`] can lend those buffers to detached work: nothing
 /// is copied (a str's UTF-8 form is cached inside the object by CPython).
 fn own_rows<'py>(rows: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let mut owned = Vec::with_capacity(rows.len().unwrap_or(0));
+    let mut pauses = Pauses::new();
     for (index, row) in rows.try_iter()?.enumerate() {
+        pauses.tick(rows.py())?;
         let row = row?;
         if !(row.is_instance_of::<PyString>() || row.is_instance_of::<PyBytes>()) {
             return Err(ArgumentTypeError::new_err(format!(
@@ -30,12 +32,18 @@ fn own_rows<'py>(rows: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
     Ok(owned)
 }
 
-fn row_bytes<'a>(owned: &'a [Bound<'_, PyAny>]) -> PyResult<Vec<&'a [u8]>> {
+/// The rows' bytes (a str's UTF-8 form is computed once and cached by CPython: for
+/// non-ASCII text this is the costly step, so it pauses too).
+fn row_bytes<'a>(py: Python<'_>, owned: &'a [Bound<'_, PyAny>]) -> PyResult<Vec<&'a [u8]>> {
+    let mut pauses = Pauses::new();
     owned
         .iter()
-        .map(|row| match row.cast::<PyString>() {
-            Ok(s) => Ok(s.to_str()?.as_bytes()),
-            Err(_) => Ok(row.cast::<PyBytes>()?.as_bytes()),
+        .map(|row| {
+            pauses.tick(py)?;
+            match row.cast::<PyString>() {
+                Ok(s) => Ok(s.to_str()?.as_bytes()),
+                Err(_) => Ok(row.cast::<PyBytes>()?.as_bytes()),
+            }
         })
         .collect()
 }
@@ -47,7 +55,7 @@ pub fn hash_rows(
     num_threads: usize,
 ) -> PyResult<Vec<String>> {
     let owned = own_rows(rows)?;
-    let slices = row_bytes(&owned)?;
+    let slices = row_bytes(py, &owned)?;
     let bytes: usize = slices.iter().map(|s| s.len()).sum();
     let digests = interruptible(py, bytes, || hash::hash_slices(&slices, num_threads))?;
     Ok(digests.iter().map(hash::to_hex).collect())
@@ -61,9 +69,11 @@ pub fn dedup_rows(
     num_threads: usize,
 ) -> PyResult<(Vec<usize>, Vec<String>)> {
     let owned = own_rows(rows)?;
-    let slices = row_bytes(&owned)?;
+    let slices = row_bytes(py, &owned)?;
     let mut known: HashSet<Digest32> = HashSet::new();
+    let mut pauses = Pauses::new();
     for item in existing.try_iter()? {
+        pauses.tick(py)?;
         let text: String = item?.extract()?;
         // A string that is not a lowercase hex SHA-256 can never equal one of ours
         // (the comparison is exact, as in the reference: no case folding).

@@ -6,7 +6,7 @@ use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyList, PyTuple};
 
-use crate::errors::{ArgumentTypeError, InvalidArgumentError};
+use crate::errors::{ArgumentTypeError, InvalidArgumentError, Pauses};
 
 fn element(value: &Bound<'_, PyAny>, name: &str, row: usize) -> PyResult<i64> {
     // Python and numpy bools (both named "bool"/"bool_") are rejected, as in the reference.
@@ -108,7 +108,9 @@ pub fn list_lengths<'py>(
     sequences: &Bound<'py, PyAny>,
 ) -> PyResult<Option<Bound<'py, PyArray1<i64>>>> {
     let mut lengths: Vec<i64> = Vec::with_capacity(sequences.len().unwrap_or(0));
+    let mut pauses = Pauses::new();
     for seq in sequences.try_iter()? {
+        pauses.tick(py)?;
         let Some(len) = list_len(&seq?)? else {
             return Ok(None);
         };
@@ -139,7 +141,9 @@ pub fn ragged_from_lists<'py>(
     let mut offsets: Vec<i64> = Vec::with_capacity(rows.capacity() + 1);
     offsets.push(0);
     let mut total = 0usize;
+    let mut pauses = Pauses::new();
     for seq in sequences.try_iter()? {
+        pauses.tick(py)?;
         let seq = seq?;
         let Some(len) = list_len(&seq)? else {
             return Ok(None);
@@ -155,6 +159,7 @@ pub fn ragged_from_lists<'py>(
         let mut rw = values.readwrite();
         let slice = rw.as_slice_mut()?;
         for (row, seq) in rows.iter().enumerate() {
+            pauses.tick(py)?;
             read_row(
                 seq,
                 name,

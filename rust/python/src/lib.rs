@@ -44,7 +44,7 @@ fn _raise_panic_for_tests(py: Python<'_>, kind: &str) -> PyResult<u64> {
             let x: u64 = std::hint::black_box(u64::MAX);
             Ok(x + std::hint::black_box(1))
         }
-        "pool" => fast_axolotl_core::pool::install(2, || {
+        "pool" => fast_axolotl_core::pool::install(|| {
             rayon::join(|| (), || panic!("deliberate panic in a pool worker"));
             0
         }),

@@ -6,7 +6,7 @@ use numpy::{PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
-use crate::errors::{interruptible, CoreError, InvalidArgumentError};
+use crate::errors::{interruptible, CoreError, InvalidArgumentError, Pauses};
 
 /// The rows of one `pad_block` column: `(values, offsets)`, or one array per row
 /// (nothing concatenated first).
@@ -93,7 +93,9 @@ pub fn pad_lists<'py>(
     left: bool,
     name: &str,
 ) -> PyResult<Bound<'py, PyArray2<i64>>> {
-    let lengths = lengths.as_slice()?;
+    // Copied: the conversion below pauses with the GIL released, and another thread could
+    // write to the caller's array meanwhile; these checked values are the ones used.
+    let lengths = lengths.as_slice()?.to_vec();
     if let Some((i, &n)) = lengths
         .iter()
         .enumerate()
@@ -111,15 +113,14 @@ pub fn pad_lists<'py>(
         let mut rw = out.readwrite();
         let all = rw.as_slice_mut()?;
         let mut seen = 0;
+        let mut pauses = Pauses::new();
         for (row, seq) in sequences.try_iter()?.enumerate() {
             let seq = seq?;
             if row >= rows {
                 break;
             }
             seen += 1;
-            if row % 4096 == 4095 {
-                py.check_signals()?; // Ctrl-C during a long read of Python ints
-            }
+            pauses.tick(py)?; // other threads run, Ctrl-C lands, during a long read of ints
             let slot = &mut all[row * target_length..(row + 1) * target_length];
             let (body, padding) = pad::split_row(slot, lengths[row] as usize, left);
             crate::inputs::read_row(&seq, name, row, body)?;

@@ -119,33 +119,70 @@ impl Reader {
     }
 }
 
+/// `format`: a kernel format name, converted once (the public layer has validated it).
+pub struct FormatArg(Format);
+
+impl<'py> FromPyObject<'_, 'py> for FormatArg {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        let name: &str = obj.extract()?;
+        Ok(FormatArg(Format::parse(name).map_err(CoreError)?))
+    }
+}
+
+/// `compression`: None, "gzip", "zstd" or "auto".
+pub struct CompressionArg(Option<Compression>);
+
+impl<'py> FromPyObject<'_, 'py> for CompressionArg {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        let name: Option<&str> = obj.extract()?;
+        Ok(CompressionArg(Compression::parse(name).map_err(CoreError)?))
+    }
+}
+
+/// `on_error`: "raise" or "skip" (whether malformed records are dropped and counted).
+pub struct OnError {
+    skip_bad: bool,
+}
+
+impl<'py> FromPyObject<'_, 'py> for OnError {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        let skip_bad = match obj.extract::<&str>()? {
+            "raise" => false,
+            "skip" => true,
+            other => {
+                return Err(CoreError(Error::invalid(format!(
+                    "on_error must be 'raise' or 'skip', got {other:?}"
+                )))
+                .into())
+            }
+        };
+        Ok(OnError { skip_bad })
+    }
+}
+
 #[pyfunction]
 #[pyo3(signature = (paths, format, compression, batch_size, columns, on_error, num_threads=0))]
 pub fn open_reader(
     paths: Vec<String>,
-    format: &str,
-    compression: Option<&str>,
+    format: FormatArg,
+    compression: CompressionArg,
     batch_size: usize,
     columns: Option<Vec<String>>,
-    on_error: &str,
+    on_error: OnError,
     num_threads: usize,
 ) -> PyResult<Reader> {
-    let skip_bad = match on_error {
-        "raise" => false,
-        "skip" => true,
-        other => {
-            return Err(CoreError(Error::invalid(format!(
-                "on_error must be 'raise' or 'skip', got {other:?}"
-            )))
-            .into())
-        }
-    };
     let options = ReadOptions {
-        format: Format::parse(format).map_err(CoreError)?,
-        compression: Compression::parse(compression).map_err(CoreError)?,
+        format: format.0,
+        compression: compression.0,
         batch_size,
         columns,
-        skip_bad,
+        skip_bad: on_error.skip_bad,
         num_threads,
     };
     let reader = CoreReader::new(paths, options).map_err(CoreError)?;

@@ -13,13 +13,13 @@ use crate::pool;
 pub struct Ahead<T> {
     pool: Arc<ThreadPool>,
     threads: usize,
-    queue: VecDeque<Receiver<T>>,
+    queue: VecDeque<Receiver<std::result::Result<T, String>>>,
 }
 
 impl<T: Send + 'static> Ahead<T> {
     pub fn new(num_threads: usize) -> Result<Self> {
-        let pool = pool::get(num_threads)?;
-        let threads = pool.current_num_threads();
+        let pool = pool::get()?;
+        let threads = pool::threads(num_threads);
         Ok(Ahead {
             pool,
             threads,
@@ -39,12 +39,12 @@ impl<T: Send + 'static> Ahead<T> {
     pub fn push(&mut self, job: impl FnOnce() -> T + Send + 'static) {
         let (tx, rx) = sync_channel(1);
         self.pool.spawn(move || {
-            // A panic must not abort the process (rayon's default): the sender is then
-            // dropped and `pop` reports an error. If the receiver is gone (the reader was
-            // dropped), the result is not needed.
-            if let Ok(out) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
-                let _ = tx.send(out);
-            }
+            // A panic must not abort the process (rayon's default): its message goes to
+            // `pop` as an internal error. If the receiver is gone (the reader was dropped),
+            // the result is not needed.
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))
+                .map_err(|panic| panic_message(panic.as_ref()));
+            let _ = tx.send(out);
         });
         self.queue.push_back(rx);
     }
@@ -54,14 +54,25 @@ impl<T: Send + 'static> Ahead<T> {
         let Some(rx) = self.queue.pop_front() else {
             return Ok(None);
         };
-        rx.recv()
-            .map(Some)
-            .map_err(|_| Error::invalid("internal: a decoding job stopped without a result"))
+        match rx.recv() {
+            Ok(Ok(out)) => Ok(Some(out)),
+            Ok(Err(what)) => Err(Error::internal(format!("a decoding job panicked: {what}"))),
+            Err(_) => Err(Error::internal("a decoding job ended without a result")),
+        }
     }
 
     pub fn clear(&mut self) {
         self.queue.clear();
     }
+}
+
+/// The text a panic carries (`panic!` with a literal or a formatted message).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 /// A decoded chunk of a record source (JSON, CSV): the batch of its good records, how many

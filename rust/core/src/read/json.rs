@@ -945,7 +945,13 @@ impl JsonSource {
             };
             let parsed: Vec<_> = if crate::pool::parallel(self.num_threads, data.len()) {
                 use rayon::prelude::*;
-                crate::pool::install(self.num_threads, || spans.par_iter().map(parse).collect())?
+                crate::pool::install(|| {
+                    spans
+                        .par_iter()
+                        .with_min_len(crate::pool::min_len(self.num_threads, spans.len()))
+                        .map(parse)
+                        .collect()
+                })?
             } else {
                 spans.iter().map(parse).collect()
             };

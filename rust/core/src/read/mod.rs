@@ -37,6 +37,8 @@ pub enum Format {
     Csv,
     Tsv,
     Text,
+    /// Told by the first input's (decompressed) first bytes: see [`source::sniff_format`].
+    Auto,
 }
 
 impl Format {
@@ -50,6 +52,7 @@ impl Format {
             "csv" => Format::Csv,
             "tsv" => Format::Tsv,
             "text" => Format::Text,
+            "auto" => Format::Auto,
             other => {
                 return Err(Error::UnsupportedFormat(format!(
                     "unsupported format {other:?}"
@@ -63,6 +66,9 @@ impl Format {
 pub enum Compression {
     Gzip,
     Zstd,
+    /// Told by each input's first bytes (gzip `1f 8b`, zstd `28 b5 2f fd`, else none): for
+    /// pipes and devices, whose bytes the caller cannot look at without consuming them.
+    Auto,
 }
 
 impl Compression {
@@ -71,6 +77,7 @@ impl Compression {
             None => None,
             Some("gzip") => Some(Compression::Gzip),
             Some("zstd") => Some(Compression::Zstd),
+            Some("auto") => Some(Compression::Auto),
             Some(other) => {
                 return Err(Error::UnsupportedFormat(format!(
                     "unsupported compression {other:?}"
@@ -123,6 +130,8 @@ pub struct Reader {
     pending: VecDeque<RecordBatch>,
     pending_rows: usize,
     exhausted: bool,
+    /// The error that ended the source, raised once the rows read before it are delivered.
+    failed: Option<Error>,
     done: bool,
 }
 
@@ -138,6 +147,7 @@ impl Reader {
             pending: VecDeque::new(),
             pending_rows: 0,
             exhausted: false,
+            failed: None,
             done: false,
         })
     }
@@ -145,37 +155,14 @@ impl Reader {
     fn open(&mut self) -> Result<&mut Opened> {
         if self.opened.is_none() {
             let o = &self.options;
-            let mut source: Box<dyn Source> = match o.format {
-                Format::Parquet | Format::Arrow => Box::new(arrowfile::ArrowFiles::open(
-                    self.paths.clone(),
-                    o.format,
-                    o.compression,
-                    o.batch_size,
-                    o.num_threads,
-                )?),
-                Format::Jsonl | Format::Json => Box::new(json::JsonSource::open(
-                    self.paths.clone(),
-                    o.format == Format::Json,
-                    o.compression,
-                    o.batch_size,
-                    o.skip_bad,
-                    o.num_threads,
-                )?),
-                Format::Csv | Format::Tsv => Box::new(csv::CsvSource::open(
-                    self.paths.clone(),
-                    if o.format == Format::Tsv { b'\t' } else { b',' },
-                    o.compression,
-                    o.batch_size,
-                    o.skip_bad,
-                    o.num_threads,
-                )?),
-                Format::Text => Box::new(text::TextSource::new(
-                    self.paths.clone(),
-                    o.compression,
-                    o.batch_size,
-                    o.skip_bad,
-                )),
+            let mut inputs = source::Inputs::new(self.paths.clone(), o.compression);
+            let format = match o.format {
+                Format::Auto => inputs.sniff_format()?,
+                known => known,
             };
+            // TODO(merge): the sources take `inputs` (the sniffed first input stays open).
+            drop(inputs);
+            let mut source = open_source(format, self.paths.clone(), o)?;
             let full = source.schema();
             let (schema, take) = match &o.columns {
                 None => (Arc::new(Schema::new(full.fields().clone())), None),
@@ -238,7 +225,9 @@ impl Reader {
     }
 
     /// The next batch of exactly `batch_size` rows (the last may be shorter), or None.
-    /// After an error the reader is finished.
+    /// When the source fails, the rows it delivered before the error come out first (in
+    /// `batch_size` batches, the last one partial), then the error. After an error the
+    /// reader is finished.
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         if self.done {
             return Ok(None);
@@ -256,10 +245,14 @@ impl Reader {
         self.open()?;
         while self.pending_rows < batch_size && !self.exhausted {
             let opened = self.opened.as_mut().expect("opened");
-            match opened.source.next_batch()? {
-                None => self.exhausted = true,
-                Some(batch) if batch.num_rows() == 0 => {}
-                Some(batch) => {
+            match opened.source.next_batch() {
+                Err(e) => {
+                    self.exhausted = true;
+                    self.failed = Some(e);
+                }
+                Ok(None) => self.exhausted = true,
+                Ok(Some(batch)) if batch.num_rows() == 0 => {}
+                Ok(Some(batch)) => {
                     let rows = batch.num_rows();
                     let columns = match &opened.take {
                         None => batch.columns().to_vec(),
@@ -272,7 +265,10 @@ impl Reader {
             }
         }
         if self.pending_rows == 0 {
-            return Ok(None);
+            return match self.failed.take() {
+                Some(e) => Err(e),
+                None => Ok(None),
+            };
         }
         let want = batch_size.min(self.pending_rows);
         let mut parts = Vec::new();
@@ -306,17 +302,49 @@ impl Reader {
     }
 }
 
+/// The decoder of `format` over the inputs.
+fn open_source(format: Format, paths: Vec<String>, o: &ReadOptions) -> Result<Box<dyn Source>> {
+    Ok(match format {
+        Format::Parquet | Format::Arrow => Box::new(arrowfile::ArrowFiles::open(
+            paths,
+            format,
+            o.compression,
+            o.batch_size,
+            o.num_threads,
+        )?),
+        Format::Jsonl | Format::Json => Box::new(json::JsonSource::open(
+            paths,
+            format == Format::Json,
+            o.compression,
+            o.batch_size,
+            o.skip_bad,
+            o.num_threads,
+        )?),
+        Format::Csv | Format::Tsv => Box::new(csv::CsvSource::open(
+            paths,
+            if format == Format::Tsv { b'\t' } else { b',' },
+            o.compression,
+            o.batch_size,
+            o.skip_bad,
+            o.num_threads,
+        )?),
+        Format::Text => Box::new(text::TextSource::new(
+            paths,
+            o.compression,
+            o.batch_size,
+            o.skip_bad,
+        )),
+        Format::Auto => unreachable!("told by the first input above"),
+    })
+}
+
 /// Run a third-party decoder step: arrow-ipc and parquet can panic on malformed input
 /// (fuzzing found an IPC dictionary buffer outside its message body and Parquet byte-array
 /// pages that slice out of range). Such a panic means a corrupt file, not a bug of ours:
 /// the message it carries is returned, for a `DataFormatError`.
 pub(crate) fn decoder_guard<T>(step: impl FnOnce() -> T) -> std::result::Result<T, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).map_err(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let what = ahead::panic_message(panic.as_ref());
         format!("malformed data, the decoder failed ({what})")
     })
 }
@@ -404,7 +432,7 @@ pub(crate) fn batch_of(
 ) -> Result<RecordBatch> {
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
     RecordBatch::try_new_with_options(schema.clone(), columns, &options)
-        .map_err(|e| Error::invalid(format!("internal: cannot assemble a batch: {e}")))
+        .map_err(|e| Error::internal(format!("cannot assemble a batch: {e}")))
 }
 
 #[cfg(test)]

@@ -235,19 +235,115 @@ pub fn open_decoded(
     path: &str,
     compression: Option<Compression>,
 ) -> Result<Box<dyn BufRead + Send>> {
-    let file = open_file(path)?;
-    // A zero-byte file is empty content, whatever the compression (as Python's gzip).
-    let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(false);
-    let file = BufReader::with_capacity(BUFFER, file);
-    Ok(match if empty { None } else { compression } {
-        None => Box::new(file),
-        Some(Compression::Gzip) => ahead(Decoded {
-            inner: flate2::bufread::MultiGzDecoder::new(file),
+    Ok(Input::open(path, compression)?.into_bytes())
+}
+
+/// Bytes looked at to tell a format: enough for leading whitespace before a JSON `{`.
+const SNIFF_BYTES: usize = 4096;
+
+const GZIP_MAGIC: &[u8] = b"\x1f\x8b";
+const ZSTD_MAGIC: &[u8] = b"\x28\xb5\x2f\xfd";
+
+/// The compression the first bytes of an input announce.
+fn sniff_compression(head: &[u8]) -> Option<Compression> {
+    if head.starts_with(GZIP_MAGIC) {
+        Some(Compression::Gzip)
+    } else if head.starts_with(ZSTD_MAGIC) {
+        Some(Compression::Zstd)
+    } else {
+        None
+    }
+}
+
+/// The format the first (decompressed) bytes of `path` announce, for `format="auto"` on
+/// inputs the caller could not look at (pipes): Parquet's `PAR1`, Arrow IPC's `ARROW1` (file)
+/// or `ff ff ff ff` (stream), then after an optional BOM and whitespace `{` (JSON Lines) or
+/// `[` (a JSON array). Anything else, an empty input and Feather v1 (`FEA1`) are refused.
+pub fn sniff_format(path: &str, head: &[u8]) -> Result<super::Format> {
+    use super::Format;
+    if head.starts_with(b"PAR1") {
+        return Ok(Format::Parquet);
+    }
+    if head.starts_with(b"ARROW1") || head.starts_with(b"\xff\xff\xff\xff") {
+        return Ok(Format::Arrow);
+    }
+    if head.starts_with(b"FEA1") {
+        return Err(Error::UnsupportedFormat(format!(
+            "{path}: Feather v1 files are not supported (rewrite as Feather v2)"
+        )));
+    }
+    let text = head.strip_prefix(BOM).unwrap_or(head);
+    match text.iter().find(|b| !b" \t\r\n".contains(b)) {
+        Some(b'{') => Ok(Format::Jsonl),
+        Some(b'[') => Ok(Format::Json),
+        _ => Err(Error::UnsupportedFormat(format!(
+            "{path}: cannot tell the format from the content; pass format= \
+             (parquet, arrow, jsonl, json, csv, tsv or text)"
+        ))),
+    }
+}
+
+/// gzip members one after another (as `gzip -d` and Python's `gzip` read them), with the
+/// zero bytes that may pad the end of a file (tape blocks, some writers) skipped between
+/// members and after the last. Anything else after a member must be another member.
+struct GzipMembers<R: BufRead> {
+    member: Option<flate2::bufread::GzDecoder<R>>,
+}
+
+impl<R: BufRead> GzipMembers<R> {
+    fn new(inner: R) -> Self {
+        GzipMembers {
+            member: Some(flate2::bufread::GzDecoder::new(inner)),
+        }
+    }
+}
+
+impl<R: BufRead> Read for GzipMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let Some(member) = self.member.as_mut() else {
+                return Ok(0);
+            };
+            let n = member.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            // The member ended (its trailer checked): skip zero padding, stop at the end.
+            let mut inner = self.member.take().expect("checked above").into_inner();
+            loop {
+                let available = inner.fill_buf()?;
+                if available.is_empty() {
+                    return Ok(0);
+                }
+                let zeros = available.iter().take_while(|&&b| b == 0).count();
+                let rest = zeros < available.len();
+                inner.consume(zeros);
+                if rest {
+                    break;
+                }
+            }
+            self.member = Some(flate2::bufread::GzDecoder::new(inner));
+        }
+    }
+}
+
+/// The decompressor for `compression` over `raw`, decoding ahead on a thread.
+fn decoder(
+    path: &str,
+    raw: Box<dyn BufRead + Send>,
+    compression: Compression,
+) -> Result<Box<dyn BufRead + Send>> {
+    Ok(match compression {
+        Compression::Gzip => ahead(Decoded {
+            inner: GzipMembers::new(raw),
             what: "gzip",
             offset: 0,
         }),
-        Some(Compression::Zstd) => {
-            let decoder = zstd::stream::read::Decoder::with_buffer(file).map_err(|e| {
+        Compression::Zstd => {
+            let decoder = zstd::stream::read::Decoder::with_buffer(raw).map_err(|e| {
                 Error::data(path, Some(Position::Byte(0)), format!("bad zstd data: {e}"))
             })?;
             ahead(Decoded {
@@ -256,7 +352,20 @@ pub fn open_decoded(
                 offset: 0,
             })
         }
+        Compression::Auto => unreachable!("resolved by the caller"),
     })
+}
+
+/// Read up to `n` bytes (fewer only at the end) and give back a reader that still yields
+/// them first: a pipe is read once, its head kept in memory.
+fn peek(
+    path: &str,
+    mut input: Box<dyn BufRead + Send>,
+    n: usize,
+) -> Result<(Vec<u8>, Box<dyn BufRead + Send>)> {
+    let head = read_head(path, &mut input, n)?;
+    let replay = io::Cursor::new(head.clone()).chain(input);
+    Ok((head, Box::new(BufReader::with_capacity(BUFFER, replay))))
 }
 
 /// One input of a read: its path and its bytes, opened once.
@@ -268,20 +377,80 @@ pub struct Input {
 enum Opened {
     /// A regular file without compression, not read yet (random access is possible).
     File(File),
-    /// Decompressed bytes (or a pipe's).
+    /// Decompressed bytes, or a pipe's or device's (read once, never reopened).
     Stream(Box<dyn BufRead + Send>),
 }
 
 impl Input {
+    /// Open `path` (a regular file, a named pipe, a device) once. `compression`: None = the
+    /// bytes as they are, `Auto` = told by the first bytes. A zero-byte input is empty
+    /// content whatever the compression (as Python's `gzip` reads it).
     pub fn open(path: &str, compression: Option<Compression>) -> Result<Self> {
-        let opened = match compression {
-            None => Opened::File(open_file(path)?),
-            Some(_) => Opened::Stream(open_decoded(path, compression)?),
+        use std::io::Seek;
+        let mut file = open_file(path)?;
+        let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+        let opened = if meta.is_file() {
+            let compression = match compression {
+                _ if meta.len() == 0 => None,
+                Some(Compression::Auto) => {
+                    let head = read_head(path, &mut file, ZSTD_MAGIC.len())?;
+                    file.seek(io::SeekFrom::Start(0))
+                        .map_err(|e| Error::io(path, e))?;
+                    sniff_compression(&head)
+                }
+                other => other,
+            };
+            match compression {
+                None => Opened::File(file),
+                Some(c) => Opened::Stream(decoder(
+                    path,
+                    Box::new(BufReader::with_capacity(BUFFER, file)),
+                    c,
+                )?),
+            }
+        } else {
+            // A pipe or a device: read once, in order; its head is kept to be read again.
+            let raw: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(BUFFER, file));
+            match compression {
+                None => Opened::Stream(raw),
+                Some(c) => {
+                    let (head, replay) = peek(path, raw, ZSTD_MAGIC.len())?;
+                    let c = match c {
+                        _ if head.is_empty() => None,
+                        Compression::Auto => sniff_compression(&head),
+                        other => Some(other),
+                    };
+                    match c {
+                        None => Opened::Stream(replay),
+                        Some(c) => Opened::Stream(decoder(path, replay, c)?),
+                    }
+                }
+            }
         };
         Ok(Input {
             path: Arc::from(path),
             opened,
         })
+    }
+
+    /// The first `n` (decompressed) bytes, fewer at the end of the input, without
+    /// consuming them (for format sniffing).
+    pub fn head(&mut self, n: usize) -> Result<Vec<u8>> {
+        match &mut self.opened {
+            Opened::File(file) => {
+                use std::io::Seek;
+                let head = read_head(&self.path, file, n)?;
+                file.seek(io::SeekFrom::Start(0))
+                    .map_err(|e| Error::io(self.path.to_string(), e))?;
+                Ok(head)
+            }
+            Opened::Stream(stream) => {
+                let taken = std::mem::replace(stream, Box::new(io::empty()));
+                let (head, replay) = peek(&self.path, taken, n)?;
+                *stream = replay;
+                Ok(head)
+            }
+        }
     }
 
     /// The decompressed bytes, streamed.
@@ -292,8 +461,8 @@ impl Input {
         }
     }
 
-    /// A file with random access: the file itself, or the decompressed bytes spooled into an
-    /// unlinked temporary file.
+    /// A file with random access: the file itself, or the decompressed bytes (or a pipe's)
+    /// spooled into an unlinked temporary file.
     pub fn into_file(self) -> Result<File> {
         match self.opened {
             Opened::File(file) => Ok(file),
@@ -307,6 +476,8 @@ pub struct Inputs {
     paths: Vec<String>,
     compression: Option<Compression>,
     next: usize,
+    /// An input opened already (to sniff its format), handed out again by `next_input`.
+    reopened: Option<Input>,
 }
 
 impl Inputs {
@@ -315,7 +486,23 @@ impl Inputs {
             paths,
             compression,
             next: 0,
+            reopened: None,
         }
+    }
+
+    /// The format of the first input, told by its first bytes (`format="auto"`); the input
+    /// stays open and is the next one `next_input` returns (a pipe is never opened twice).
+    pub fn sniff_format(&mut self) -> Result<super::Format> {
+        let mut first = match self.reopened.take() {
+            Some(input) => input,
+            None => self.next_input()?.ok_or_else(|| {
+                Error::invalid("format='auto' needs at least one input to look at")
+            })?,
+        };
+        let head = first.head(SNIFF_BYTES);
+        let path = first.path.clone();
+        self.reopened = Some(first);
+        sniff_format(&path, &head?)
     }
 
     /// The path of the input read last (or the first, before any), for errors.
@@ -328,6 +515,9 @@ impl Inputs {
 
     /// Open the next input (None after the last); a pending Ctrl-C stops here.
     pub fn next_input(&mut self) -> Result<Option<Input>> {
+        if let Some(input) = self.reopened.take() {
+            return Ok(Some(input));
+        }
         let Some(path) = self.paths.get(self.next) else {
             return Ok(None);
         };
@@ -460,5 +650,165 @@ fn copy(path: &str, input: &mut dyn Read, out: &mut File) -> Result<()> {
             Err(e) => return Err(read_error(path, e)),
         };
         out.write_all(&buf[..n]).map_err(|e| Error::io(path, e))?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::read::Format;
+
+    fn temp(name: &str, data: &[u8]) -> String {
+        let dir = std::env::temp_dir().join(format!("fa-source-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(data)
+            .unwrap();
+        path.display().to_string()
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn bytes_of(path: &str, compression: Option<Compression>) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        Input::open(path, compression)?
+            .into_bytes()
+            .read_to_end(&mut out)
+            .map_err(|e| read_error(path, e))?;
+        Ok(out)
+    }
+
+    #[test]
+    fn gzip_members_and_zero_padding_are_read_as_gzip_does() {
+        let mut data = gzip(b"one\n");
+        data.extend(gzip(b"two\n"));
+        data.extend([0u8; 512]); // tape-block padding after the last member
+        let path = temp("padded.gz", &data);
+        assert_eq!(
+            bytes_of(&path, Some(Compression::Gzip)).unwrap(),
+            b"one\ntwo\n"
+        );
+        assert_eq!(
+            bytes_of(&path, Some(Compression::Auto)).unwrap(),
+            b"one\ntwo\n"
+        );
+    }
+
+    #[test]
+    fn gzip_garbage_after_a_member_is_a_format_error_after_its_bytes() {
+        let mut data = gzip(b"good\n");
+        data.extend(b"\0\0garbage");
+        let path = temp("garbage.gz", &data);
+        let mut out = Vec::new();
+        let err = Input::open(&path, Some(Compression::Gzip))
+            .unwrap()
+            .into_bytes()
+            .read_to_end(&mut out)
+            .map_err(|e| read_error(&path, e))
+            .unwrap_err();
+        assert!(matches!(err, Error::DataFormat { .. }), "{err}");
+        assert_eq!(out, b"good\n");
+    }
+
+    #[test]
+    fn a_wrong_gzip_header_crc_is_a_format_error() {
+        // FHCRC set, with a CRC16 that is not the header's.
+        let mut data = gzip(b"x\n");
+        data[3] |= 0x02;
+        data.splice(10..10, [0xde, 0xad]);
+        let path = temp("hcrc.gz", &data);
+        let err = bytes_of(&path, Some(Compression::Gzip)).unwrap_err();
+        assert!(matches!(err, Error::DataFormat { .. }), "{err}");
+    }
+
+    #[test]
+    fn auto_compression_follows_the_magic_bytes() {
+        let plain = temp("plain.txt", b"a\nb\n");
+        assert_eq!(
+            bytes_of(&plain, Some(Compression::Auto)).unwrap(),
+            b"a\nb\n"
+        );
+        let zst = temp("z.zst", &zstd::encode_all(&b"z\n"[..], 1).unwrap());
+        assert_eq!(bytes_of(&zst, Some(Compression::Auto)).unwrap(), b"z\n");
+        let empty = temp("empty.gz", b"");
+        assert_eq!(bytes_of(&empty, Some(Compression::Gzip)).unwrap(), b"");
+        // Random access stays possible for an uncompressed file read with "auto".
+        let mut input = Input::open(&plain, Some(Compression::Auto)).unwrap();
+        assert_eq!(input.head(1).unwrap(), b"a");
+        let mut file = input.into_file().unwrap();
+        let mut all = String::new();
+        file.read_to_string(&mut all).unwrap();
+        assert_eq!(all, "a\nb\n");
+    }
+
+    #[test]
+    fn formats_are_told_by_their_first_bytes() {
+        let sniff = |head: &[u8]| sniff_format("p", head);
+        assert_eq!(sniff(b"PAR1....").unwrap(), Format::Parquet);
+        assert_eq!(sniff(b"ARROW1\0\0").unwrap(), Format::Arrow);
+        assert_eq!(sniff(b"\xff\xff\xff\xff\x10\0").unwrap(), Format::Arrow);
+        assert_eq!(sniff(b"\xef\xbb\xbf \n{\"a\":1}").unwrap(), Format::Jsonl);
+        assert_eq!(sniff(b"\t[{\"a\":1}]").unwrap(), Format::Json);
+        for refused in [&b"FEA1"[..], b"", b"a,b\n1,2\n", b"   "] {
+            assert!(matches!(sniff(refused), Err(Error::UnsupportedFormat(_))));
+        }
+    }
+
+    #[test]
+    fn a_sniffed_input_is_handed_out_again_not_reopened() {
+        let path = temp("sniffed.jsonl", b"{\"a\":1}\n");
+        let mut inputs = Inputs::new(vec![path.clone()], Some(Compression::Auto));
+        assert_eq!(inputs.sniff_format().unwrap(), Format::Jsonl);
+        let mut out = String::new();
+        inputs
+            .next_input()
+            .unwrap()
+            .unwrap()
+            .into_bytes()
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "{\"a\":1}\n");
+        assert!(inputs.next_input().unwrap().is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_named_pipe_is_read_once_with_its_compression_sniffed() {
+        let dir = std::env::temp_dir().join(format!("fa-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("pipe");
+        let _ = std::fs::remove_file(&fifo);
+        let c = std::ffi::CString::new(fifo.display().to_string()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let writer_path = fifo.clone();
+        let writer = std::thread::spawn(move || {
+            let mut w = std::fs::OpenOptions::new()
+                .write(true)
+                .open(writer_path)
+                .unwrap();
+            w.write_all(&gzip(b"{\"a\":1}\n{\"a\":2}\n")).unwrap();
+        });
+        let path = fifo.display().to_string();
+        let mut inputs = Inputs::new(vec![path.clone()], Some(Compression::Auto));
+        assert_eq!(inputs.sniff_format().unwrap(), Format::Jsonl);
+        let mut out = String::new();
+        inputs
+            .next_input()
+            .unwrap()
+            .unwrap()
+            .into_bytes()
+            .read_to_string(&mut out)
+            .unwrap();
+        writer.join().unwrap();
+        assert_eq!(out, "{\"a\":1}\n{\"a\":2}\n");
     }
 }

@@ -200,7 +200,9 @@ fn jsonl_chunks_ahead_match_one_thread() {
             }
         };
         assert!(error.contains("line 20001"), "{error}");
-        assert_eq!(batches.len(), 13); // 13 x 1500 = 19500 rows before the error
+        // Every good row before the error: 13 x 1500 and a partial batch of 500.
+        assert_eq!(batches.len(), 14);
+        assert_eq!(batches[13].num_rows(), 500);
         runs.push(batches);
     }
     assert_eq!(runs[0], runs[1]);
@@ -336,11 +338,26 @@ fn csv_fields_across_read_buffers() {
                 Err(e) => break e.to_string(),
             }
         };
-        // The full batches before the error (the 200 rows after the last one are pending
-        // when the error comes).
-        assert_eq!(texts.len(), 2800);
-        assert_eq!(texts[..], want[..2800]);
+        // Every good row before the error (the last 200 in a partial batch).
+        assert_eq!(texts.len(), 3000);
+        assert_eq!(texts[..], want[..]);
         assert!(error.contains("unterminated"), "{error}");
         assert!(error.contains(&format!("line {line}")), "{error} {line}");
     }
+}
+
+#[test]
+fn good_rows_before_an_error_come_out_first_in_exact_batches() {
+    let mut data = String::new();
+    for i in 0..1500 {
+        data.push_str(&format!("{{\"a\":{i}}}\n"));
+    }
+    data.push_str("{bad\n");
+    let path = temp("good-then-bad.jsonl", data.as_bytes());
+    let mut reader = Reader::new(vec![path], options(Format::Jsonl, 1000)).unwrap();
+    assert_eq!(reader.next_batch().unwrap().unwrap().num_rows(), 1000);
+    assert_eq!(reader.next_batch().unwrap().unwrap().num_rows(), 500);
+    let err = reader.next_batch().unwrap_err();
+    assert!(matches!(err, Error::DataFormat { .. }), "{err}");
+    assert!(reader.next_batch().unwrap().is_none());
 }
