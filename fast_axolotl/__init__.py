@@ -93,7 +93,9 @@ def get_version() -> str:
 
 
 def thread_count() -> int:
-    """Threads native work uses by default (``FAST_AXOLOTL_NUM_THREADS``, else all cores)."""
+    """Threads native work uses by default: ``FAST_AXOLOTL_NUM_THREADS`` capped at the cores,
+    else all cores. A ``num_threads=`` argument is capped at the cores the same way; all calls
+    share one pool of that many threads."""
     from . import _backend
 
     return int(_backend.kernels().thread_count())

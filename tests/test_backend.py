@@ -70,7 +70,10 @@ def test_native_strict_mode_fails_loudly_without_extension() -> None:
     assert "RuntimeWarning" in auto.stderr and "pure-Python" in auto.stderr
 
 
-@pytest.mark.parametrize("threads", ["1", "2", "8"])
+@pytest.mark.parametrize("threads", ["1", "2", "8", "2147483648", "99999999999999999999999"])
 def test_thread_count_env(threads: str) -> None:
+    """The environment sets the default, capped at the cores (a huge value must not try to
+    start that many threads)."""
+    cores = _run("import fast_axolotl as f; print(f.thread_count())", FAST_AXOLOTL_NUM_THREADS="")
     result = _run("import fast_axolotl as f; print(f.thread_count())", FAST_AXOLOTL_NUM_THREADS=threads)
-    assert result.stdout.strip() == threads, result.stderr
+    assert int(result.stdout.strip()) == min(int(threads), int(cores.stdout.strip())), result.stderr

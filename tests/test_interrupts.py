@@ -79,7 +79,17 @@ def long_calls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Call
         for _ in range(80):  # 300 MB, read as one batch
             f.write(line_block)
     small = table(1000, seed=9)
+    # Fresh non-ASCII strings for each of the 3 attempts, built beforehand: their UTF-8 form
+    # is computed while the call converts them, under the GIL (~0.3 s here), so the signal
+    # lands in the conversion, which must answer Ctrl-C too, not only the hashing after it.
+    fresh = [["é" * 1000 + str(i) for i in range(300_000)] for _ in range(3)]
+
+    def hash_rows() -> int:
+        rows = fresh.pop() if fresh else ["é" * 1000 + str(i) for i in range(300_000)]
+        return len(fa.parallel_hash_rows(rows, num_threads=1))
+
     return {
+        "parallel_hash_rows": (hash_rows, lambda: fa.parallel_hash_rows(["a", "é"])),
         "hash_table": (lambda: fa.hash_table(big, num_threads=1), lambda: fa.hash_table(small)),
         "pack_sequences": (
             # One thread and four outputs (~2.6 GB written): packing is fast enough that a
@@ -105,7 +115,7 @@ def sigint_raises() -> Any:
 
 
 @needs_native
-@pytest.mark.parametrize("name", ["hash_table", "pack_sequences", "read_batches"])
+@pytest.mark.parametrize("name", ["hash_table", "pack_sequences", "read_batches", "parallel_hash_rows"])
 def test_ctrl_c_interrupts_long_native_calls(long_calls: Any, name: str, sigint_raises: None) -> None:
     long_call, small_call = long_calls[name]
     with _backend.use("native"):

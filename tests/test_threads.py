@@ -101,10 +101,22 @@ def _long_calls(tmp_path: Path) -> dict[str, Callable[[], Any]]:
     def read() -> list[Any]:
         return list(fa.read_batches(text, batch_size=2_000_000))  # freed after the window, as above
 
+    # Non-ASCII text: CPython computes a str's UTF-8 form on first request, with the GIL
+    # held (a fresh list each call, so the conversion is measured every time).
+    base = "é" * 1000
+
+    def hash_rows() -> list[str]:
+        rows = [base + str(i) for i in range(200_000)]
+        return fa.parallel_hash_rows(rows, num_threads=1)
+
+    python_lists = token_lists(150_000, seed=5, high=400).to_pylist()  # 30 M Python ints
+
     return {
         "hash_table": lambda: fa.hash_table(big, num_threads=1),
         "pack_sequences": lambda: fa.pack_sequences(ids, 4096, 0, 2, return_position_ids=True),
         "read_batches": read,
+        "parallel_hash_rows": hash_rows,
+        "pad_sequences_lists": lambda: fa.pad_sequences(python_lists, padding_side="right"),
     }
 
 
@@ -164,9 +176,11 @@ def test_results_independent_of_thread_count(impl: str, tmp_path: Path, monkeypa
     n = 2_000 if impl == "fallback" else 70_000
     ops = operations(tmp_path, n=n)
     outputs: dict[str, dict[str, Any]] = {}
+    monkeypatch.delenv("FAST_AXOLOTL_NUM_THREADS", raising=False)
+    cores = fa.thread_count()
     for threads in ("1", "2", "8"):
         monkeypatch.setenv("FAST_AXOLOTL_NUM_THREADS", threads)
-        assert fa.thread_count() == int(threads) or impl == "fallback"
+        assert fa.thread_count() == min(int(threads), cores)
         outputs[threads] = {name: canonical(op()) for name, op in ops.items()}
     for name in ops:
         assert outputs["1"][name] == outputs["2"][name] == outputs["8"][name], name
@@ -189,6 +203,7 @@ def test_thread_count_from_environment_at_startup(tmp_path: Path) -> None:
         "print(fa.thread_count(), hashlib.sha256(fa.hash_table(pa.table({'a': range(100_000)})).tobytes()).hexdigest())"
     )
     outs = []
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     for threads in ("1", "2", "8"):
         env = {**os.environ, "FAST_AXOLOTL_NUM_THREADS": threads}
         done = subprocess.run(
@@ -196,6 +211,51 @@ def test_thread_count_from_environment_at_startup(tmp_path: Path) -> None:
         )
         assert done.returncode == 0, done.stderr
         count, digest = done.stdout.split()
-        assert int(count) == int(threads) or fa.IMPLEMENTATION == "fallback"
+        assert int(count) == min(int(threads), cores)
         outs.append(digest)
     assert len(set(outs)) == 1
+
+
+# ---------------------------------------------------------------------------
+# Thread counts are bounded: one pool of the cores' size, whatever the arguments
+
+
+def _process_threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through Linux's /proc")
+def test_num_threads_is_capped_and_pools_are_shared(impl: str, tmp_path: Path) -> None:
+    """``num_threads=2**31`` returns (it once started thousands of threads), and calls with
+    many distinct values leave no more threads than one pool of the cores' size."""
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(f'{{"a": {i}, "b": [{i}, 1]}}\n' for i in range(100_000)))
+    rows = [f"row {i}" for i in range(100_000)]
+    t = table(100_000, seed=1)
+    before = _process_threads()
+    for threads in [2**31, 2**40, *range(2, 42)]:
+        assert sum(b.num_rows for b in fa.read_batches(path, batch_size=30_000, num_threads=threads)) == 100_000
+        assert len(fa.parallel_hash_rows(rows[:70_000], num_threads=threads)) == 70_000
+        assert fa.hash_table(t, num_threads=threads).shape == (100_000, 32)
+    after = _process_threads()
+    cores = fa.thread_count() if not os.environ.get("FAST_AXOLOTL_NUM_THREADS") else os.cpu_count() or 1
+    # The pool (at most `cores` threads) and the per-file decompression threads, which end.
+    assert after - before <= cores + 2, (before, after)
+
+
+def test_huge_thread_count_from_the_environment_returns(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(f'{{"a": {i}}}\n' for i in range(50_000)))
+    code = (
+        "import sys, fast_axolotl as fa; "
+        "n = sum(b.num_rows for b in fa.read_batches(sys.argv[1], batch_size=7000)); "
+        "print(n, fa.thread_count(), len(fa.parallel_hash_rows([str(i) for i in range(100_000)])))"
+    )
+    env = {**os.environ, "FAST_AXOLOTL_NUM_THREADS": "2147483648"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    rows, threads, hashed = map(int, done.stdout.split())
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    assert (rows, threads, hashed) == (50_000, cores, 100_000)

@@ -36,9 +36,19 @@ __all__ = [
 ]
 
 
+def _cores() -> int:
+    """The cores this process may run on (its CPU affinity), as the native pool counts them."""
+    if hasattr(os, "process_cpu_count"):  # Python 3.13
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 def thread_count() -> int:
-    """Threads the native pool would use (the reference itself runs on one)."""
+    """Threads the native pool would use (the reference itself runs on one):
+    ``FAST_AXOLOTL_NUM_THREADS`` capped at the cores, else all cores."""
     value = os.environ.get("FAST_AXOLOTL_NUM_THREADS", "").strip()
     if value.isdigit() and int(value) > 0:
-        return int(value)
-    return os.cpu_count() or 1
+        return min(int(value), _cores())
+    return _cores()

@@ -166,3 +166,31 @@ impl Chunked {
         ahead.pop()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_come_back_in_queue_order() {
+        let mut ahead = Ahead::new(2).unwrap();
+        for i in 0..8u64 {
+            ahead.push(move || {
+                std::thread::sleep(std::time::Duration::from_millis(8 - i));
+                i
+            });
+        }
+        let got: Vec<u64> = std::iter::from_fn(|| ahead.pop().unwrap()).collect();
+        assert_eq!(got, (0..8).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_panicking_job_is_an_internal_error_with_its_message() {
+        let mut ahead: Ahead<u32> = Ahead::new(2).unwrap();
+        ahead.push(|| panic!("row 7 broke the decoder"));
+        match ahead.pop() {
+            Err(Error::Internal(message)) => assert!(message.contains("row 7 broke"), "{message}"),
+            other => panic!("expected an internal error, got {:?}", other.map(|_| ())),
+        }
+    }
+}
