@@ -46,6 +46,7 @@ impl From<CoreError> for PyErr {
             Error::NotFound { path } => DatasetNotFoundError::new_err((message, path)),
             Error::Io { path, .. } => DatasetReadError::new_err((message, path)),
             Error::Interrupted => PyKeyboardInterrupt::new_err("interrupted"),
+            Error::Internal(_) => InternalError::new_err(message),
         }
     }
 }
