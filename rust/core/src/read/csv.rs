@@ -30,7 +30,7 @@ use arrow_buffer::{BooleanBuffer, NullBuffer, NullBufferBuilder, OffsetBuffer};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::ahead::{Chunked, Decoded};
-use super::source::{open_decoded, read_error, MAX_LINE};
+use super::source::{read_error, Input, Inputs, MAX_LINE};
 use super::{batch_of, Compression, Source, INFER_ROWS};
 use crate::error::{Error, Position, Result};
 
@@ -456,8 +456,11 @@ struct Parser {
 }
 
 impl Parser {
-    fn open(path: &str, delimiter: u8, compression: Option<Compression>) -> Result<Self> {
-        let mut input = open_decoded(path, compression)?;
+    /// The parser of one input (opened by the shared [`Inputs`]; decompression is below it).
+    fn new(input: Input, delimiter: u8) -> Result<Self> {
+        let path = input.path.clone();
+        let path = &*path;
+        let mut input = input.into_bytes();
         let mut head = Vec::with_capacity(BOM.len());
         while head.len() < BOM.len() {
             let buf = match input.fill_buf() {
@@ -1305,10 +1308,8 @@ const GROUP_AHEAD: usize = 4;
 const GROUP_AHEAD_LARGE: usize = 12;
 
 pub struct CsvSource {
-    paths: Vec<String>,
-    next: usize,
+    inputs: Inputs,
     delimiter: u8,
-    compression: Option<Compression>,
     current: Option<Parser>,
     header: Option<Vec<String>>,
     skip_bad: bool,
@@ -1326,6 +1327,8 @@ pub struct CsvSource {
     read_done: bool,
     /// Records handed out so far (those of the type inference included).
     gathered: usize,
+    /// The error that ended the inference prefix, returned after its good records.
+    deferred: Option<Error>,
 }
 
 impl CsvSource {
@@ -1338,10 +1341,8 @@ impl CsvSource {
         num_threads: usize,
     ) -> Result<Self> {
         let mut source = CsvSource {
-            paths,
-            next: 0,
+            inputs: Inputs::new(paths, compression),
             delimiter,
-            compression,
             current: None,
             header: None,
             skip_bad,
@@ -1356,6 +1357,7 @@ impl CsvSource {
             chunked: Chunked::default(),
             read_done: false,
             gathered: 0,
+            deferred: None,
         };
         // A group's last job joins the batch: more blocks are split meanwhile.
         source.chunked.extra_depth = if batch_size > 1024 {
@@ -1386,12 +1388,11 @@ impl CsvSource {
 
     /// Open the next file and read its header (false when there is none).
     fn open_next(&mut self) -> Result<bool> {
-        if self.next >= self.paths.len() {
+        let Some(input) = self.inputs.next_input()? else {
             return Ok(false);
-        }
-        let path = self.paths[self.next].clone();
-        self.next += 1;
-        let mut parser = Parser::open(&path, self.delimiter, self.compression)?;
+        };
+        let path = input.path.to_string();
+        let mut parser = Parser::new(input, self.delimiter)?;
         let mut head = Chunk::default();
         parser.fill(&mut head, 1)?;
         if !head.records.is_empty() {
@@ -1447,23 +1448,34 @@ impl CsvSource {
         let mut buffer = Chunk::new(self.width());
         while buffer.records.len() < INFER_ROWS {
             let r = buffer.records.len();
-            self.fill(&mut buffer, r + 1)?;
+            if let Err(e) = self.fill(&mut buffer, r + 1) {
+                // Good rows first: the schema comes from the records before the error,
+                // they are delivered, then the error. With none, opening fails.
+                buffer.truncate(r);
+                if r == 0 {
+                    return Err(e);
+                }
+                self.deferred = Some(e);
+                break;
+            }
             if buffer.records.len() == r {
                 break;
             }
             // The header is known once the first record is read.
             if let Some((message, mismatch)) = shape_problem(self.width(), &buffer, r, false) {
-                if !self.skip_bad {
-                    return Err(record_error(
-                        buffer.path(r),
-                        buffer.records[r].line,
-                        message,
-                        mismatch,
-                    ));
-                }
-                self.skipped += 1;
+                // A record of the wrong shape is skippable by kind (shape_problem only
+                // reports record-level problems; grammar errors come from `fill`).
+                let error = record_error(buffer.path(r), buffer.records[r].line, message, mismatch);
                 buffer.truncate(r);
-                continue;
+                if self.skip_bad {
+                    self.skipped += 1;
+                    continue;
+                }
+                if r == 0 {
+                    return Err(error);
+                }
+                self.deferred = Some(error);
+                break;
             }
             if seen.is_empty() {
                 let n = buffer.records[r].fields;
@@ -1547,6 +1559,18 @@ impl CsvSource {
             let part = decoder.decode_chunk(buffer);
             group.finish(index, part, false);
         }
+        if let Some(error) = self.deferred.take() {
+            // The error that ended the inference prefix, after its good records.
+            self.read_done = true;
+            let index = group.add();
+            self.group = None;
+            return Some(Work {
+                group,
+                index,
+                seals: true,
+                what: What::Failed(error),
+            });
+        }
         let rows = if self.batch_size >= 1024 {
             self.batch_size - self.gathered % self.batch_size
         } else {
@@ -1624,6 +1648,119 @@ impl Source for CsvSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn temp(name: &str, data: &[u8]) -> String {
+        let dir = std::env::temp_dir().join(format!("fa-csv-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, data).unwrap();
+        path.display().to_string()
+    }
+
+    fn open(paths: Vec<String>, batch_size: usize, skip_bad: bool) -> Result<CsvSource> {
+        CsvSource::open(paths, b',', None, batch_size, skip_bad, 1)
+    }
+
+    /// Rows until the end or the first error, and that error.
+    fn drain(source: &mut CsvSource) -> (usize, Option<Error>) {
+        let mut rows = 0;
+        loop {
+            match source.next_batch() {
+                Ok(Some(b)) => rows += b.num_rows(),
+                Ok(None) => return (rows, None),
+                Err(e) => return (rows, Some(e)),
+            }
+        }
+    }
+
+    #[test]
+    fn good_rows_before_an_error_inside_the_inference_prefix() {
+        // Line 6 is ragged: the schema comes from lines 2-5, those rows come out, then the error.
+        let path = temp("ragged.csv", b"a,b\n1,x\n2,y\n3,z\n4,w\n5\n6,v\n");
+        let mut source = open(vec![path.clone()], 1000, false).unwrap();
+        assert_eq!(source.schema().field(0).data_type(), &DataType::Int64);
+        let (rows, error) = drain(&mut source);
+        assert_eq!(rows, 4);
+        match error {
+            Some(Error::DataFormat {
+                path: p, position, ..
+            }) => {
+                assert_eq!(p, path);
+                assert_eq!(position, Some(Position::Line(6)));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(source.next_batch().unwrap().is_none());
+    }
+
+    #[test]
+    fn good_rows_before_a_grammar_error_inside_the_prefix() {
+        let path = temp("quote.csv", b"a\n1\n2\n\"3\n");
+        let mut source = open(vec![path], 1000, false).unwrap();
+        let (rows, error) = drain(&mut source);
+        assert_eq!(rows, 2);
+        assert!(matches!(error, Some(Error::DataFormat { .. })), "{error:?}");
+    }
+
+    #[test]
+    fn good_rows_before_an_error_after_the_prefix() {
+        let mut data = String::from("a,b\n");
+        for i in 0..1500 {
+            data.push_str(&format!("{i},s{i}\n"));
+        }
+        data.push_str("1,2,3\n7,t\n");
+        let path = temp("late.csv", data.as_bytes());
+        let mut source = open(vec![path], 1000, false).unwrap();
+        let (rows, error) = drain(&mut source);
+        assert_eq!(rows, 1500);
+        assert!(matches!(
+            error,
+            Some(Error::DataFormat {
+                position: Some(Position::Line(1502)),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn open_fails_only_without_a_good_row_first() {
+        let path = temp("first.csv", b"a,b\n1\n2,3\n");
+        assert!(matches!(
+            open(vec![path], 10, false),
+            Err(Error::DataFormat { .. })
+        ));
+    }
+
+    #[test]
+    fn skip_counts_each_dropped_row_once_prefix_included() {
+        let mut data = String::from("a,b\n1,x\n2\n");
+        for i in 0..1200 {
+            data.push_str(&format!("{i},s\n"));
+            if i % 400 == 0 {
+                data.push_str("1,2,3\n");
+            }
+        }
+        let path = temp("skip.csv", data.as_bytes());
+        for batch_size in [1, 7, 1000, 5000] {
+            let mut source = open(vec![path.clone()], batch_size, true).unwrap();
+            let (rows, error) = drain(&mut source);
+            assert!(error.is_none());
+            assert_eq!((rows, source.skipped()), (1201, 4), "batch {batch_size}");
+        }
+    }
+
+    #[test]
+    fn second_file_header_mismatch_after_the_first_files_rows() {
+        let a = temp("h1.csv", b"a,b\n1,2\n3,4\n");
+        let b = temp("h2.csv", b"a,c\n5,6\n");
+        let mut source = open(vec![a, b.clone()], 1000, false).unwrap();
+        let (rows, error) = drain(&mut source);
+        assert_eq!(rows, 2);
+        match error {
+            Some(Error::SchemaMismatch { path, .. }) => assert_eq!(path, b),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
 
     #[test]
     fn number_grammar() {
