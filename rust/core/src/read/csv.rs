@@ -740,16 +740,21 @@ enum Data {
     Int(Vec<i64>),
     Float(Vec<f64>),
     Bool(Vec<bool>),
+    /// A column outside `columns=`: its values are checked (the same errors with or without
+    /// a projection) but not kept.
+    Check(CType),
 }
 
 impl Values {
-    /// Room for `rows` values of type `t`; `None` for a string column.
-    fn new(t: CType, rows: usize) -> Option<Values> {
+    /// Room for `rows` values of type `t` (checked only unless `keep`); `None` for a
+    /// string column (its fields are checked as UTF-8 with the whole record).
+    fn new(t: CType, rows: usize, keep: bool) -> Option<Values> {
         let data = match t {
+            CType::Str => return None,
+            _ if !keep => Data::Check(t),
             CType::Int => Data::Int(Vec::with_capacity(rows)),
             CType::Float => Data::Float(Vec::with_capacity(rows)),
             CType::Bool => Data::Bool(Vec::with_capacity(rows)),
-            CType::Str => return None,
         };
         Some(Values {
             data,
@@ -764,6 +769,7 @@ impl Values {
             Data::Int(v) => push_parsed(v, field, parse_int),
             Data::Float(v) => push_parsed(v, field, parse_float),
             Data::Bool(v) => push_parsed(v, field, parse_bool),
+            Data::Check(t) => empty || check(*t, field),
         };
         if ok {
             self.valid.push(!empty);
@@ -777,19 +783,33 @@ impl Values {
             Data::Int(v) => v.truncate(rows),
             Data::Float(v) => v.truncate(rows),
             Data::Bool(v) => v.truncate(rows),
+            Data::Check(_) => {}
         }
     }
 
-    fn finish(self) -> ArrayRef {
+    /// The column's array (None for a checked-only column).
+    fn finish(self) -> Option<ArrayRef> {
         let nulls = self
             .valid
             .contains(&false)
             .then(|| NullBuffer::from(self.valid));
-        match self.data {
+        Some(match self.data {
             Data::Int(v) => Arc::new(Int64Array::new(v.into(), nulls)),
             Data::Float(v) => Arc::new(Float64Array::new(v.into(), nulls)),
             Data::Bool(v) => Arc::new(BooleanArray::new(BooleanBuffer::from(v), nulls)),
-        }
+            Data::Check(_) => return None,
+        })
+    }
+}
+
+/// Whether a non-empty field parses as type `t` (a string always does: UTF-8 is checked
+/// with the record).
+fn check(t: CType, field: &[u8]) -> bool {
+    match t {
+        CType::Int => parse_int(field).is_some(),
+        CType::Float => parse_float(field).is_some(),
+        CType::Bool => parse_bool(field).is_some(),
+        CType::Str => true,
     }
 }
 
@@ -877,8 +897,15 @@ fn join_fields(pieces: &[Strings], total: usize) -> Vec<u8> {
 struct Decoder {
     width: usize,
     types: Vec<CType>,
+    /// The full schema (of every column checked).
     schema: SchemaRef,
     skip_bad: bool,
+    /// Per column: whether it is built (in `columns=`); the others are only checked.
+    built: Vec<bool>,
+    /// The built columns, in order (indices of `schema`).
+    kept: Vec<usize>,
+    /// The schema of the batches: the built columns.
+    output: SchemaRef,
 }
 
 /// Whole records of one file as read, split off by the caller's thread for the pool to parse.
@@ -993,12 +1020,33 @@ enum What {
 }
 
 impl Decoder {
-    fn new(width: usize, types: Vec<CType>, schema: SchemaRef, skip_bad: bool) -> Decoder {
+    /// `keep`: the columns built (sorted indices of `schema`; None: all).
+    fn new(
+        width: usize,
+        types: Vec<CType>,
+        schema: SchemaRef,
+        skip_bad: bool,
+        keep: Option<&[usize]>,
+    ) -> Decoder {
+        let kept = match keep {
+            None => (0..types.len()).collect(),
+            Some(keep) => keep.to_vec(),
+        };
+        let mut built = vec![false; types.len()];
+        kept.iter().for_each(|&c| built[c] = true);
+        let output = Arc::new(Schema::new(
+            kept.iter()
+                .map(|&c| schema.field(c).clone())
+                .collect::<Vec<_>>(),
+        ));
         Decoder {
             width,
             types,
             schema,
             skip_bad,
+            built,
+            kept,
+            output,
         }
     }
 
@@ -1098,8 +1146,12 @@ impl Decoder {
         let mut good = Vec::with_capacity(n);
         let (mut skipped, mut error) = (0, None);
         let utf8_checked = chunk.source_utf8;
-        let mut values: Vec<Option<Values>> =
-            self.types.iter().map(|&t| Values::new(t, n)).collect();
+        let mut values: Vec<Option<Values>> = self
+            .types
+            .iter()
+            .zip(&self.built)
+            .map(|(&t, &keep)| Values::new(t, n, keep))
+            .collect();
         for r in 0..n {
             let problem = shape_problem(self.width, &chunk, r, utf8_checked).or_else(|| {
                 let message = self.parse_record(&chunk, r, &mut values)?;
@@ -1146,10 +1198,14 @@ impl Decoder {
         values: Vec<Option<Values>>,
     ) -> Vec<PartColumn> {
         let all = good.len() == chunk.records.len();
-        let mut columns = Vec::with_capacity(self.types.len());
+        let mut columns = Vec::with_capacity(self.kept.len());
         for (c, typed) in values.into_iter().enumerate() {
-            match typed {
-                Some(typed) => columns.push(PartColumn::Array(typed.finish())),
+            if !self.built[c] {
+                // Outside `columns=`: checked with the record, never built.
+                continue;
+            }
+            match typed.and_then(Values::finish) {
+                Some(array) => columns.push(PartColumn::Array(array)),
                 None => {
                     let mut column = std::mem::take(&mut chunk.columns[c]);
                     if !all {
@@ -1206,7 +1262,7 @@ impl Decoder {
     fn batch(&self, parts: Vec<Part>) -> Result<RecordBatch> {
         let rows: usize = parts.iter().map(|p| p.rows).sum();
         let origin = (parts[0].origin.clone()).unwrap_or_else(|| (Arc::from(""), 0));
-        let mut by_column: Vec<Vec<PartColumn>> = (0..self.types.len())
+        let mut by_column: Vec<Vec<PartColumn>> = (0..self.kept.len())
             .map(|_| Vec::with_capacity(parts.len()))
             .collect();
         for part in parts {
@@ -1215,10 +1271,10 @@ impl Decoder {
             }
         }
         let mut arrays = Vec::with_capacity(by_column.len());
-        for (c, pieces) in by_column.into_iter().enumerate() {
+        for (&c, pieces) in self.kept.iter().zip(by_column) {
             arrays.push(self.join_column(c, pieces, rows, &origin)?);
         }
-        batch_of(&self.schema, arrays, rows)
+        batch_of(&self.output, arrays, rows)
     }
 
     /// Column `c` of a batch, from its pieces in the batch's blocks.
@@ -1329,6 +1385,8 @@ pub struct CsvSource {
     gathered: usize,
     /// The error that ended the inference prefix, returned after its good records.
     deferred: Option<Error>,
+    /// The columns to build (`columns=`), sorted; None: all.
+    projection: Option<Vec<usize>>,
 }
 
 impl CsvSource {
@@ -1358,6 +1416,7 @@ impl CsvSource {
             read_done: false,
             gathered: 0,
             deferred: None,
+            projection: None,
         };
         // A group's last job joins the batch: more blocks are split meanwhile.
         source.chunked.extra_depth = if batch_size > 1024 {
@@ -1540,6 +1599,7 @@ impl CsvSource {
                 self.types.clone(),
                 self.schema.clone(),
                 self.skip_bad,
+                self.projection.as_deref(),
             )));
         }
         self.decoder.clone().expect("set above")
@@ -1625,6 +1685,15 @@ impl CsvSource {
 impl Source for CsvSource {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
+    }
+
+    fn push_projection(&mut self, sorted: &[usize]) -> Result<bool> {
+        if self.decoder.is_some() || sorted.iter().any(|&c| c >= self.types.len()) {
+            // Decoding has begun (or the indices are not ours): the reader projects.
+            return Ok(false);
+        }
+        self.projection = Some(sorted.to_vec());
+        Ok(true)
     }
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
@@ -1760,6 +1829,58 @@ mod tests {
             Some(Error::SchemaMismatch { path, .. }) => assert_eq!(path, b),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn projection_builds_only_the_selected_columns_and_checks_every_row() {
+        let mut data = String::from("a,b,c\n");
+        for i in 0..3000 {
+            data.push_str(&format!("{i},s{i},{}\n", i % 2 == 0));
+        }
+        let good = temp("proj.csv", data.as_bytes());
+        let mut source = open(vec![good.clone()], 1000, false).unwrap();
+        assert!(source.push_projection(&[1]).unwrap());
+        let batch = source.next_batch().unwrap().unwrap();
+        assert_eq!(batch.num_columns(), 1);
+        assert_eq!(batch.schema().field(0).name(), "b");
+        let (rows, error) = drain(&mut source);
+        assert_eq!((rows + batch.num_rows(), error.is_none()), (3000, true));
+        // A bad value in an unselected column (after the prefix) is the same error either way.
+        data.push_str("x,s,true\n");
+        let bad = temp("proj-bad.csv", data.as_bytes());
+        let mut errors = Vec::new();
+        for projection in [None, Some(vec![1]), Some(vec![2])] {
+            let mut source = open(vec![bad.clone()], 1000, false).unwrap();
+            if let Some(p) = &projection {
+                assert!(source.push_projection(p).unwrap());
+            }
+            let (rows, error) = drain(&mut source);
+            assert_eq!(rows, 3000);
+            errors.push(error.expect("an error").to_string());
+        }
+        assert!(errors.iter().all(|e| *e == errors[0]), "{errors:?}");
+        assert!(errors[0].contains("line 3002"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn reader_columns_in_any_order_through_the_pushed_projection() {
+        use super::super::{Format, ReadOptions, Reader};
+        let path = temp("order.csv", b"a,b,c\n1,x,true\n2,y,false\n");
+        let options = ReadOptions {
+            format: Format::Csv,
+            compression: None,
+            batch_size: 10,
+            columns: Some(vec!["c".into(), "a".into()]),
+            skip_bad: false,
+            num_threads: 1,
+        };
+        let mut reader = Reader::new(vec![path], options).unwrap();
+        let batch = reader.next_batch().unwrap().unwrap();
+        let schema = batch.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["c", "a"]);
+        assert_eq!(batch.column(0).data_type(), &DataType::Boolean);
+        assert_eq!(batch.column(1).data_type(), &DataType::Int64);
     }
 
     #[test]
