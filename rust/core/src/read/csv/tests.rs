@@ -182,3 +182,35 @@ fn number_grammar() {
         assert!(parse_float(no.as_bytes()).is_none(), "{no}");
     }
 }
+
+/// The same outcomes with the pool decoding blocks ahead (many blocks: batches of 7 rows
+/// make blocks of 1024 records): every good row before the error, each skip counted once.
+#[test]
+fn on_the_pool_good_rows_first_and_skips_counted_once() {
+    let mut data = String::from("a,b\n");
+    for i in 0..20_000 {
+        data.push_str(&format!("{i},\"s{i}\"\n"));
+        if i % 3000 == 2999 {
+            data.push_str("1,2,3\n");
+        }
+    }
+    let path = temp("pool.csv", data.as_bytes());
+    for batch_size in [7, 1000, 4096] {
+        let mut source =
+            CsvSource::open(vec![path.clone()], b',', None, batch_size, true, 2).unwrap();
+        let (rows, error) = drain(&mut source);
+        assert!(error.is_none());
+        assert_eq!((rows, source.skipped()), (20_000, 6), "batch {batch_size}");
+        let mut source =
+            CsvSource::open(vec![path.clone()], b',', None, batch_size, false, 2).unwrap();
+        let (rows, error) = drain(&mut source);
+        assert_eq!(rows, 3000, "batch {batch_size}");
+        assert!(matches!(
+            error,
+            Some(Error::DataFormat {
+                position: Some(Position::Line(3002)),
+                ..
+            })
+        ));
+    }
+}
