@@ -214,3 +214,21 @@ fn on_the_pool_good_rows_first_and_skips_counted_once() {
         ));
     }
 }
+
+/// Invalid UTF-8 in a column outside `columns=` is the same error as without a projection.
+#[test]
+fn projection_still_checks_utf8_of_unselected_columns() {
+    let path = temp("utf8.csv", b"a,b\n1,x\n2,\xff\n3,y\n");
+    let mut errors = Vec::new();
+    for projection in [None, Some(vec![0])] {
+        let mut source = open(vec![path.clone()], 10, false).unwrap();
+        if let Some(p) = &projection {
+            assert!(source.push_projection(p).unwrap());
+        }
+        let (rows, error) = drain(&mut source);
+        assert_eq!(rows, 1);
+        errors.push(error.expect("an error").to_string());
+    }
+    assert_eq!(errors[0], errors[1]);
+    assert!(errors[0].contains("line 3"), "{}", errors[0]);
+}
