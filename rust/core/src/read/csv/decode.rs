@@ -1,0 +1,512 @@
+//! Typed decoding of blocks on the pool (projection applied here) and the join of a
+//! group of blocks into one batch.
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use arrow_buffer::{NullBufferBuilder, OffsetBuffer};
+use arrow_schema::{Schema, SchemaRef};
+
+use super::super::ahead::Decoded;
+use super::super::batch_of;
+use super::chunk::*;
+use super::split::*;
+use super::values::*;
+use crate::error::{Error, Position, Result};
+
+/// A string column's fields in the blocks of a batch, back to back (`total` bytes): each
+/// piece's fields copied into its own region of the new buffer, the pieces in parallel on
+/// the pool when called from it (the copy and the page faults of the new memory are most of
+/// a batch's join).
+pub(super) fn join_fields(pieces: &[Strings], total: usize) -> Vec<u8> {
+    use rayon::prelude::*;
+    use std::mem::MaybeUninit;
+    let mut values = Vec::with_capacity(total);
+    // Not zeroed first: each byte is written once, by the copy.
+    let mut rest: &mut [MaybeUninit<u8>] = &mut values.spare_capacity_mut()[..total];
+    let mut copies = Vec::with_capacity(pieces.len());
+    for piece in pieces {
+        let (into, tail) = rest.split_at_mut(piece.bytes);
+        copies.push((into, piece));
+        rest = tail;
+    }
+    assert!(rest.is_empty(), "the pieces hold `total` bytes");
+    let copy = |(into, piece): (&mut [MaybeUninit<u8>], &Strings)| {
+        let mut at = 0;
+        for i in 0..piece.column.len() {
+            let field = piece.column.field(i, &piece.source);
+            let to = &mut into[at..at + field.len()];
+            // SAFETY: `to` has `field.len()` bytes (sliced so above); a new allocation and a
+            // field do not overlap.
+            unsafe {
+                std::ptr::copy_nonoverlapping(field.as_ptr(), to.as_mut_ptr().cast(), field.len())
+            };
+            at += field.len();
+        }
+        assert_eq!(at, into.len(), "a piece's fields hold its `bytes`");
+    };
+    if rayon::current_thread_index().is_some() {
+        copies.into_par_iter().for_each(copy);
+    } else {
+        // Not on the pool (one thread): rayon would use its global pool.
+        copies.into_iter().for_each(copy);
+    }
+    // SAFETY: the pieces' regions cover the first `total` bytes of the capacity (asserted
+    // above), each filled by its fields (asserted in `copy`).
+    unsafe { values.set_len(total) };
+    values
+}
+
+/// The decoding rules, fixed once the types are inferred; shared by the pool's jobs.
+pub(super) struct Decoder {
+    pub(super) width: usize,
+    pub(super) types: Vec<CType>,
+    /// The full schema (of every column checked).
+    pub(super) schema: SchemaRef,
+    pub(super) skip_bad: bool,
+    /// Per column: whether it is built (in `columns=`); the others are only checked.
+    pub(super) built: Vec<bool>,
+    /// The built columns, in order (indices of `schema`).
+    pub(super) kept: Vec<usize>,
+    /// The schema of the batches: the built columns.
+    pub(super) output: SchemaRef,
+}
+
+/// Whole records of one file as read, split off by the caller's thread for the pool to parse.
+pub(super) struct Block {
+    pub(super) bytes: Vec<u8>,
+    /// The scanner's state where `bytes` begin (a record boundary).
+    pub(super) scan: Scan,
+    /// The file ends with `bytes` (its last record may lack a line break).
+    pub(super) last: bool,
+    /// The reading error met after `bytes` (the records before it still count).
+    pub(super) error: Option<Error>,
+    /// How many records `bytes` hold (as the splitting scanner counted them).
+    pub(super) records: usize,
+}
+
+/// The good records of a block, decoded: per column, an Arrow array, or for a string
+/// column where its fields are (one per row, empty is null), copied once, into the batch.
+pub(super) enum PartColumn {
+    Str(Strings),
+    Array(ArrayRef),
+}
+
+/// A string column's fields in a block.
+pub(super) struct Strings {
+    pub(super) source: Arc<Vec<u8>>,
+    pub(super) column: Column,
+    /// The bytes of its fields.
+    pub(super) bytes: usize,
+}
+
+/// A decoded block: its good records, how many it skipped, the error that ended it.
+#[derive(Default)]
+pub(super) struct Part {
+    pub(super) columns: Vec<PartColumn>,
+    pub(super) rows: usize,
+    pub(super) skipped: u64,
+    pub(super) error: Option<Error>,
+    /// The file and line of its first row (to name in an error about the whole batch).
+    pub(super) origin: Option<(Arc<str>, u64)>,
+}
+
+/// The blocks of one output batch: each pool job leaves its decoded block here, and the
+/// job that finishes last joins them into the batch (so the join runs on the pool, not
+/// on the thread reading the input).
+pub(super) struct Group {
+    pub(super) state: std::sync::Mutex<GroupState>,
+}
+
+pub(super) struct GroupState {
+    pub(super) parts: Vec<Option<Part>>,
+    /// Jobs not finished, plus one until the group's last job is queued.
+    pub(super) pending: usize,
+}
+
+impl Group {
+    pub(super) fn new() -> Arc<Group> {
+        Arc::new(Group {
+            state: std::sync::Mutex::new(GroupState {
+                parts: Vec::new(),
+                pending: 1,
+            }),
+        })
+    }
+
+    pub(super) fn state(&self) -> std::sync::MutexGuard<'_, GroupState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.state().parts.is_empty()
+    }
+
+    /// Reserve the slot of the next job's part.
+    pub(super) fn add(&self) -> usize {
+        let mut state = self.state();
+        state.pending += 1;
+        state.parts.push(None);
+        state.parts.len() - 1
+    }
+
+    /// Leave job `index`'s part; the parts of all jobs if it was the last to finish.
+    pub(super) fn finish(&self, index: usize, part: Part, seals: bool) -> Option<Vec<Part>> {
+        let mut state = self.state();
+        state.parts[index] = Some(part);
+        state.pending -= 1 + usize::from(seals);
+        if state.pending == 0 {
+            Some(
+                std::mem::take(&mut state.parts)
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            )
+        } else {
+            None
+        }
+    }
+}
+
+/// A job of the pool: a block, or the error that ended the input before one, or the end of
+/// the input; `seals` if it is the last job of its group.
+pub(super) struct Work {
+    pub(super) group: Arc<Group>,
+    pub(super) index: usize,
+    pub(super) seals: bool,
+    pub(super) what: What,
+}
+
+pub(super) enum What {
+    Block(Block),
+    Failed(Error),
+    End,
+}
+
+impl Decoder {
+    /// `keep`: the columns built (sorted indices of `schema`; None: all).
+    pub(super) fn new(
+        width: usize,
+        types: Vec<CType>,
+        schema: SchemaRef,
+        skip_bad: bool,
+        keep: Option<&[usize]>,
+    ) -> Decoder {
+        let kept = match keep {
+            None => (0..types.len()).collect(),
+            Some(keep) => keep.to_vec(),
+        };
+        let mut built = vec![false; types.len()];
+        kept.iter().for_each(|&c| built[c] = true);
+        let output = Arc::new(Schema::new(
+            kept.iter()
+                .map(|&c| schema.field(c).clone())
+                .collect::<Vec<_>>(),
+        ));
+        Decoder {
+            width,
+            types,
+            schema,
+            skip_bad,
+            built,
+            kept,
+            output,
+        }
+    }
+
+    /// Parse the typed fields of record `r` onto `values` (one per column, `None` for a
+    /// string column), all or none: the message of the first that is not of its column's
+    /// type. Empty is null.
+    pub(super) fn parse_record(
+        &self,
+        chunk: &Chunk,
+        r: usize,
+        values: &mut [Option<Values>],
+    ) -> Option<String> {
+        for (c, column) in values.iter_mut().enumerate() {
+            let Some(column) = column else { continue };
+            let bytes = chunk.field(r, c);
+            if column.push(bytes) {
+                continue;
+            }
+            let rows = column.valid.len();
+            values.iter_mut().flatten().for_each(|v| v.truncate(rows));
+            let field = self.schema.field(c);
+            let text = String::from_utf8_lossy(bytes);
+            return Some(format!(
+                "column {:?}: {text:?} is not a {}",
+                field.name(),
+                field.data_type()
+            ));
+        }
+        None
+    }
+
+    /// Run a job: decode its block, and if it finishes its group, join the group's parts.
+    pub(super) fn decode_work(&self, work: Work) -> Decoded {
+        let part = match work.what {
+            What::Block(block) => self.decode_block(block),
+            What::Failed(error) => Part {
+                error: Some(error),
+                ..Part::default()
+            },
+            What::End => Part::default(),
+        };
+        match work.group.finish(work.index, part, work.seals) {
+            Some(parts) => self.join(parts),
+            None => Decoded {
+                batch: None,
+                skipped: 0,
+                error: None,
+            },
+        }
+    }
+
+    /// A chunk for a block of `records` records, its fields spans of the block.
+    pub(super) fn chunk(&self, records: usize) -> Chunk {
+        Chunk {
+            columns: (0..self.width)
+                .map(|_| Column::with_capacity(records))
+                .collect(),
+            records: Vec::with_capacity(records),
+            spans: true,
+            ..Chunk::default()
+        }
+    }
+
+    /// Parse a block (the same scanner, from the same state, as the splitting thread ran
+    /// over these bytes: the same records, and the same error if it met one) and decode it.
+    pub(super) fn decode_block(&self, block: Block) -> Part {
+        let Block {
+            bytes,
+            mut scan,
+            last,
+            error,
+            records,
+        } = block;
+        let mut chunk = self.chunk(records);
+        chunk.paths.push(scan.path.clone());
+        let parsed = scan
+            .scan(&bytes, &mut chunk, usize::MAX, usize::MAX)
+            .and_then(|_| {
+                if last {
+                    scan.finish(&mut chunk)
+                } else {
+                    Ok(())
+                }
+            });
+        chunk.drop_open();
+        // Fields are cut at ASCII bytes: all are valid UTF-8 if the block is.
+        chunk.source_utf8 = simdutf8::basic::from_utf8(&bytes).is_ok();
+        chunk.source = Arc::new(bytes);
+        chunk.tail = parsed.err().or(error);
+        self.decode_chunk(chunk)
+    }
+
+    /// Check the records of `chunk` (all of them, or up to the first bad one) and decode
+    /// the good ones (typed values parsed as they are checked: one pass over the fields).
+    pub(super) fn decode_chunk(&self, mut chunk: Chunk) -> Part {
+        let n = chunk.records.len();
+        let mut good = Vec::with_capacity(n);
+        let (mut skipped, mut error) = (0, None);
+        let utf8_checked = chunk.source_utf8;
+        let mut values: Vec<Option<Values>> = self
+            .types
+            .iter()
+            .zip(&self.built)
+            .map(|(&t, &keep)| Values::new(t, n, keep))
+            .collect();
+        for r in 0..n {
+            let problem = shape_problem(self.width, &chunk, r, utf8_checked).or_else(|| {
+                let message = self.parse_record(&chunk, r, &mut values)?;
+                Some((message, true))
+            });
+            match problem {
+                None => good.push(r),
+                Some(_) if self.skip_bad => skipped += 1,
+                Some((message, mismatch)) => {
+                    let line = chunk.records[r].line;
+                    error = Some(record_error(chunk.path(r), line, message, mismatch));
+                    break;
+                }
+            }
+        }
+        let error = error.or(chunk.tail.take());
+        let origin = good.first().map(|&r| {
+            (
+                chunk.paths[chunk.records[r].file].clone(),
+                chunk.records[r].line,
+            )
+        });
+        let columns = if good.is_empty() {
+            Vec::new()
+        } else {
+            self.columns(&mut chunk, &good, values)
+        };
+        Part {
+            columns,
+            rows: good.len(),
+            skipped,
+            error,
+            origin,
+        }
+    }
+
+    /// The columns of records `good` of `chunk` (checked by [`shape_problem`]), their typed
+    /// values parsed (`values`). String columns are taken out of the chunk (their fields'
+    /// spans, not their bytes).
+    pub(super) fn columns(
+        &self,
+        chunk: &mut Chunk,
+        good: &[usize],
+        values: Vec<Option<Values>>,
+    ) -> Vec<PartColumn> {
+        let all = good.len() == chunk.records.len();
+        let mut columns = Vec::with_capacity(self.kept.len());
+        for (c, typed) in values.into_iter().enumerate() {
+            if !self.built[c] {
+                // Outside `columns=`: checked with the record, never built.
+                continue;
+            }
+            match typed.and_then(Values::finish) {
+                Some(array) => columns.push(PartColumn::Array(array)),
+                None => {
+                    let mut column = std::mem::take(&mut chunk.columns[c]);
+                    if !all {
+                        column.starts = good.iter().map(|&r| column.starts[r]).collect();
+                        column.ends = good.iter().map(|&r| column.ends[r]).collect();
+                    }
+                    let bytes = column.bytes();
+                    let source = chunk.source.clone();
+                    columns.push(PartColumn::Str(Strings {
+                        source,
+                        column,
+                        bytes,
+                    }));
+                }
+            }
+        }
+        columns
+    }
+
+    /// The batch of the parts of a group, in order: their rows up to the first error, then
+    /// that error.
+    pub(super) fn join(&self, parts: Vec<Part>) -> Decoded {
+        let mut skipped = 0;
+        let mut error = None;
+        let mut used = Vec::with_capacity(parts.len());
+        for mut part in parts {
+            skipped += part.skipped;
+            error = part.error.take();
+            if part.rows > 0 {
+                used.push(part);
+            }
+            if error.is_some() {
+                break;
+            }
+        }
+        let batch = if used.is_empty() {
+            None
+        } else {
+            match self.batch(used) {
+                Ok(batch) => Some(batch),
+                Err(e) => {
+                    error = Some(e);
+                    None
+                }
+            }
+        };
+        Decoded {
+            batch,
+            skipped,
+            error,
+        }
+    }
+
+    pub(super) fn batch(&self, parts: Vec<Part>) -> Result<RecordBatch> {
+        let rows: usize = parts.iter().map(|p| p.rows).sum();
+        let origin = (parts[0].origin.clone()).unwrap_or_else(|| (Arc::from(""), 0));
+        let mut by_column: Vec<Vec<PartColumn>> = (0..self.kept.len())
+            .map(|_| Vec::with_capacity(parts.len()))
+            .collect();
+        for part in parts {
+            for (c, column) in part.columns.into_iter().enumerate() {
+                by_column[c].push(column);
+            }
+        }
+        let mut arrays = Vec::with_capacity(by_column.len());
+        for (&c, pieces) in self.kept.iter().zip(by_column) {
+            arrays.push(self.join_column(c, pieces, rows, &origin)?);
+        }
+        batch_of(&self.output, arrays, rows)
+    }
+
+    /// Column `c` of a batch, from its pieces in the batch's blocks.
+    pub(super) fn join_column(
+        &self,
+        c: usize,
+        pieces: Vec<PartColumn>,
+        rows: usize,
+        origin: &(Arc<str>, u64),
+    ) -> Result<ArrayRef> {
+        let mut strings = Vec::with_capacity(pieces.len());
+        let mut arrays = Vec::with_capacity(pieces.len());
+        for piece in pieces {
+            match piece {
+                PartColumn::Str(column) => strings.push(column),
+                PartColumn::Array(array) => arrays.push(array),
+            }
+        }
+        if !arrays.is_empty() {
+            if arrays.len() == 1 {
+                return Ok(arrays.pop().expect("one array"));
+            }
+            let refs: Vec<&dyn arrow_array::Array> = arrays.iter().map(|a| a.as_ref()).collect();
+            return arrow_select::concat::concat(&refs).map_err(|e| {
+                Error::data(
+                    origin.0.to_string(),
+                    Some(Position::Line(origin.1)),
+                    e.to_string(),
+                )
+            });
+        }
+        let total: usize = strings.iter().map(|s| s.bytes).sum();
+        if total > i32::MAX as usize {
+            return Err(Error::data(
+                origin.0.to_string(),
+                Some(Position::Line(origin.1)),
+                format!(
+                    "column {:?} holds more than {} bytes in one batch (use a smaller batch_size)",
+                    self.schema.field(c).name(),
+                    i32::MAX
+                ),
+            ));
+        }
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0i32);
+        let mut nulls = NullBufferBuilder::new(rows);
+        let mut end = 0;
+        for piece in &strings {
+            for (start, stop) in piece.column.starts.iter().zip(&piece.column.ends) {
+                let len = stop - start;
+                nulls.append(len > 0);
+                end += len;
+                offsets.push(end as i32); // at most `total`, checked above
+            }
+        }
+        let values = join_fields(&strings, total).into();
+        drop(strings);
+        // SAFETY: `offsets` start at 0 and never decrease, the last is `values.len()`, and
+        // `values` is the concatenation of the fields in order, each checked to be valid
+        // UTF-8 (by `problem`, or as part of its valid block): every slice between two
+        // offsets is one field. Arrow's own check would read the column a second time.
+        let array = unsafe {
+            StringArray::new_unchecked(
+                OffsetBuffer::new_unchecked(offsets.into()),
+                values,
+                nulls.finish(),
+            )
+        };
+        Ok(Arc::new(array))
+    }
+}

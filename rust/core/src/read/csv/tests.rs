@@ -1,0 +1,234 @@
+use arrow_schema::DataType;
+
+use super::*;
+
+fn temp(name: &str, data: &[u8]) -> String {
+    let dir = std::env::temp_dir().join(format!("fa-csv-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, data).unwrap();
+    path.display().to_string()
+}
+
+fn open(paths: Vec<String>, batch_size: usize, skip_bad: bool) -> Result<CsvSource> {
+    CsvSource::open(paths, b',', None, batch_size, skip_bad, 1)
+}
+
+/// Rows until the end or the first error, and that error.
+fn drain(source: &mut CsvSource) -> (usize, Option<Error>) {
+    let mut rows = 0;
+    loop {
+        match source.next_batch() {
+            Ok(Some(b)) => rows += b.num_rows(),
+            Ok(None) => return (rows, None),
+            Err(e) => return (rows, Some(e)),
+        }
+    }
+}
+
+#[test]
+fn good_rows_before_an_error_inside_the_inference_prefix() {
+    // Line 6 is ragged: the schema comes from lines 2-5, those rows come out, then the error.
+    let path = temp("ragged.csv", b"a,b\n1,x\n2,y\n3,z\n4,w\n5\n6,v\n");
+    let mut source = open(vec![path.clone()], 1000, false).unwrap();
+    assert_eq!(source.schema().field(0).data_type(), &DataType::Int64);
+    let (rows, error) = drain(&mut source);
+    assert_eq!(rows, 4);
+    match error {
+        Some(Error::DataFormat {
+            path: p, position, ..
+        }) => {
+            assert_eq!(p, path);
+            assert_eq!(position, Some(Position::Line(6)));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(source.next_batch().unwrap().is_none());
+}
+
+#[test]
+fn good_rows_before_a_grammar_error_inside_the_prefix() {
+    let path = temp("quote.csv", b"a\n1\n2\n\"3\n");
+    let mut source = open(vec![path], 1000, false).unwrap();
+    let (rows, error) = drain(&mut source);
+    assert_eq!(rows, 2);
+    assert!(matches!(error, Some(Error::DataFormat { .. })), "{error:?}");
+}
+
+#[test]
+fn good_rows_before_an_error_after_the_prefix() {
+    let mut data = String::from("a,b\n");
+    for i in 0..1500 {
+        data.push_str(&format!("{i},s{i}\n"));
+    }
+    data.push_str("1,2,3\n7,t\n");
+    let path = temp("late.csv", data.as_bytes());
+    let mut source = open(vec![path], 1000, false).unwrap();
+    let (rows, error) = drain(&mut source);
+    assert_eq!(rows, 1500);
+    assert!(matches!(
+        error,
+        Some(Error::DataFormat {
+            position: Some(Position::Line(1502)),
+            ..
+        })
+    ));
+}
+
+#[test]
+fn open_fails_only_without_a_good_row_first() {
+    let path = temp("first.csv", b"a,b\n1\n2,3\n");
+    assert!(matches!(
+        open(vec![path], 10, false),
+        Err(Error::DataFormat { .. })
+    ));
+}
+
+#[test]
+fn skip_counts_each_dropped_row_once_prefix_included() {
+    let mut data = String::from("a,b\n1,x\n2\n");
+    for i in 0..1200 {
+        data.push_str(&format!("{i},s\n"));
+        if i % 400 == 0 {
+            data.push_str("1,2,3\n");
+        }
+    }
+    let path = temp("skip.csv", data.as_bytes());
+    for batch_size in [1, 7, 1000, 5000] {
+        let mut source = open(vec![path.clone()], batch_size, true).unwrap();
+        let (rows, error) = drain(&mut source);
+        assert!(error.is_none());
+        assert_eq!((rows, source.skipped()), (1201, 4), "batch {batch_size}");
+    }
+}
+
+#[test]
+fn second_file_header_mismatch_after_the_first_files_rows() {
+    let a = temp("h1.csv", b"a,b\n1,2\n3,4\n");
+    let b = temp("h2.csv", b"a,c\n5,6\n");
+    let mut source = open(vec![a, b.clone()], 1000, false).unwrap();
+    let (rows, error) = drain(&mut source);
+    assert_eq!(rows, 2);
+    match error {
+        Some(Error::SchemaMismatch { path, .. }) => assert_eq!(path, b),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn projection_builds_only_the_selected_columns_and_checks_every_row() {
+    let mut data = String::from("a,b,c\n");
+    for i in 0..3000 {
+        data.push_str(&format!("{i},s{i},{}\n", i % 2 == 0));
+    }
+    let good = temp("proj.csv", data.as_bytes());
+    let mut source = open(vec![good.clone()], 1000, false).unwrap();
+    assert!(source.push_projection(&[1]).unwrap());
+    let batch = source.next_batch().unwrap().unwrap();
+    assert_eq!(batch.num_columns(), 1);
+    assert_eq!(batch.schema().field(0).name(), "b");
+    let (rows, error) = drain(&mut source);
+    assert_eq!((rows + batch.num_rows(), error.is_none()), (3000, true));
+    // A bad value in an unselected column (after the prefix) is the same error either way.
+    data.push_str("x,s,true\n");
+    let bad = temp("proj-bad.csv", data.as_bytes());
+    let mut errors = Vec::new();
+    for projection in [None, Some(vec![1]), Some(vec![2])] {
+        let mut source = open(vec![bad.clone()], 1000, false).unwrap();
+        if let Some(p) = &projection {
+            assert!(source.push_projection(p).unwrap());
+        }
+        let (rows, error) = drain(&mut source);
+        assert_eq!(rows, 3000);
+        errors.push(error.expect("an error").to_string());
+    }
+    assert!(errors.iter().all(|e| *e == errors[0]), "{errors:?}");
+    assert!(errors[0].contains("line 3002"), "{}", errors[0]);
+}
+
+#[test]
+fn reader_columns_in_any_order_through_the_pushed_projection() {
+    use super::super::{Format, ReadOptions, Reader};
+    let path = temp("order.csv", b"a,b,c\n1,x,true\n2,y,false\n");
+    let options = ReadOptions {
+        format: Format::Csv,
+        compression: None,
+        batch_size: 10,
+        columns: Some(vec!["c".into(), "a".into()]),
+        skip_bad: false,
+        num_threads: 1,
+    };
+    let mut reader = Reader::new(vec![path], options).unwrap();
+    let batch = reader.next_batch().unwrap().unwrap();
+    let schema = batch.schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, ["c", "a"]);
+    assert_eq!(batch.column(0).data_type(), &DataType::Boolean);
+    assert_eq!(batch.column(1).data_type(), &DataType::Int64);
+}
+
+#[test]
+fn number_grammar() {
+    for ok in ["0", "-0", "12", "-9223372036854775808"] {
+        assert!(parse_int(ok.as_bytes()).is_some(), "{ok}");
+    }
+    for no in ["", "-", "01", "+1", "1.0", "9223372036854775808", " 1"] {
+        assert!(parse_int(no.as_bytes()).is_none(), "{no}");
+    }
+    for ok in ["0", "1.5", "-0.0", "1e5", "1E+5", "2.5e-3"] {
+        assert!(parse_float(ok.as_bytes()).is_some(), "{ok}");
+    }
+    for no in ["", ".5", "1.", "01.5", "nan", "inf", "1e", "1e400", "+1"] {
+        assert!(parse_float(no.as_bytes()).is_none(), "{no}");
+    }
+}
+
+/// The same outcomes with the pool decoding blocks ahead (many blocks: batches of 7 rows
+/// make blocks of 1024 records): every good row before the error, each skip counted once.
+#[test]
+fn on_the_pool_good_rows_first_and_skips_counted_once() {
+    let mut data = String::from("a,b\n");
+    for i in 0..20_000 {
+        data.push_str(&format!("{i},\"s{i}\"\n"));
+        if i % 3000 == 2999 {
+            data.push_str("1,2,3\n");
+        }
+    }
+    let path = temp("pool.csv", data.as_bytes());
+    for batch_size in [7, 1000, 4096] {
+        let mut source =
+            CsvSource::open(vec![path.clone()], b',', None, batch_size, true, 2).unwrap();
+        let (rows, error) = drain(&mut source);
+        assert!(error.is_none());
+        assert_eq!((rows, source.skipped()), (20_000, 6), "batch {batch_size}");
+        let mut source =
+            CsvSource::open(vec![path.clone()], b',', None, batch_size, false, 2).unwrap();
+        let (rows, error) = drain(&mut source);
+        assert_eq!(rows, 3000, "batch {batch_size}");
+        assert!(matches!(
+            error,
+            Some(Error::DataFormat {
+                position: Some(Position::Line(3002)),
+                ..
+            })
+        ));
+    }
+}
+
+/// Invalid UTF-8 in a column outside `columns=` is the same error as without a projection.
+#[test]
+fn projection_still_checks_utf8_of_unselected_columns() {
+    let path = temp("utf8.csv", b"a,b\n1,x\n2,\xff\n3,y\n");
+    let mut errors = Vec::new();
+    for projection in [None, Some(vec![0])] {
+        let mut source = open(vec![path.clone()], 10, false).unwrap();
+        if let Some(p) = &projection {
+            assert!(source.push_projection(p).unwrap());
+        }
+        let (rows, error) = drain(&mut source);
+        assert_eq!(rows, 1);
+        errors.push(error.expect("an error").to_string());
+    }
+    assert_eq!(errors[0], errors[1]);
+    assert!(errors[0].contains("line 3"), "{}", errors[0]);
+}
