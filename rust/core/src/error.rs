@@ -65,10 +65,6 @@ pub enum Error {
     /// Work stopped because the caller asked (Ctrl-C); the binding re-raises the Python signal.
     #[error("interrupted")]
     Interrupted,
-    /// A failure of ours, not of the input (a pool job that stopped, a caught panic): the
-    /// message is kept so the report says what broke (Python `InternalError`).
-    #[error("internal error: {0}")]
-    Internal(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

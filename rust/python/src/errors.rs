@@ -47,7 +47,6 @@ impl From<CoreError> for PyErr {
             Error::Io { path, .. } => DatasetReadError::new_err((message, path)),
             Error::Internal(_) => InternalError::new_err(message),
             Error::Interrupted => PyKeyboardInterrupt::new_err("interrupted"),
-            Error::Internal(_) => InternalError::new_err(message),
         }
     }
 }

@@ -160,9 +160,7 @@ impl Reader {
                 Format::Auto => inputs.sniff_format()?,
                 known => known,
             };
-            // TODO(merge): the sources take `inputs` (the sniffed first input stays open).
-            drop(inputs);
-            let mut source = open_source(format, self.paths.clone(), o)?;
+            let mut source = open_source(format, inputs, self.paths.clone(), o)?;
             let full = source.schema();
             let (schema, take) = match &o.columns {
                 None => (Arc::new(Schema::new(full.fields().clone())), None),
@@ -302,8 +300,14 @@ impl Reader {
     }
 }
 
-/// The decoder of `format` over the inputs.
-fn open_source(format: Format, paths: Vec<String>, o: &ReadOptions) -> Result<Box<dyn Source>> {
+/// The decoder of `format` over the inputs (the first may be open already: a pipe whose
+/// format was sniffed is read from that one open stream).
+fn open_source(
+    format: Format,
+    inputs: source::Inputs,
+    paths: Vec<String>,
+    o: &ReadOptions,
+) -> Result<Box<dyn Source>> {
     Ok(match format {
         Format::Parquet | Format::Arrow => Box::new(arrowfile::ArrowFiles::open(
             paths,
@@ -320,17 +324,15 @@ fn open_source(format: Format, paths: Vec<String>, o: &ReadOptions) -> Result<Bo
             o.skip_bad,
             o.num_threads,
         )?),
-        Format::Csv | Format::Tsv => Box::new(csv::CsvSource::open(
-            paths,
+        Format::Csv | Format::Tsv => Box::new(csv::CsvSource::from_inputs(
+            inputs,
             if format == Format::Tsv { b'\t' } else { b',' },
-            o.compression,
             o.batch_size,
             o.skip_bad,
             o.num_threads,
         )?),
-        Format::Text => Box::new(text::TextSource::new(
-            paths,
-            o.compression,
+        Format::Text => Box::new(text::TextSource::from_inputs(
+            inputs,
             o.batch_size,
             o.skip_bad,
         )),

@@ -12,7 +12,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::source::{Inputs, Lines, MAX_LINE};
-use super::{batch_of, Compression, Source};
+use super::{batch_of, Source};
 use crate::error::{Error, Position, Result};
 
 /// What a bad line means for the read: a typed property, never read from the message.
@@ -36,14 +36,20 @@ pub struct TextSource {
 }
 
 impl TextSource {
+    #[cfg(test)]
     pub fn new(
         paths: Vec<String>,
-        compression: Option<Compression>,
+        compression: Option<super::Compression>,
         batch_size: usize,
         skip_bad: bool,
     ) -> Self {
+        Self::from_inputs(Inputs::new(paths, compression), batch_size, skip_bad)
+    }
+
+    /// Over inputs the reader may have started (its first one opened to sniff the format).
+    pub fn from_inputs(inputs: Inputs, batch_size: usize, skip_bad: bool) -> Self {
         TextSource {
-            inputs: Inputs::new(paths, compression),
+            inputs,
             current: None,
             batch_size,
             skip_bad,

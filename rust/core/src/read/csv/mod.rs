@@ -45,7 +45,7 @@ use arrow_schema::{Schema, SchemaRef};
 
 use super::ahead::Chunked;
 use super::source::Inputs;
-use super::{Compression, Source, INFER_ROWS};
+use super::{Source, INFER_ROWS};
 use crate::error::{Error, Position, Result};
 use chunk::*;
 use decode::*;
@@ -96,16 +96,29 @@ pub struct CsvSource {
 }
 
 impl CsvSource {
+    #[cfg(test)]
     pub fn open(
         paths: Vec<String>,
         delimiter: u8,
-        compression: Option<Compression>,
+        compression: Option<super::Compression>,
+        batch_size: usize,
+        skip_bad: bool,
+        num_threads: usize,
+    ) -> Result<Self> {
+        let inputs = Inputs::new(paths, compression);
+        Self::from_inputs(inputs, delimiter, batch_size, skip_bad, num_threads)
+    }
+
+    /// Over inputs the reader may have started (its first one opened to sniff the format).
+    pub fn from_inputs(
+        inputs: Inputs,
+        delimiter: u8,
         batch_size: usize,
         skip_bad: bool,
         num_threads: usize,
     ) -> Result<Self> {
         let mut source = CsvSource {
-            inputs: Inputs::new(paths, compression),
+            inputs,
             delimiter,
             current: None,
             header: None,
