@@ -80,6 +80,8 @@ fn jsonl_numbers() {
 fn csv_ragged_row() {
     let path = temp("r.csv", b"a,b\n1,2\n3\n");
     let mut r = Reader::new(vec![path], options(Format::Csv, 10)).unwrap();
+    // The good row first (a partial batch), then the error.
+    assert_eq!(r.next_batch().unwrap().unwrap().num_rows(), 1);
     match r.next_batch() {
         Err(Error::DataFormat { position, .. }) => {
             assert_eq!(position, Some(crate::error::Position::Line(3)))
