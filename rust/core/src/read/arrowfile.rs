@@ -9,12 +9,12 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_buffer::{Buffer, MutableBuffer};
 use arrow_ipc::convert::try_fb_to_schema;
 use arrow_ipc::reader::{read_dictionary, read_footer_length, read_record_batch, FileDecoder};
-use arrow_ipc::{root_as_footer, root_as_message, Block, Message, MessageHeader};
+use arrow_ipc::{root_as_footer, root_as_message, Block, Message, MessageHeader, MetadataVersion};
 use arrow_schema::SchemaRef;
 
 use super::ipcguard;
 use super::parquet::ParquetFile;
-use super::source::{open_decoded, open_file, read_head, spool};
+use super::source::{Input, Inputs};
 use super::{same_columns, Compression, Format, Source};
 use crate::error::{Error, Position, Result};
 
@@ -111,6 +111,7 @@ impl<R: Read> IpcStream<R> {
                 message.header_type()
             ));
         }
+        ipcguard::check_version(message.version())?;
         let schema = message
             .header_as_schema()
             .ok_or("Failed to parse schema from message header")?;
@@ -171,6 +172,7 @@ impl<R: Read> IpcStream<R> {
             let message = parse(&meta)?;
             ipcguard::check_message(&message, &body)?;
             let version = message.version();
+            ipcguard::check_version(version)?;
             match message.header_type() {
                 MessageHeader::Schema => {
                     return Err("Expected a record batch, but found a schema".into())
@@ -270,14 +272,22 @@ impl IpcFile {
                 return Err("Custom metadata in the IPC footer is missing a key or a value".into());
             }
         }
-        let mut decoder = FileDecoder::new(schema, footer.version());
-        if let Some(p) = projection {
-            decoder = decoder.with_projection(p);
-        }
         let dictionary_blocks: Vec<Block> = footer
             .dictionaries()
             .map(|d| d.iter().copied().collect())
             .unwrap_or_default();
+        // FileDecoder wants every message at one version. pyarrow writes a V5 footer over
+        // V4 messages when asked for V4, so the messages' version is the one to decode with.
+        let version = match dictionary_blocks.first().or(blocks.first()) {
+            Some(block) => block_version(&mut file, block)?,
+            None => footer.version(),
+        };
+        ipcguard::check_version(version)?;
+        ipcguard::check_version(footer.version())?;
+        let mut decoder = FileDecoder::new(schema, version);
+        if let Some(p) = projection {
+            decoder = decoder.with_projection(p);
+        }
         for block in &dictionary_blocks {
             let buf = read_block(&mut file, block)?;
             super::decoder_guard(|| decoder.read_dictionary(block, &buf))?
@@ -306,6 +316,27 @@ impl IpcFile {
         }
         Ok(batch)
     }
+}
+
+/// The metadata version of a block's message (only its metadata is read).
+fn block_version(
+    file: &mut BufReader<File>,
+    block: &Block,
+) -> std::result::Result<MetadataVersion, String> {
+    let offset = u64::try_from(block.offset())
+        .map_err(|_| format!("Invalid block offset: {}", block.offset()))?;
+    let meta_len = usize::try_from(block.metaDataLength())
+        .map_err(|_| format!("Invalid block metadata length: {}", block.metaDataLength()))?;
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| e.to_string())?;
+    let buf = read_body(file, meta_len)?;
+    let skip = if buf.get(..4) == Some(&[0xFF; 4][..]) {
+        8
+    } else {
+        4
+    };
+    let meta = buf.get(skip..).ok_or("a block too short for its message")?;
+    Ok(parse(meta)?.version())
 }
 
 /// A block's bytes (metadata, then body), checked: a record or dictionary batch whose
@@ -337,7 +368,9 @@ fn read_block(file: &mut BufReader<File>, block: &Block) -> std::result::Result<
 
 enum Open {
     Parquet(Box<ParquetFile>),
-    IpcFile(Box<IpcFile>),
+    /// The reader and a handle on its file: the decoder takes its projection at
+    /// construction, so projecting reopens it on the same (possibly spooled) file.
+    IpcFile(Box<IpcFile>, File),
     IpcStream(Box<IpcStream<Prefixed<Box<dyn BufRead + Send>>>>),
 }
 
@@ -352,72 +385,58 @@ struct OneFile {
 }
 
 impl OneFile {
-    fn open(
-        path: &str,
-        format: Format,
-        compression: Option<Compression>,
-        batch_size: usize,
-        num_threads: usize,
-    ) -> Result<Self> {
-        if format == Format::Parquet {
-            let file = match compression {
-                None => open_file(path)?,
-                Some(c) => spool(path, c)?,
-            };
-            let reader = ParquetFile::open(path, file, batch_size, num_threads)?;
-            return Ok(OneFile {
-                path: path.to_string(),
-                schema: reader.schema(),
-                open: Open::Parquet(Box::new(reader)),
+    /// One input, opened once by [`Inputs`]: a compressed or piped input is spooled to a
+    /// temporary file where random access is needed (Parquet, the IPC file format).
+    fn open(input: Input, format: Format, batch_size: usize, num_threads: usize) -> Result<Self> {
+        let path = input.path.to_string();
+        let one = |schema: SchemaRef, open: Open| {
+            ipcguard::check_depth(&schema).map_err(|e| Error::data(&path, None, e))?;
+            Ok(OneFile {
+                path: path.clone(),
+                schema,
+                open,
                 post: None,
                 rows: 0,
-            });
+            })
+        };
+        if format == Format::Parquet {
+            let reader = ParquetFile::open(&path, input.into_file()?, batch_size, num_threads)?;
+            return one(reader.schema(), Open::Parquet(Box::new(reader)));
         }
-        let mut input = open_decoded(path, compression)?;
-        let head = read_head(path, &mut input, 8)?;
+        let mut input = input;
+        let head = input.head(8)?;
         if head.starts_with(b"FEA1") {
             return Err(Error::UnsupportedFormat(format!(
                 "{path}: Feather v1 files are not supported (rewrite as Feather v2 / Arrow IPC)"
             )));
         }
-        let is_file = head.starts_with(b"ARROW1");
-        if is_file && compression.is_none() {
-            drop(input);
-            let reader = IpcFile::open(open_file(path)?, None).map_err(|e| corrupt(path, 0, e))?;
-            return Ok(OneFile {
-                path: path.to_string(),
-                schema: reader.schema.clone(),
-                open: Open::IpcFile(Box::new(reader)),
-                post: None,
-                rows: 0,
-            });
+        if head.starts_with(b"ARROW1") {
+            let file = input.into_file()?;
+            let again = file.try_clone().map_err(|e| Error::io(&path, e))?;
+            let reader = IpcFile::open(file, None).map_err(|e| corrupt(&path, 0, e))?;
+            return one(
+                reader.schema.clone(),
+                Open::IpcFile(Box::new(reader), again),
+            );
         }
-        // The IPC file format is "ARROW1\0\0" + a stream + a footer: read its stream part.
-        let head = if is_file { Vec::new() } else { head };
         let reader = IpcStream::open(Prefixed {
-            head,
+            head: Vec::new(),
             at: 0,
-            inner: input,
+            inner: input.into_bytes(),
         })
-        .map_err(|e| corrupt(path, 0, e))?;
-        Ok(OneFile {
-            path: path.to_string(),
-            schema: reader.schema.clone(),
-            open: Open::IpcStream(Box::new(reader)),
-            post: None,
-            rows: 0,
-        })
+        .map_err(|e| corrupt(&path, 0, e))?;
+        one(reader.schema.clone(), Open::IpcStream(Box::new(reader)))
     }
 
     /// Read only these columns (sorted, unique indices of the schema).
     fn project(&mut self, sorted: &[usize]) -> Result<()> {
-        let path = self.path.clone();
+        let path = &self.path;
         match &mut self.open {
             Open::Parquet(reader) => reader.project(sorted),
-            Open::IpcFile(reader) => {
-                // The decoder takes its projection at construction: reopen with it.
-                **reader = IpcFile::open(open_file(&path)?, Some(sorted.to_vec()))
-                    .map_err(|e| corrupt(&path, 0, e))?;
+            Open::IpcFile(reader, file) => {
+                let file = file.try_clone().map_err(|e| Error::io(path, e))?;
+                **reader =
+                    IpcFile::open(file, Some(sorted.to_vec())).map_err(|e| corrupt(path, 0, e))?;
             }
             Open::IpcStream(_) => self.post = Some(sorted.to_vec()),
         }
@@ -431,7 +450,7 @@ impl OneFile {
         let bad = |e: &dyn std::fmt::Display| corrupt(path, rows, e);
         let batch = match &mut self.open {
             Open::Parquet(reader) => reader.next()?,
-            Open::IpcFile(r) => r.next().map_err(|m| bad(&m))?,
+            Open::IpcFile(r, _) => r.next().map_err(|m| bad(&m))?,
             Open::IpcStream(r) => r.next().map_err(|m| bad(&m))?,
         };
         let batch = match (batch, &self.post) {
@@ -445,17 +464,55 @@ impl OneFile {
     }
 }
 
+/// A later file's batch in the dataset's (projected) schema. A column the first file
+/// declares non-nullable may be nullable in a later one: a null there is refused (with
+/// the row), never delivered in a column that promises none.
+fn conform(
+    batch: RecordBatch,
+    schema: &SchemaRef,
+    path: &str,
+    first_row: u64,
+) -> Result<RecordBatch> {
+    let mismatch = |position, message: String| Error::SchemaMismatch {
+        path: path.to_string(),
+        position,
+        message,
+    };
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if field.is_nullable() || column.null_count() == 0 {
+            continue;
+        }
+        let at = (0..column.len()).find(|&i| column.is_null(i)).unwrap_or(0);
+        return Err(mismatch(
+            Some(Position::Row(first_row + at as u64)),
+            format!(
+                "a null in column '{}', which the first file declares non-nullable",
+                field.name()
+            ),
+        ));
+    }
+    let rows = batch.num_rows();
+    super::batch_of(schema, batch.columns().to_vec(), rows).map_err(|e| {
+        mismatch(
+            None,
+            format!("its batch does not fit the first file's schema: {e}"),
+        )
+    })
+}
+
 /// Parquet or IPC files read one after the other; the first file's schema is the
 /// dataset's, and every later file must have the same column names and types.
 pub struct ArrowFiles {
-    paths: Vec<String>,
+    inputs: Inputs,
     format: Format,
-    compression: Option<Compression>,
     batch_size: usize,
     num_threads: usize,
     schema: SchemaRef,
-    current: Option<OneFile>,
-    next_index: usize,
+    /// The schema batches are delivered in (the dataset's, projected).
+    output: SchemaRef,
+    first_path: String,
+    /// The file being read, and whether it is the first (whose batches define the schema).
+    current: Option<(OneFile, bool)>,
     projection: Option<Vec<usize>>,
 }
 
@@ -467,24 +524,60 @@ impl ArrowFiles {
         batch_size: usize,
         num_threads: usize,
     ) -> Result<Self> {
-        let (schema, current) = match paths.first() {
-            Some(p) => {
-                let f = OneFile::open(p, format, compression, batch_size, num_threads)?;
-                (f.schema.clone(), Some(f))
+        let mut inputs = Inputs::new(paths, compression);
+        let (schema, first_path, current) = match inputs.next_input()? {
+            Some(input) => {
+                let f = OneFile::open(input, format, batch_size, num_threads)?;
+                (f.schema.clone(), Some(f.path.clone()), Some(f))
             }
-            None => (SchemaRef::new(arrow_schema::Schema::empty()), None),
+            None => (SchemaRef::new(arrow_schema::Schema::empty()), None, None),
         };
         Ok(ArrowFiles {
-            paths,
+            inputs,
             format,
-            compression,
             batch_size,
             num_threads,
+            output: schema.clone(),
             schema,
-            current,
-            next_index: 1,
+            first_path: first_path.unwrap_or_default(),
+            current: current.map(|f| (f, true)),
             projection: None,
         })
+    }
+
+    /// The next batch, or the error that ends the read.
+    fn advance(&mut self) -> Result<Option<RecordBatch>> {
+        loop {
+            let Some((current, first)) = self.current.as_mut() else {
+                let Some(input) = self.inputs.next_input()? else {
+                    return Ok(None);
+                };
+                let mut f = OneFile::open(input, self.format, self.batch_size, self.num_threads)?;
+                if !same_columns(&f.schema, &self.schema) {
+                    return Err(Error::SchemaMismatch {
+                        path: f.path.clone(),
+                        position: None,
+                        message: format!(
+                            "its columns ({}) differ from those of {} ({})",
+                            f.schema, self.first_path, self.schema
+                        ),
+                    });
+                }
+                if let Some(p) = &self.projection {
+                    f.project(p)?;
+                }
+                self.current = Some((f, false));
+                continue;
+            };
+            match current.next()? {
+                Some(batch) if *first => return Ok(Some(batch)),
+                Some(batch) => {
+                    let first_row = current.rows - batch.num_rows() as u64;
+                    return conform(batch, &self.output, &current.path, first_row).map(Some);
+                }
+                None => self.current = None,
+            }
+        }
     }
 }
 
@@ -494,48 +587,19 @@ impl Source for ArrowFiles {
     }
 
     fn push_projection(&mut self, sorted: &[usize]) -> Result<bool> {
+        self.output = Arc::new(
+            self.schema
+                .project(sorted)
+                .map_err(|e| Error::internal(format!("a projection outside the schema: {e}")))?,
+        );
         self.projection = Some(sorted.to_vec());
-        if let Some(f) = self.current.as_mut() {
+        if let Some((f, _)) = self.current.as_mut() {
             f.project(sorted)?;
         }
         Ok(true)
     }
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        loop {
-            let Some(current) = self.current.as_mut() else {
-                if self.next_index >= self.paths.len() {
-                    return Ok(None);
-                }
-                let path = self.paths[self.next_index].clone();
-                self.next_index += 1;
-                let mut f = OneFile::open(
-                    &path,
-                    self.format,
-                    self.compression,
-                    self.batch_size,
-                    self.num_threads,
-                )?;
-                if !same_columns(&f.schema, &self.schema) {
-                    return Err(Error::SchemaMismatch {
-                        path: path.clone(),
-                        position: None,
-                        message: format!(
-                            "its columns ({}) differ from those of {} ({})",
-                            f.schema, self.paths[0], self.schema
-                        ),
-                    });
-                }
-                if let Some(p) = &self.projection {
-                    f.project(p)?;
-                }
-                self.current = Some(f);
-                continue;
-            };
-            match current.next()? {
-                Some(batch) => return Ok(Some(batch)),
-                None => self.current = None,
-            }
-        }
+        self.advance()
     }
 }

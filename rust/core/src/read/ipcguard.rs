@@ -7,7 +7,8 @@
 //! buffer's compressed bytes or that exceeds the machine's physical memory. The reference
 //! (`fast_axolotl/_fallback/reading.py`, `_ipc_guard_message`) applies the same rules.
 
-use arrow_ipc::{CompressionType, Message, MessageHeader};
+use arrow_ipc::{CompressionType, Message, MessageHeader, MetadataVersion};
+use arrow_schema::{DataType, Schema};
 
 /// LZ4 (block format): a sequence costs at least 3 bytes (token and match offset) and its
 /// output is its literals (each one input byte) plus a match of at most 19 bytes plus 255
@@ -207,4 +208,104 @@ fn zstd_frame(data: &[u8]) -> Option<(usize, u128)> {
         Err(_) => return None,
     };
     Some((at, bound))
+}
+
+/// The deepest nesting of list/struct levels a column may have: pyarrow's C data import
+/// refuses a 63rd level ("Recursion level in ArrowSchema struct exceeded"), so a deeper
+/// column could be read here and never handed to Python.
+pub const MAX_NESTING: usize = 62;
+
+/// Nested levels of a type as the C data interface counts them (one per child schema).
+fn depth(data_type: &DataType) -> usize {
+    match data_type {
+        DataType::List(child)
+        | DataType::LargeList(child)
+        | DataType::ListView(child)
+        | DataType::LargeListView(child)
+        | DataType::FixedSizeList(child, _)
+        | DataType::Map(child, _) => 1 + depth(child.data_type()),
+        DataType::Struct(children) => {
+            1 + children
+                .iter()
+                .map(|f| depth(f.data_type()))
+                .max()
+                .unwrap_or(0)
+        }
+        DataType::Union(children, _) => {
+            1 + children
+                .iter()
+                .map(|(_, f)| depth(f.data_type()))
+                .max()
+                .unwrap_or(0)
+        }
+        DataType::Dictionary(_, value) => depth(value),
+        DataType::RunEndEncoded(_, value) => 1 + depth(value.data_type()),
+        _ => 0,
+    }
+}
+
+/// Refuse a schema with a column nested deeper than [`MAX_NESTING`] levels (the reason).
+pub fn check_depth(schema: &Schema) -> Result<(), String> {
+    for field in schema.fields() {
+        let levels = depth(field.data_type());
+        if levels > MAX_NESTING {
+            return Err(format!(
+                "column '{}' is nested {levels} levels deep; at most {MAX_NESTING} are supported",
+                field.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuse IPC metadata older than V4 (pre-1.0 Arrow, whose layout arrow-ipc does not read).
+pub fn check_version(version: MetadataVersion) -> Result<(), String> {
+    if version.0 < MetadataVersion::V4.0 {
+        return Err(format!(
+            "IPC metadata version V{} is not supported (V4 and V5 are)",
+            version.0 + 1
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use arrow_schema::Field;
+    use std::sync::Arc;
+
+    fn nested_list(levels: usize) -> Schema {
+        let mut t = DataType::Int64;
+        for _ in 0..levels {
+            t = DataType::List(Arc::new(Field::new("item", t, true)));
+        }
+        Schema::new(vec![Field::new("x", t, true)])
+    }
+
+    #[test]
+    fn sixty_two_levels_pass_and_sixty_three_are_refused() {
+        assert!(check_depth(&nested_list(62)).is_ok());
+        let e = check_depth(&nested_list(63)).unwrap_err();
+        assert!(e.contains("63 levels"), "{e}");
+    }
+
+    #[test]
+    fn a_struct_counts_as_a_level() {
+        let inner = nested_list(62).field(0).clone();
+        let s = Schema::new(vec![Field::new(
+            "s",
+            DataType::Struct(vec![inner].into()),
+            true,
+        )]);
+        assert!(check_depth(&s).is_err());
+    }
+
+    #[test]
+    fn versions_before_v4_are_refused() {
+        assert!(check_version(MetadataVersion::V4).is_ok());
+        assert!(check_version(MetadataVersion::V5).is_ok());
+        let e = check_version(MetadataVersion::V3).unwrap_err();
+        assert!(e.contains("V3"), "{e}");
+    }
 }
