@@ -9,7 +9,10 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_buffer::{Buffer, MutableBuffer};
 use arrow_ipc::convert::try_fb_to_schema;
 use arrow_ipc::reader::{read_dictionary, read_footer_length, read_record_batch, FileDecoder};
-use arrow_ipc::{root_as_footer, root_as_message, Block, Message, MessageHeader, MetadataVersion};
+use arrow_ipc::{
+    root_as_footer_with_opts, root_as_message_with_opts, Block, Message, MessageHeader,
+    MetadataVersion,
+};
 use arrow_schema::SchemaRef;
 
 use super::ipcguard;
@@ -211,9 +214,19 @@ impl<R: Read> IpcStream<R> {
     }
 }
 
+/// Flatbuffer verification allowing schemas nested 62 levels deep (each level costs the
+/// verifier about three: the default 64 stops near 20 levels, which pyarrow reads).
+fn verifier() -> flatbuffers::VerifierOptions {
+    flatbuffers::VerifierOptions {
+        max_depth: 4 * (ipcguard::MAX_NESTING + 8),
+        ..Default::default()
+    }
+}
+
 /// A message's flatbuffer (verified).
 fn parse(meta: &[u8]) -> std::result::Result<Message<'_>, String> {
-    root_as_message(meta).map_err(|e| format!("Unable to get root as message: {e:?}"))
+    root_as_message_with_opts(&verifier(), meta)
+        .map_err(|e| format!("Unable to get root as message: {e:?}"))
 }
 
 /// The IPC file format (random access through the footer), decoded with arrow-ipc's
@@ -245,7 +258,7 @@ impl IpcFile {
         file.seek(SeekFrom::End(-10 - footer_len as i64))
             .map_err(err)?;
         file.read_exact(&mut footer_data).map_err(err)?;
-        let footer = root_as_footer(&footer_data)
+        let footer = root_as_footer_with_opts(&verifier(), &footer_data)
             .map_err(|e| format!("Unable to get root as footer: {e:?}"))?;
         let blocks: Vec<Block> = footer
             .recordBatches()
@@ -603,3 +616,6 @@ impl Source for ArrowFiles {
         self.advance()
     }
 }
+
+#[cfg(test)]
+mod tests;
