@@ -74,7 +74,11 @@ fn open(paths: &[&str], format: Format) -> Result<ArrowFiles> {
 #[test]
 fn an_ipc_file_and_stream_with_v4_metadata_are_read() {
     let batch = ints("a", true, vec![Some(1), None, Some(3)]);
-    let path = write_ipc_file("v4.arrow", &[batch.clone()], MetadataVersion::V4);
+    let path = write_ipc_file(
+        "v4.arrow",
+        std::slice::from_ref(&batch),
+        MetadataVersion::V4,
+    );
     let (got, err) = read_all(&mut open(&[&path], Format::Arrow).unwrap());
     assert!(err.is_none(), "{err:?}");
     assert_eq!(got, vec![batch.clone()]);
@@ -157,7 +161,11 @@ fn a_null_in_a_later_shard_of_a_non_nullable_column_names_the_shard_and_row() {
 #[test]
 fn a_compressed_ipc_file_is_spooled_and_read() {
     let batch = ints("a", false, (0..100).map(Some).collect());
-    let path = write_ipc_file("plain.arrow", &[batch.clone()], MetadataVersion::V5);
+    let path = write_ipc_file(
+        "plain.arrow",
+        std::slice::from_ref(&batch),
+        MetadataVersion::V5,
+    );
     let gz = temp_path("plain.arrow.gz");
     let mut enc = flate2::write::GzEncoder::new(
         std::fs::File::create(&gz).unwrap(),
