@@ -7,14 +7,17 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMicrosecondType;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
     ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::ProjectionMask;
+use parquet::basic::Type as PhysicalType;
 use parquet::file::reader::{ChunkReader, Length};
 
 use super::ahead::Ahead;
@@ -141,6 +144,10 @@ pub struct ParquetFile {
     batch_size: usize,
     num_threads: usize,
     projection: Option<Vec<usize>>,
+    /// The schema delivered: the Arrow types `pyarrow.parquet.read_table` gives.
+    target: SchemaRef,
+    /// Top-level INT96 columns (decoded as microseconds, range-checked, then nanoseconds).
+    int96: Vec<usize>,
     mode: Option<Mode>,
     /// Rows returned so far: where an error is reported (the damage is at or after it).
     rows: u64,
@@ -149,8 +156,20 @@ pub struct ParquetFile {
 impl ParquetFile {
     pub fn open(path: &str, file: File, batch_size: usize, num_threads: usize) -> Result<Self> {
         let file = SharedFile::new(file).map_err(|e| Error::io(path, e))?;
-        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+        let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
             .map_err(|e| at_row(corrupt(path, e), 0))?;
+        let target = Arc::new(as_pyarrow_reads(plain.schema(), true));
+        let int96 = int96_columns(&plain);
+        // Decode with hints: dates stored as INT32 as date32 (as pyarrow), INT96 as
+        // microseconds (nanoseconds overflow silently for dates outside 1677-2262).
+        let hinted = decode_schema(&as_pyarrow_reads(plain.schema(), false), &int96);
+        let metadata = match ArrowReaderMetadata::try_new(
+            plain.metadata().clone(),
+            ArrowReaderOptions::new().with_schema(Arc::new(hinted)),
+        ) {
+            Ok(m) => m,
+            Err(_) => plain, // a hint the file cannot take: cast after decoding instead
+        };
         // The parquet crate asserts (panics) on a negative column chunk range when it
         // reads the row group: refuse such a footer here (found by fuzzing).
         for (g, group) in metadata.metadata().row_groups().iter().enumerate() {
@@ -176,13 +195,46 @@ impl ParquetFile {
             batch_size,
             num_threads,
             projection: None,
+            target,
+            int96,
             mode: None,
             rows: 0,
         })
     }
 
     pub fn schema(&self) -> SchemaRef {
-        self.metadata.schema().clone()
+        self.target.clone()
+    }
+
+    /// A decoded batch in the target types; an INT96 value outside the nanosecond range is
+    /// refused with its row (pyarrow silently wraps it).
+    fn conform(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let indices: Vec<usize> = match &self.projection {
+            Some(p) => p.clone(),
+            None => (0..self.target.fields().len()).collect(),
+        };
+        let schema = Arc::new(
+            self.target
+                .project(&indices)
+                .map_err(|e| Error::internal(format!("projection outside the schema: {e}")))?,
+        );
+        if batch.schema().fields() == schema.fields() {
+            return Ok(batch);
+        }
+        let mut columns = Vec::with_capacity(indices.len());
+        for ((index, field), column) in indices.iter().zip(schema.fields()).zip(batch.columns()) {
+            if self.int96.contains(index) {
+                check_nanosecond_range(column, &self.path, self.rows, field.name())?;
+            }
+            let column = if column.data_type() == field.data_type() {
+                column.clone()
+            } else {
+                arrow_cast::cast(column, field.data_type())
+                    .map_err(|e| corrupt(&self.path, format!("column '{}': {e}", field.name())))?
+            };
+            columns.push(column);
+        }
+        super::batch_of(&schema, columns, batch.num_rows())
     }
 
     /// Read only these columns (sorted, unique indices of the schema); before the first batch.
@@ -283,6 +335,7 @@ impl ParquetFile {
     pub fn next(&mut self) -> Result<Option<RecordBatch>> {
         match self.next_batch() {
             Ok(Some(batch)) => {
+                let batch = self.conform(batch)?;
                 self.rows += batch.num_rows() as u64;
                 Ok(Some(batch))
             }
@@ -368,4 +421,149 @@ fn decode_group_unguarded(
         }
     }
     (out, None)
+}
+
+/// A schema as pyarrow's Parquet reader types it: `date64` (stored as INT32 dates) comes
+/// back as `date32`, and (`rename_maps`) a map's entries field is named after the map's own
+/// field. The decoding hint keeps the file's names (the parquet crate refuses renamed ones);
+/// the entries are renamed by a cast after decoding.
+fn as_pyarrow_reads(schema: &Schema, rename_maps: bool) -> Schema {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| pyarrow_field(f, rename_maps))
+        .collect();
+    Schema::new_with_metadata(fields, schema.metadata().clone())
+}
+
+fn pyarrow_field(field: &Field, rename_maps: bool) -> Field {
+    let inner = |f: &Field| pyarrow_field(f, rename_maps);
+    let data_type = match field.data_type() {
+        DataType::Date64 => DataType::Date32,
+        DataType::Map(entries, sorted) => {
+            let entries = inner(entries);
+            let entries = match rename_maps {
+                true => entries.with_name(field.name()),
+                false => entries,
+            };
+            DataType::Map(Arc::new(entries), *sorted)
+        }
+        DataType::Struct(children) => DataType::Struct(children.iter().map(|f| inner(f)).collect()),
+        DataType::List(child) => DataType::List(Arc::new(inner(child))),
+        DataType::LargeList(child) => DataType::LargeList(Arc::new(inner(child))),
+        DataType::FixedSizeList(child, n) => DataType::FixedSizeList(Arc::new(inner(child)), *n),
+        other => other.clone(),
+    };
+    field.clone().with_data_type(data_type)
+}
+
+/// Indices of the top-level columns stored as INT96.
+fn int96_columns(metadata: &ArrowReaderMetadata) -> Vec<usize> {
+    let schema = metadata.schema();
+    metadata
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .filter(|c| c.physical_type() == PhysicalType::INT96 && c.path().parts().len() == 1)
+        .filter_map(|c| schema.index_of(&c.path().parts()[0]).ok())
+        .collect()
+}
+
+/// The schema to decode with: the target, INT96 columns as microseconds.
+fn decode_schema(target: &Schema, int96: &[usize]) -> Schema {
+    let fields: Vec<Field> = target
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match f.data_type() {
+            DataType::Timestamp(_, tz) if int96.contains(&i) => f
+                .as_ref()
+                .clone()
+                .with_data_type(DataType::Timestamp(TimeUnit::Microsecond, tz.clone())),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Schema::new_with_metadata(fields, target.metadata().clone())
+}
+
+/// Refuse a microsecond timestamp that nanoseconds cannot hold (before 1677-09-21 or after
+/// 2262-04-11), naming the row. Columns decoded in another unit are left to the cast.
+fn check_nanosecond_range(column: &ArrayRef, path: &str, first_row: u64, name: &str) -> Result<()> {
+    let Some(micros) = column.as_primitive_opt::<TimestampMicrosecondType>() else {
+        return Ok(());
+    };
+    let (low, high) = (i64::MIN / 1000, i64::MAX / 1000);
+    let bad = micros
+        .iter()
+        .position(|v| v.is_some_and(|v| v < low || v > high));
+    match bad {
+        None => Ok(()),
+        Some(i) => Err(Error::data(
+            path,
+            Some(Position::Row(first_row + i as u64)),
+            format!(
+                "column '{name}': an INT96 timestamp outside the nanosecond range \
+                 (1677-09-21 to 2262-04-11)"
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date64_becomes_date32_and_map_entries_take_the_field_name() {
+        let entries = Field::new(
+            "entries",
+            DataType::Struct(
+                vec![
+                    Field::new("key", DataType::Utf8, false),
+                    Field::new("value", DataType::Int64, true),
+                ]
+                .into(),
+            ),
+            false,
+        );
+        let schema = Schema::new(vec![
+            Field::new("d", DataType::Date64, true),
+            Field::new("m", DataType::Map(Arc::new(entries), false), true),
+        ]);
+        let seen = as_pyarrow_reads(&schema, true);
+        assert_eq!(seen.field(0).data_type(), &DataType::Date32);
+        let DataType::Map(entries, _) = seen.field(1).data_type() else {
+            panic!("a map stays a map")
+        };
+        assert_eq!(entries.name(), "m");
+        let hint = as_pyarrow_reads(&schema, false);
+        let DataType::Map(entries, _) = hint.field(1).data_type() else {
+            panic!("a map stays a map")
+        };
+        assert_eq!(entries.name(), "entries");
+    }
+
+    #[test]
+    fn a_timestamp_beyond_the_nanosecond_range_names_its_row() {
+        let micros = arrow_array::TimestampMicrosecondArray::from(vec![
+            Some(0),
+            None,
+            Some(i64::MAX / 1000 + 1),
+        ]);
+        let column: ArrayRef = Arc::new(micros);
+        match check_nanosecond_range(&column, "f.parquet", 10, "ts") {
+            Err(Error::DataFormat { path, position, .. }) => {
+                assert_eq!(path, "f.parquet");
+                assert_eq!(position, Some(Position::Row(12)));
+            }
+            other => panic!("expected a DataFormat error, got {other:?}"),
+        }
+        let fine: ArrayRef = Arc::new(arrow_array::TimestampMicrosecondArray::from(vec![
+            i64::MIN / 1000,
+            i64::MAX / 1000,
+        ]));
+        assert!(check_nanosecond_range(&fine, "f.parquet", 0, "ts").is_ok());
+    }
 }
