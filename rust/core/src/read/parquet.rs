@@ -158,11 +158,21 @@ impl ParquetFile {
         let file = SharedFile::new(file).map_err(|e| Error::io(path, e))?;
         let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
             .map_err(|e| at_row(corrupt(path, e), 0))?;
-        let target = Arc::new(as_pyarrow_reads(plain.schema(), true));
         let int96 = int96_columns(&plain);
+        // pyarrow reads INT96 as nanoseconds whatever unit its embedded schema recorded
+        // (the parquet crate follows the embedded unit).
+        let target = Arc::new(with_int96_unit(
+            &as_pyarrow_reads(plain.schema(), true),
+            &int96,
+            TimeUnit::Nanosecond,
+        ));
         // Decode with hints: dates stored as INT32 as date32 (as pyarrow), INT96 as
         // microseconds (nanoseconds overflow silently for dates outside 1677-2262).
-        let hinted = decode_schema(&as_pyarrow_reads(plain.schema(), false), &int96);
+        let hinted = with_int96_unit(
+            &as_pyarrow_reads(plain.schema(), false),
+            &int96,
+            TimeUnit::Microsecond,
+        );
         let metadata = match ArrowReaderMetadata::try_new(
             plain.metadata().clone(),
             ArrowReaderOptions::new().with_schema(Arc::new(hinted)),
@@ -223,7 +233,11 @@ impl ParquetFile {
         }
         let mut columns = Vec::with_capacity(indices.len());
         for ((index, field), column) in indices.iter().zip(schema.fields()).zip(batch.columns()) {
-            if self.int96.contains(index) {
+            let nanos = matches!(
+                field.data_type(),
+                DataType::Timestamp(TimeUnit::Nanosecond, _)
+            );
+            if nanos && self.int96.contains(index) {
                 check_nanosecond_range(column, &self.path, self.rows, field.name())?;
             }
             let column = if column.data_type() == field.data_type() {
@@ -471,8 +485,8 @@ fn int96_columns(metadata: &ArrowReaderMetadata) -> Vec<usize> {
         .collect()
 }
 
-/// The schema to decode with: the target, INT96 columns as microseconds.
-fn decode_schema(target: &Schema, int96: &[usize]) -> Schema {
+/// `schema` with its (top-level) INT96 columns as timestamps of this unit.
+fn with_int96_unit(target: &Schema, int96: &[usize], unit: TimeUnit) -> Schema {
     let fields: Vec<Field> = target
         .fields()
         .iter()
@@ -481,7 +495,7 @@ fn decode_schema(target: &Schema, int96: &[usize]) -> Schema {
             DataType::Timestamp(_, tz) if int96.contains(&i) => f
                 .as_ref()
                 .clone()
-                .with_data_type(DataType::Timestamp(TimeUnit::Microsecond, tz.clone())),
+                .with_data_type(DataType::Timestamp(unit, tz.clone())),
             _ => f.as_ref().clone(),
         })
         .collect();
@@ -565,5 +579,53 @@ mod tests {
             i64::MAX / 1000,
         ]));
         assert!(check_nanosecond_range(&fine, "f.parquet", 0, "ts").is_ok());
+    }
+
+    /// Fixtures written by pyarrow (testdata/make_parquet_types.py, which prints the schema
+    /// `pyarrow.parquet.read_table` gives: the one expected here).
+    fn fixture(name: &str) -> (String, ParquetFile) {
+        let path = format!("{}/src/read/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
+        let file = File::open(&path).unwrap();
+        let reader = ParquetFile::open(&path, file, 1024, 1).unwrap();
+        (path, reader)
+    }
+
+    #[test]
+    fn pyarrow_written_date64_int96_and_map_read_as_pyarrow_types_them() {
+        let (_, mut reader) = fixture("types.parquet");
+        let schema = reader.schema();
+        assert_eq!(schema.field(0).data_type(), &DataType::Date32);
+        assert_eq!(
+            schema.field(1).data_type(),
+            &DataType::Timestamp(TimeUnit::Nanosecond, None)
+        );
+        let DataType::Map(entries, _) = schema.field(2).data_type() else {
+            panic!("m is a map: {schema}")
+        };
+        assert_eq!(entries.name(), "m");
+        let batch = reader.next().unwrap().unwrap();
+        assert_eq!(batch.schema().fields(), schema.fields());
+        let ts = batch
+            .column(1)
+            .as_primitive::<arrow_array::types::TimestampNanosecondType>();
+        assert_eq!(ts.value(0), 1_577_880_000_000_000_000); // 2020-01-01 12:00
+        let days = batch
+            .column(0)
+            .as_primitive::<arrow_array::types::Date32Type>();
+        assert_eq!(days.value(0), 18_262);
+    }
+
+    #[test]
+    fn an_int96_date_outside_the_nanosecond_range_is_refused_with_its_row() {
+        let (path, mut reader) = fixture("int96_far.parquet");
+        match reader.next() {
+            Err(Error::DataFormat {
+                path: p, position, ..
+            }) => {
+                assert_eq!(p, path);
+                assert_eq!(position, Some(Position::Row(1)));
+            }
+            other => panic!("expected a DataFormat error, got {:?}", other.map(|_| ())),
+        }
     }
 }
