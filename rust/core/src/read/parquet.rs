@@ -158,6 +158,7 @@ impl ParquetFile {
         let file = SharedFile::new(file).map_err(|e| Error::io(path, e))?;
         let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
             .map_err(|e| at_row(corrupt(path, e), 0))?;
+        check_schema_depth(path, &plain)?;
         let int96 = int96_columns(&plain);
         // pyarrow reads INT96 as nanoseconds whatever unit its embedded schema recorded
         // (the parquet crate follows the embedded unit).
@@ -469,6 +470,31 @@ fn pyarrow_field(field: &Field, rename_maps: bool) -> Field {
         other => other.clone(),
     };
     field.clone().with_data_type(data_type)
+}
+
+/// pyarrow's Parquet reader refuses a schema more than 100 nodes deep ("Parquet schema too
+/// deeply nested"; a list level takes two nodes, so about 49 list levels): refused the same.
+const MAX_SCHEMA_DEPTH: usize = 100;
+
+fn check_schema_depth(path: &str, metadata: &ArrowReaderMetadata) -> Result<()> {
+    let schema = metadata.metadata().file_metadata().schema_descr();
+    match schema
+        .columns()
+        .iter()
+        .find(|c| c.path().parts().len() > MAX_SCHEMA_DEPTH)
+    {
+        None => Ok(()),
+        Some(c) => Err(Error::data(
+            path,
+            None,
+            format!(
+                "column '{}' is nested {} Parquet schema levels deep; at most {MAX_SCHEMA_DEPTH} \
+                 are supported (as pyarrow)",
+                c.path().parts()[0],
+                c.path().parts().len()
+            ),
+        )),
+    }
 }
 
 /// Indices of the top-level columns stored as INT96.

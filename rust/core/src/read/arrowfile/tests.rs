@@ -180,3 +180,40 @@ fn a_compressed_ipc_file_is_spooled_and_read() {
     assert!(err.is_none(), "{err:?}");
     assert_eq!(got, vec![batch]);
 }
+
+#[test]
+fn the_batches_before_a_damaged_one_come_out_first() {
+    let batch = ints("a", false, (0..100).map(Some).collect());
+    let path = temp_path("damaged.arrows");
+    let mut writer =
+        StreamWriter::try_new(std::fs::File::create(&path).unwrap(), &batch.schema()).unwrap();
+    writer.write(&batch).unwrap();
+    writer.write(&batch).unwrap();
+    writer.finish().unwrap();
+    let data = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &data[..data.len() - 40]).unwrap(); // the second body cut short
+    let (got, err) = read_all(&mut open(&[&path], Format::Arrow).unwrap());
+    assert_eq!(got, vec![batch]);
+    match err {
+        Some(Error::DataFormat {
+            path: p, position, ..
+        }) => {
+            assert_eq!(p, path);
+            assert_eq!(position, Some(Position::Row(100)));
+        }
+        other => panic!("expected a DataFormat error, got {other:?}"),
+    }
+}
+
+#[test]
+fn parquet_deeper_than_pyarrow_reads_is_refused_at_open() {
+    let ok = write_parquet("deep49.parquet", &[nested(49)]);
+    let (got, err) = read_all(&mut open(&[&ok], Format::Parquet).unwrap());
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(got, vec![nested(49)]);
+    let deep = write_parquet("deep50.parquet", &[nested(50)]);
+    match open(&[&deep], Format::Parquet) {
+        Err(Error::DataFormat { path, .. }) => assert_eq!(path, deep),
+        other => panic!("expected a DataFormat error, got {:?}", other.err()),
+    }
+}
