@@ -7,22 +7,24 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::sync::Arc;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::TimestampMicrosecondType;
-use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
     ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::ProjectionMask;
-use parquet::basic::Type as PhysicalType;
 use parquet::file::reader::{ChunkReader, Length};
 
 use super::ahead::Ahead;
 use crate::error::{Error, Position, Result};
 use crate::pool;
+
+mod types;
+use types::{
+    as_pyarrow_reads, check_nanosecond_range, check_schema_depth, int96_columns, with_int96_unit,
+};
 
 /// Rows per decoded batch at most. Decoding 200k tokenized rows took 1.2 CPU-s at 2,048
 /// rows per batch and 1.75 at 50,000 (large fresh buffers are slow to fill); joining the
@@ -438,174 +440,10 @@ fn decode_group_unguarded(
     (out, None)
 }
 
-/// A schema as pyarrow's Parquet reader types it: `date64` (stored as INT32 dates) comes
-/// back as `date32`, and (`rename_maps`) a map's entries field is named after the map's own
-/// field. The decoding hint keeps the file's names (the parquet crate refuses renamed ones);
-/// the entries are renamed by a cast after decoding.
-fn as_pyarrow_reads(schema: &Schema, rename_maps: bool) -> Schema {
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| pyarrow_field(f, rename_maps))
-        .collect();
-    Schema::new_with_metadata(fields, schema.metadata().clone())
-}
-
-fn pyarrow_field(field: &Field, rename_maps: bool) -> Field {
-    let inner = |f: &Field| pyarrow_field(f, rename_maps);
-    let data_type = match field.data_type() {
-        DataType::Date64 => DataType::Date32,
-        DataType::Map(entries, sorted) => {
-            let entries = inner(entries);
-            let entries = match rename_maps {
-                true => entries.with_name(field.name()),
-                false => entries,
-            };
-            DataType::Map(Arc::new(entries), *sorted)
-        }
-        DataType::Struct(children) => DataType::Struct(children.iter().map(|f| inner(f)).collect()),
-        DataType::List(child) => DataType::List(Arc::new(inner(child))),
-        DataType::LargeList(child) => DataType::LargeList(Arc::new(inner(child))),
-        DataType::FixedSizeList(child, n) => DataType::FixedSizeList(Arc::new(inner(child)), *n),
-        other => other.clone(),
-    };
-    field.clone().with_data_type(data_type)
-}
-
-/// pyarrow's Parquet reader refuses a schema more than 100 nodes deep ("Parquet schema too
-/// deeply nested"; a list level takes two nodes, so about 49 list levels): refused the same.
-const MAX_SCHEMA_DEPTH: usize = 100;
-
-fn check_schema_depth(path: &str, metadata: &ArrowReaderMetadata) -> Result<()> {
-    let schema = metadata.metadata().file_metadata().schema_descr();
-    match schema
-        .columns()
-        .iter()
-        .find(|c| c.path().parts().len() > MAX_SCHEMA_DEPTH)
-    {
-        None => Ok(()),
-        Some(c) => Err(Error::data(
-            path,
-            None,
-            format!(
-                "column '{}' is nested {} Parquet schema levels deep; at most {MAX_SCHEMA_DEPTH} \
-                 are supported (as pyarrow)",
-                c.path().parts()[0],
-                c.path().parts().len()
-            ),
-        )),
-    }
-}
-
-/// Indices of the top-level columns stored as INT96.
-fn int96_columns(metadata: &ArrowReaderMetadata) -> Vec<usize> {
-    let schema = metadata.schema();
-    metadata
-        .metadata()
-        .file_metadata()
-        .schema_descr()
-        .columns()
-        .iter()
-        .filter(|c| c.physical_type() == PhysicalType::INT96 && c.path().parts().len() == 1)
-        .filter_map(|c| schema.index_of(&c.path().parts()[0]).ok())
-        .collect()
-}
-
-/// `schema` with its (top-level) INT96 columns as timestamps of this unit.
-fn with_int96_unit(target: &Schema, int96: &[usize], unit: TimeUnit) -> Schema {
-    let fields: Vec<Field> = target
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| match f.data_type() {
-            DataType::Timestamp(_, tz) if int96.contains(&i) => f
-                .as_ref()
-                .clone()
-                .with_data_type(DataType::Timestamp(unit, tz.clone())),
-            _ => f.as_ref().clone(),
-        })
-        .collect();
-    Schema::new_with_metadata(fields, target.metadata().clone())
-}
-
-/// Refuse a microsecond timestamp that nanoseconds cannot hold (before 1677-09-21 or after
-/// 2262-04-11), naming the row. Columns decoded in another unit are left to the cast.
-fn check_nanosecond_range(column: &ArrayRef, path: &str, first_row: u64, name: &str) -> Result<()> {
-    let Some(micros) = column.as_primitive_opt::<TimestampMicrosecondType>() else {
-        return Ok(());
-    };
-    let (low, high) = (i64::MIN / 1000, i64::MAX / 1000);
-    let bad = micros
-        .iter()
-        .position(|v| v.is_some_and(|v| v < low || v > high));
-    match bad {
-        None => Ok(()),
-        Some(i) => Err(Error::data(
-            path,
-            Some(Position::Row(first_row + i as u64)),
-            format!(
-                "column '{name}': an INT96 timestamp outside the nanosecond range \
-                 (1677-09-21 to 2262-04-11)"
-            ),
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn date64_becomes_date32_and_map_entries_take_the_field_name() {
-        let entries = Field::new(
-            "entries",
-            DataType::Struct(
-                vec![
-                    Field::new("key", DataType::Utf8, false),
-                    Field::new("value", DataType::Int64, true),
-                ]
-                .into(),
-            ),
-            false,
-        );
-        let schema = Schema::new(vec![
-            Field::new("d", DataType::Date64, true),
-            Field::new("m", DataType::Map(Arc::new(entries), false), true),
-        ]);
-        let seen = as_pyarrow_reads(&schema, true);
-        assert_eq!(seen.field(0).data_type(), &DataType::Date32);
-        let DataType::Map(entries, _) = seen.field(1).data_type() else {
-            panic!("a map stays a map")
-        };
-        assert_eq!(entries.name(), "m");
-        let hint = as_pyarrow_reads(&schema, false);
-        let DataType::Map(entries, _) = hint.field(1).data_type() else {
-            panic!("a map stays a map")
-        };
-        assert_eq!(entries.name(), "entries");
-    }
-
-    #[test]
-    fn a_timestamp_beyond_the_nanosecond_range_names_its_row() {
-        let micros = arrow_array::TimestampMicrosecondArray::from(vec![
-            Some(0),
-            None,
-            Some(i64::MAX / 1000 + 1),
-        ]);
-        let column: ArrayRef = Arc::new(micros);
-        match check_nanosecond_range(&column, "f.parquet", 10, "ts") {
-            Err(Error::DataFormat { path, position, .. }) => {
-                assert_eq!(path, "f.parquet");
-                assert_eq!(position, Some(Position::Row(12)));
-            }
-            other => panic!("expected a DataFormat error, got {other:?}"),
-        }
-        let fine: ArrayRef = Arc::new(arrow_array::TimestampMicrosecondArray::from(vec![
-            i64::MIN / 1000,
-            i64::MAX / 1000,
-        ]));
-        assert!(check_nanosecond_range(&fine, "f.parquet", 0, "ts").is_ok());
-    }
+    use arrow_array::cast::AsArray;
 
     /// Fixtures written by pyarrow (testdata/make_parquet_types.py, which prints the schema
     /// `pyarrow.parquet.read_table` gives: the one expected here).
