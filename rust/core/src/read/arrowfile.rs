@@ -1,17 +1,15 @@
 //! Parquet and Arrow IPC (file and stream format, Feather v2) sources.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch};
-use arrow_buffer::{Buffer, MutableBuffer};
+use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
 use arrow_ipc::convert::try_fb_to_schema;
-use arrow_ipc::reader::{read_dictionary, read_footer_length, read_record_batch, FileDecoder};
+use arrow_ipc::reader::{read_footer_length, FileDecoder};
 use arrow_ipc::{
-    root_as_footer_with_opts, root_as_message_with_opts, Block, Message, MessageHeader,
-    MetadataVersion,
+    root_as_footer_with_opts, root_as_message_with_opts, Block, Message, MetadataVersion,
 };
 use arrow_schema::SchemaRef;
 
@@ -20,6 +18,9 @@ use super::parquet::ParquetFile;
 use super::source::{Input, Inputs};
 use super::{same_columns, Compression, Format, Source};
 use crate::error::{Error, Position, Result};
+use stream::{read_body, IpcStream};
+
+mod stream;
 
 /// A Parquet/IPC decoding failure. `rows`: rows of this file read correctly before it (the
 /// damage lies at or after that row; 0 when the file cannot even be opened).
@@ -29,189 +30,6 @@ fn corrupt(path: &str, rows: u64, e: impl std::fmt::Display) -> Error {
         Some(Position::Row(rows)),
         format!("corrupt or truncated file: {e}"),
     )
-}
-
-/// Prepends already-read bytes to a reader.
-struct Prefixed<R> {
-    head: Vec<u8>,
-    at: usize,
-    inner: R,
-}
-
-impl<R: Read> Read for Prefixed<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.at < self.head.len() {
-            let n = buf.len().min(self.head.len() - self.at);
-            buf[..n].copy_from_slice(&self.head[self.at..self.at + n]);
-            self.at += n;
-            return Ok(n);
-        }
-        self.inner.read(buf)
-    }
-}
-
-/// `read_exact` that reports how many bytes it got when the input ends first.
-fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match input.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
-/// Bodies are read in steps growing from this size, so a declared length larger than the
-/// input costs what the input holds, not the declared allocation.
-const BODY_STEP: usize = 64 << 20;
-
-/// Exactly `len` bytes into a 64-byte aligned buffer; a shorter input is an error.
-fn read_body(input: &mut impl Read, len: usize) -> std::result::Result<Buffer, String> {
-    let mut buf = MutableBuffer::new(0);
-    let mut step = BODY_STEP;
-    while buf.len() < len {
-        let have = buf.len();
-        let want = (len - have).min(step);
-        buf.resize(have + want, 0);
-        let got = read_full(input, &mut buf.as_slice_mut()[have..]).map_err(|e| e.to_string())?;
-        if got < want {
-            return Err(format!(
-                "unexpected end of input: a message body of {len} bytes holds only {} bytes",
-                have + got
-            ));
-        }
-        step = step.saturating_mul(2);
-    }
-    Ok(buf.into())
-}
-
-/// The IPC stream format read message by message: each record batch and dictionary batch is
-/// checked ([`ipcguard::check_message`]) before arrow-ipc decodes it. Same semantics as
-/// arrow-ipc's `StreamReader`, except that an input ending inside a message's 4-byte marker
-/// is a truncated file (as for pyarrow and the reference), not a clean end.
-struct IpcStream<R> {
-    input: R,
-    schema: SchemaRef,
-    dictionaries: HashMap<i64, ArrayRef>,
-    finished: bool,
-}
-
-/// One message: its flatbuffer metadata and its body.
-type RawMessage = (Vec<u8>, Buffer);
-
-impl<R: Read> IpcStream<R> {
-    fn open(mut input: R) -> std::result::Result<Self, String> {
-        let Some((meta, _)) = Self::read_message(&mut input)? else {
-            return Err("Expected schema message, found empty stream.".into());
-        };
-        let message = parse(&meta)?;
-        if message.header_type() != MessageHeader::Schema {
-            return Err(format!(
-                "Expected a schema as the first message in the stream, got: {:?}",
-                message.header_type()
-            ));
-        }
-        ipcguard::check_version(message.version())?;
-        let schema = message
-            .header_as_schema()
-            .ok_or("Failed to parse schema from message header")?;
-        let schema = try_fb_to_schema(schema).map_err(|e| e.to_string())?;
-        Ok(IpcStream {
-            input,
-            schema: Arc::new(schema),
-            dictionaries: HashMap::new(),
-            finished: false,
-        })
-    }
-
-    /// The next message, or None at the end of the stream (end of input at a message
-    /// boundary, or the end-of-stream marker).
-    fn read_message(input: &mut R) -> std::result::Result<Option<RawMessage>, String> {
-        let cut = "the stream ends inside a message marker";
-        let mut word = [0u8; 4];
-        match read_full(input, &mut word).map_err(|e| e.to_string())? {
-            0 => return Ok(None),
-            4 => {}
-            _ => return Err(cut.into()),
-        }
-        // A continuation marker, then the length.
-        if word == [0xFF; 4] && read_full(input, &mut word).map_err(|e| e.to_string())? < 4 {
-            return Err(cut.into());
-        }
-        let meta_len = i32::from_le_bytes(word);
-        if meta_len == 0 {
-            return Ok(None);
-        }
-        let meta_len = usize::try_from(meta_len)
-            .map_err(|_| format!("Invalid metadata length: {meta_len}"))?;
-        let mut meta = Vec::new();
-        let read = input
-            .by_ref()
-            .take(meta_len as u64)
-            .read_to_end(&mut meta)
-            .map_err(|e| e.to_string())?;
-        if read != meta_len {
-            return Err(format!(
-                "Unexpected end of stream: expected {meta_len} metadata bytes, got {read}"
-            ));
-        }
-        let body_len = parse(&meta)?.bodyLength();
-        let body_len = usize::try_from(body_len)
-            .map_err(|_| format!("Invalid IPC message body length: {body_len}"))?;
-        let body = read_body(input, body_len)?;
-        Ok(Some((meta, body)))
-    }
-
-    /// The next record batch (dictionary batches on the way are applied).
-    fn next(&mut self) -> std::result::Result<Option<RecordBatch>, String> {
-        while !self.finished {
-            let Some((meta, body)) = Self::read_message(&mut self.input)? else {
-                self.finished = true;
-                break;
-            };
-            let message = parse(&meta)?;
-            ipcguard::check_message(&message, &body)?;
-            let version = message.version();
-            ipcguard::check_version(version)?;
-            match message.header_type() {
-                MessageHeader::Schema => {
-                    return Err("Expected a record batch, but found a schema".into())
-                }
-                MessageHeader::RecordBatch => {
-                    let batch = message
-                        .header_as_record_batch()
-                        .ok_or("Unable to read IPC message as record batch")?;
-                    let schema = self.schema.clone();
-                    let dictionaries = &self.dictionaries;
-                    let batch = super::decoder_guard(|| {
-                        read_record_batch(&body, batch, schema, dictionaries, None, &version)
-                    })?
-                    .map_err(|e| e.to_string())?;
-                    return Ok(Some(batch));
-                }
-                MessageHeader::DictionaryBatch => {
-                    let dictionary = message
-                        .header_as_dictionary_batch()
-                        .ok_or("Failed to parse dictionary batch from message header")?;
-                    let schema = &self.schema;
-                    let dictionaries = &mut self.dictionaries;
-                    super::decoder_guard(|| {
-                        read_dictionary(&body, dictionary, schema, dictionaries, &version)
-                    })?
-                    .map_err(|e| e.to_string())?;
-                }
-                other => {
-                    return Err(format!(
-                        "Unsupported message header type in IPC stream: '{other:?}'"
-                    ))
-                }
-            }
-        }
-        Ok(None)
-    }
 }
 
 /// Flatbuffer verification allowing schemas nested 62 levels deep (each level costs the
@@ -384,7 +202,7 @@ enum Open {
     /// The reader and a handle on its file: the decoder takes its projection at
     /// construction, so projecting reopens it on the same (possibly spooled) file.
     IpcFile(Box<IpcFile>, File),
-    IpcStream(Box<IpcStream<Prefixed<Box<dyn BufRead + Send>>>>),
+    IpcStream(Box<IpcStream<Box<dyn BufRead + Send>>>),
 }
 
 struct OneFile {
@@ -432,12 +250,7 @@ impl OneFile {
                 Open::IpcFile(Box::new(reader), again),
             );
         }
-        let reader = IpcStream::open(Prefixed {
-            head: Vec::new(),
-            at: 0,
-            inner: input.into_bytes(),
-        })
-        .map_err(|e| corrupt(&path, 0, e))?;
+        let reader = IpcStream::open(input.into_bytes()).map_err(|e| corrupt(&path, 0, e))?;
         one(reader.schema.clone(), Open::IpcStream(Box::new(reader)))
     }
 
