@@ -23,7 +23,7 @@ use crate::pool;
 
 mod types;
 use types::{
-    as_pyarrow_reads, check_nanosecond_range, check_schema_depth, int96_columns, with_int96_unit,
+    check_nanosecond_range, check_schema_depth, int96_columns, pyarrow_schema, with_int96_unit,
 };
 
 /// Rows per decoded batch at most. Decoding 200k tokenized rows took 1.2 CPU-s at 2,048
@@ -165,14 +165,14 @@ impl ParquetFile {
         // pyarrow reads INT96 as nanoseconds whatever unit its embedded schema recorded
         // (the parquet crate follows the embedded unit).
         let target = Arc::new(with_int96_unit(
-            &as_pyarrow_reads(plain.schema(), true),
+            &pyarrow_schema(&plain, true),
             &int96,
             TimeUnit::Nanosecond,
         ));
         // Decode with hints: dates stored as INT32 as date32 (as pyarrow), INT96 as
         // microseconds (nanoseconds overflow silently for dates outside 1677-2262).
         let hinted = with_int96_unit(
-            &as_pyarrow_reads(plain.schema(), false),
+            &pyarrow_schema(&plain, false),
             &int96,
             TimeUnit::Microsecond,
         );

@@ -217,3 +217,16 @@ fn parquet_deeper_than_pyarrow_reads_is_refused_at_open() {
         other => panic!("expected a DataFormat error, got {:?}", other.err()),
     }
 }
+
+#[test]
+fn an_arrow_rs_date64_column_stored_as_int64_reads_as_int64_as_in_pyarrow() {
+    // arrow-rs writes date64 as INT64 without a date logical type; pyarrow.parquet reads
+    // that column as int64 (checked by hand with pyarrow 2x on this very file).
+    let schema = Arc::new(Schema::new(vec![Field::new("d", DataType::Date64, true)]));
+    let column: ArrayRef = Arc::new(arrow_array::Date64Array::from(vec![Some(86_400_000), None]));
+    let batch = RecordBatch::try_new(schema, vec![column]).unwrap();
+    let path = write_parquet("date64-int64.parquet", std::slice::from_ref(&batch));
+    let (got, err) = read_all(&mut open(&[&path], Format::Parquet).unwrap());
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(got, vec![ints("d", true, vec![Some(86_400_000), None])]);
+}

@@ -17,7 +17,7 @@ use crate::error::{Error, Position, Result};
 /// back as `date32`, and (`rename_maps`) a map's entries field is named after the map's own
 /// field. The decoding hint keeps the file's names (the parquet crate refuses renamed ones);
 /// the entries are renamed by a cast after decoding.
-pub(super) fn as_pyarrow_reads(schema: &Schema, rename_maps: bool) -> Schema {
+fn as_pyarrow_reads(schema: &Schema, rename_maps: bool) -> Schema {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
@@ -74,6 +74,31 @@ pub(super) fn check_schema_depth(path: &str, metadata: &ArrowReaderMetadata) -> 
 
 /// Indices of the top-level columns stored as INT96.
 pub(super) fn int96_columns(metadata: &ArrowReaderMetadata) -> Vec<usize> {
+    top_level_stored_as(metadata, PhysicalType::INT96)
+}
+
+/// The plain schema's types, pyarrow's renaming and date32 applied, except for top-level
+/// date64 columns stored as INT64 (arrow-rs writes them so, with no date logical type):
+/// pyarrow ignores the embedded schema there and reads int64, and so do we.
+pub(super) fn pyarrow_schema(metadata: &ArrowReaderMetadata, rename_maps: bool) -> Schema {
+    let plain = metadata.schema();
+    let seen = as_pyarrow_reads(plain, rename_maps);
+    let int64 = top_level_stored_as(metadata, PhysicalType::INT64);
+    let fields: Vec<Field> = seen
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match plain.field(i).data_type() {
+            DataType::Date64 if int64.contains(&i) => {
+                f.as_ref().clone().with_data_type(DataType::Int64)
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Schema::new_with_metadata(fields, seen.metadata().clone())
+}
+
+fn top_level_stored_as(metadata: &ArrowReaderMetadata, physical: PhysicalType) -> Vec<usize> {
     let schema = metadata.schema();
     metadata
         .metadata()
@@ -81,7 +106,7 @@ pub(super) fn int96_columns(metadata: &ArrowReaderMetadata) -> Vec<usize> {
         .schema_descr()
         .columns()
         .iter()
-        .filter(|c| c.physical_type() == PhysicalType::INT96 && c.path().parts().len() == 1)
+        .filter(|c| c.physical_type() == physical && c.path().parts().len() == 1)
         .filter_map(|c| schema.index_of(&c.path().parts()[0]).ok())
         .collect()
 }
