@@ -16,7 +16,7 @@ use arrow_schema::SchemaRef;
 use super::ipcguard;
 use super::parquet::ParquetFile;
 use super::source::{Input, Inputs};
-use super::{same_columns, Compression, Format, Source};
+use super::{same_columns, Format, Source};
 use crate::error::{Error, Position, Result};
 use stream::{read_body, IpcStream};
 
@@ -343,14 +343,25 @@ pub struct ArrowFiles {
 }
 
 impl ArrowFiles {
+    #[cfg(test)]
     pub fn open(
         paths: Vec<String>,
         format: Format,
-        compression: Option<Compression>,
+        compression: Option<super::Compression>,
         batch_size: usize,
         num_threads: usize,
     ) -> Result<Self> {
-        let mut inputs = Inputs::new(paths, compression);
+        let inputs = Inputs::new(paths, compression);
+        Self::from_inputs(inputs, format, batch_size, num_threads)
+    }
+
+    /// Over inputs the reader may have started (its first one opened to sniff the format).
+    pub fn from_inputs(
+        mut inputs: Inputs,
+        format: Format,
+        batch_size: usize,
+        num_threads: usize,
+    ) -> Result<Self> {
         let (schema, first_path, current) = match inputs.next_input()? {
             Some(input) => {
                 let f = OneFile::open(input, format, batch_size, num_threads)?;

@@ -309,10 +309,9 @@ fn open_source(
     o: &ReadOptions,
 ) -> Result<Box<dyn Source>> {
     Ok(match format {
-        Format::Parquet | Format::Arrow => Box::new(arrowfile::ArrowFiles::open(
-            paths,
+        Format::Parquet | Format::Arrow => Box::new(arrowfile::ArrowFiles::from_inputs(
+            inputs,
             format,
-            o.compression,
             o.batch_size,
             o.num_threads,
         )?),

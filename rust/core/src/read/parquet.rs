@@ -342,11 +342,7 @@ impl ParquetFile {
     }
 
     fn threads(&self) -> usize {
-        if self.num_threads == 0 {
-            pool::default_threads()
-        } else {
-            self.num_threads
-        }
+        pool::threads(self.num_threads)
     }
 
     pub fn next(&mut self) -> Result<Option<RecordBatch>> {

@@ -173,8 +173,14 @@ fn a_compressed_ipc_file_is_spooled_and_read() {
     );
     std::io::copy(&mut std::fs::File::open(&path).unwrap(), &mut enc).unwrap();
     enc.finish().unwrap();
-    let mut files =
-        ArrowFiles::open(vec![gz], Format::Arrow, Some(Compression::Gzip), 1024, 1).unwrap();
+    let mut files = ArrowFiles::open(
+        vec![gz],
+        Format::Arrow,
+        Some(crate::read::Compression::Gzip),
+        1024,
+        1,
+    )
+    .unwrap();
     files.push_projection(&[0]).unwrap();
     let (got, err) = read_all(&mut files);
     assert!(err.is_none(), "{err:?}");
