@@ -24,7 +24,10 @@ use super::{batch_of, Compression, Source, INFER_ROWS};
 use crate::error::{Error, Position, Result};
 
 /// Deepest nesting of arrays/objects a record may have (the record object is depth 1).
-pub const MAX_DEPTH: usize = 100;
+/// 63 because a column's Arrow type then has at most 62 nested levels: pyarrow's C data
+/// import refuses a 63rd ("Recursion level in ArrowSchema struct exceeded"), so deeper
+/// records must fail here, as a `DataFormatError` naming file and line.
+pub const MAX_DEPTH: usize = 63;
 
 /// A record-level problem: an error, or a skipped record under `on_error="skip"`.
 struct Bad {
@@ -83,35 +86,58 @@ fn is_float_literal(text: &str) -> bool {
     text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'))
 }
 
-/// Numbers in range, depth bounded.
-fn check_value(value: &Value, depth: usize) -> std::result::Result<(), Bad> {
-    match value {
-        Value::Number(n) => {
-            let text = n.as_str();
-            if is_float_literal(text) {
-                match text.parse::<f64>() {
-                    Ok(f) if f.is_finite() => Ok(()),
-                    _ => Err(bad(format!("number {text} overflows float64"))),
+/// Numbers in range and depth bounded, over the text of a record, every value included (a duplicate key's
+/// earlier values too, which the parsed `Value` no longer holds). Run only on text
+/// serde_json has accepted, so the scan need not re-check the grammar: outside strings,
+/// a number starts with `-` or a digit and `[`/`{` open a level.
+fn check_text(bytes: &[u8]) -> std::result::Result<(), Bad> {
+    let (mut i, mut depth) = (0, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
                 }
-            } else if text.parse::<i64>().is_ok() {
-                Ok(())
-            } else {
-                Err(bad(format!("integer {text} does not fit in int64")))
+                i += 1;
             }
-        }
-        Value::Array(items) => {
-            if depth + 1 > MAX_DEPTH {
-                return Err(bad(format!("nested deeper than {MAX_DEPTH} levels")));
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(bad(format!("nested deeper than {MAX_DEPTH} levels")));
+                }
+                i += 1;
             }
-            items.iter().try_for_each(|v| check_value(v, depth + 1))
-        }
-        Value::Object(map) => {
-            if depth + 1 > MAX_DEPTH {
-                return Err(bad(format!("nested deeper than {MAX_DEPTH} levels")));
+            b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
             }
-            map.values().try_for_each(|v| check_value(v, depth + 1))
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < bytes.len()
+                    && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                // The span is ASCII (the bytes matched above).
+                check_number(std::str::from_utf8(&bytes[start..i]).unwrap_or_default())?;
+            }
+            _ => i += 1,
         }
-        _ => Ok(()),
+    }
+    Ok(())
+}
+
+fn check_number(text: &str) -> std::result::Result<(), Bad> {
+    if is_float_literal(text) {
+        match text.parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(()),
+            _ => Err(bad(format!("number {text} overflows float64"))),
+        }
+    } else if text.parse::<i64>().is_ok() {
+        Ok(())
+    } else {
+        Err(bad(format!("integer {text} does not fit in int64")))
     }
 }
 
@@ -299,7 +325,7 @@ fn fits_j(kind: &JType, value: &J) -> bool {
     }
 }
 
-/// A checked `serde_json` value as a light tree (numbers were checked by [`check_value`]).
+/// A checked `serde_json` value as a light tree (numbers were checked by [`check_text`]).
 fn to_j(value: Value) -> J<'static> {
     match value {
         Value::Null => J::Null,
@@ -695,8 +721,10 @@ fn parse_checked(
 fn parse_record(bytes: &[u8], in_array: bool) -> std::result::Result<Map<String, Value>, Bad> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| bad(format!("invalid JSON: {e}")))?;
-    let depth_base = 0;
-    if let Err(b) = check_value(&value, depth_base) {
+    // serde_json keeps only the last of duplicate keys, so the numbers and depth of every
+    // value in the text are checked on the text itself (`{"a":1e400,"a":1}` is an error,
+    // as in Python's json with our parse_float).
+    if let Err(b) = check_text(bytes) {
         if in_array && b.message.starts_with("nested") {
             return Err(bad(format!("invalid JSON: {}", b.message)));
         }
@@ -927,6 +955,7 @@ impl JsonSource {
             data.clear();
             spans.clear();
             let mut tail = None;
+            let mut stop = None;
             while spans.len() < want {
                 let start = data.len();
                 match self.records.next_bytes(&mut data) {
@@ -951,18 +980,22 @@ impl JsonSource {
             };
             for (span, parsed) in spans.iter().zip(parsed) {
                 let (path, position, start, end) = span;
-                let row = match parsed? {
-                    Ok(row) => row,
-                    Err(b) => {
-                        self.fail(path, position, b)?;
-                        continue;
-                    }
-                };
-                match unify_row(&kinds, row) {
-                    Ok(merged) => kinds = merged,
-                    Err(b) => {
-                        self.fail(path, position, b)?;
-                        continue;
+                let outcome = parsed.and_then(|parsed| match parsed {
+                    Ok(row) => match unify_row(&kinds, row) {
+                        Ok(merged) => {
+                            kinds = merged;
+                            Ok(true)
+                        }
+                        Err(b) => self.fail(path, position, b).map(|()| false),
+                    },
+                    Err(b) => self.fail(path, position, b).map(|()| false),
+                });
+                match outcome {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        stop = Some(e);
+                        break;
                     }
                 }
                 buffer.data.extend_from_slice(&data[*start..*end]);
@@ -970,8 +1003,15 @@ impl JsonSource {
                     .records
                     .push((path.clone(), position.clone(), buffer.data.len()));
             }
-            if let Some(e) = tail {
-                return Err(e);
+            if let Some(e) = stop.take().or(tail) {
+                // Good rows first: the schema comes from the good records before the error,
+                // they are delivered, then the error (open fails only when there are none).
+                if buffer.records.is_empty() {
+                    return Err(e);
+                }
+                buffer.tail = Some(e);
+                self.read_done = true;
+                break;
             }
         }
         self.buffer = (!buffer.records.is_empty()).then_some(buffer);
@@ -1048,5 +1088,165 @@ impl Source for JsonSource {
 
     fn skipped(&self) -> u64 {
         self.skipped + self.chunked.skipped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn temp(name: &str, data: &[u8]) -> String {
+        let dir = std::env::temp_dir().join(format!("fa-json-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(data)
+            .unwrap();
+        path.display().to_string()
+    }
+
+    fn lines(good: usize, bad_at: Option<usize>) -> Vec<u8> {
+        let mut out = String::new();
+        for i in 0..good {
+            if bad_at == Some(i) {
+                out.push_str("{\"a\": \n");
+            }
+            out.push_str(&format!("{{\"a\": {i}}}\n"));
+        }
+        if bad_at == Some(good) {
+            out.push_str("{\"a\": \n");
+        }
+        out.into_bytes()
+    }
+
+    /// Rows delivered before the first error, and that error.
+    fn drain(source: &mut JsonSource) -> (usize, Option<Error>) {
+        let mut rows = 0;
+        loop {
+            match source.next_batch() {
+                Ok(Some(b)) => rows += b.num_rows(),
+                Ok(None) => return (rows, None),
+                Err(e) => return (rows, Some(e)),
+            }
+        }
+    }
+
+    fn open(path: &str, skip: bool) -> Result<JsonSource> {
+        JsonSource::open(vec![path.to_string()], false, None, 100, skip, 1)
+    }
+
+    #[test]
+    fn good_rows_before_an_error_inside_inference_come_first() {
+        let path = temp("bad5.jsonl", &lines(5, Some(5)));
+        let mut source = open(&path, false).unwrap();
+        assert_eq!(source.schema().field(0).data_type(), &DataType::Int64);
+        let (rows, error) = drain(&mut source);
+        assert_eq!(rows, 5);
+        let error = error.expect("the bad line is an error");
+        assert!(matches!(
+            error,
+            Error::DataFormat {
+                position: Some(Position::Line(6)),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn good_rows_before_an_error_after_inference_come_first() {
+        let path = temp("bad1500.jsonl", &lines(1500, Some(1500)));
+        let (rows, error) = drain(&mut open(&path, false).unwrap());
+        assert_eq!(rows, 1500);
+        assert!(matches!(error, Some(Error::DataFormat { .. })));
+    }
+
+    #[test]
+    fn open_fails_only_when_the_first_record_is_bad() {
+        let path = temp("bad0.jsonl", &lines(3, Some(0)));
+        assert!(matches!(open(&path, false), Err(Error::DataFormat { .. })));
+    }
+
+    #[test]
+    fn skipped_records_count_once_inside_and_after_inference() {
+        let mut data = Vec::new();
+        for i in 0..2000 {
+            if i % 100 == 7 {
+                data.extend_from_slice(b"{\"a\": oops}\n");
+            } else {
+                data.extend_from_slice(format!("{{\"a\": {i}}}\n").as_bytes());
+            }
+        }
+        let path = temp("skips.jsonl", &data);
+        let mut source = open(&path, true).unwrap();
+        let (rows, error) = drain(&mut source);
+        assert!(error.is_none());
+        assert_eq!(rows, 1980);
+        assert_eq!(source.skipped(), 20);
+    }
+
+    fn nested(levels: usize) -> String {
+        // The record object is level 1; each list adds one.
+        format!(
+            "{{\"a\": {}1{}}}",
+            "[".repeat(levels - 1),
+            "]".repeat(levels - 1)
+        )
+    }
+
+    #[test]
+    fn nesting_is_bounded_at_63_levels() {
+        assert_eq!(MAX_DEPTH, 63);
+        let ok = temp("deep63.jsonl", format!("{}\n", nested(63)).as_bytes());
+        let (rows, error) = drain(&mut open(&ok, false).unwrap());
+        assert_eq!((rows, error.is_none()), (1, true));
+        for levels in [64, 100] {
+            let data = format!("{}\n{}\n", nested(2), nested(levels));
+            let deep = temp(&format!("deep{levels}.jsonl"), data.as_bytes());
+            let (rows, error) = drain(&mut open(&deep, false).unwrap());
+            assert_eq!(rows, 1);
+            match error {
+                Some(Error::DataFormat {
+                    path,
+                    position: Some(Position::Line(2)),
+                    message,
+                }) => {
+                    assert_eq!(path, deep);
+                    assert!(message.contains("nested deeper than 63"), "{message}");
+                }
+                other => panic!("{other:?}"),
+            }
+            // Skippable.
+            let mut source = open(&deep, true).unwrap();
+            assert_eq!(drain(&mut source).0, 1);
+            assert_eq!(source.skipped(), 1);
+        }
+    }
+
+    #[test]
+    fn every_value_of_a_duplicate_key_is_checked() {
+        assert!(check_text(br#"{"a":1e400,"a":1}"#).is_err());
+        assert!(check_text(br#"{"a":99999999999999999999,"a":1}"#).is_err());
+        assert!(check_text(br#"{"s":"1e400 [[[","a":-1.5e3}"#).is_ok());
+        let path = temp("dup.jsonl", b"{\"a\":1}\n{\"a\":1e400,\"a\":1}\n");
+        let (rows, error) = drain(&mut open(&path, false).unwrap());
+        assert_eq!(rows, 1);
+        assert!(matches!(
+            error,
+            Some(Error::DataFormat {
+                position: Some(Position::Line(2)),
+                ..
+            })
+        ));
+        // Otherwise the last value wins.
+        let path = temp("dup_ok.jsonl", b"{\"a\":1,\"b\":2,\"a\":3}\n");
+        let mut source = open(&path, false).unwrap();
+        let batch = source.next_batch().unwrap().unwrap();
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::Int64Type;
+        assert_eq!(batch.schema().field(0).name(), "a");
+        assert_eq!(batch.column(0).as_primitive::<Int64Type>().value(0), 3);
     }
 }
