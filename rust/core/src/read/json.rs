@@ -32,20 +32,55 @@ pub const MAX_DEPTH: usize = 63;
 /// A record-level problem: an error, or a skipped record under `on_error="skip"`.
 struct Bad {
     message: String,
-    mismatch: bool,
+    kind: BadKind,
+}
+
+/// What went wrong with a record: decides the error class and, inside a JSON array
+/// document, whether the whole read stops (typed, never read from the message text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BadKind {
+    /// Not JSON at all (in a JSON document: the document is invalid, fatal).
+    Syntax,
+    /// Nested deeper than [`MAX_DEPTH`] (in a JSON document: fatal, as for `json.load`).
+    TooDeep,
+    /// Valid JSON our rules refuse (a number out of range, not an object).
+    Value,
+    /// A value that does not fit the inferred schema (`SchemaMismatchError`).
+    Mismatch,
+}
+
+impl Bad {
+    /// Whether, in a JSON array document, this makes the document itself invalid.
+    fn breaks_document(&self) -> bool {
+        matches!(self.kind, BadKind::Syntax | BadKind::TooDeep)
+    }
 }
 
 fn bad(message: impl Into<String>) -> Bad {
     Bad {
         message: message.into(),
-        mismatch: false,
+        kind: BadKind::Value,
+    }
+}
+
+fn syntax(message: impl Into<String>) -> Bad {
+    Bad {
+        message: message.into(),
+        kind: BadKind::Syntax,
+    }
+}
+
+fn too_deep() -> Bad {
+    Bad {
+        message: format!("nested deeper than {MAX_DEPTH} levels"),
+        kind: BadKind::TooDeep,
     }
 }
 
 fn mismatch(message: impl Into<String>) -> Bad {
     Bad {
         message: message.into(),
-        mismatch: true,
+        kind: BadKind::Mismatch,
     }
 }
 
@@ -104,7 +139,7 @@ fn check_text(bytes: &[u8]) -> std::result::Result<(), Bad> {
             b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_DEPTH {
-                    return Err(bad(format!("nested deeper than {MAX_DEPTH} levels")));
+                    return Err(too_deep());
                 }
                 i += 1;
             }
@@ -711,7 +746,7 @@ fn parse_checked(
 ) -> Result<std::result::Result<Map<String, Value>, Bad>> {
     let parsed = parse_record(bytes, in_array);
     if let Err(b) = &parsed {
-        if in_array && !b.mismatch && b.message.starts_with("invalid JSON") {
+        if in_array && b.breaks_document() {
             return Err(Error::data(path, Some(position.clone()), b.message.clone()));
         }
     }
@@ -720,13 +755,14 @@ fn parse_checked(
 
 fn parse_record(bytes: &[u8], in_array: bool) -> std::result::Result<Map<String, Value>, Bad> {
     let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        serde_json::from_slice(bytes).map_err(|e| syntax(format!("invalid JSON: {e}")))?;
     // serde_json keeps only the last of duplicate keys, so the numbers and depth of every
     // value in the text are checked on the text itself (`{"a":1e400,"a":1}` is an error,
     // as in Python's json with our parse_float).
-    if let Err(b) = check_text(bytes) {
-        if in_array && b.message.starts_with("nested") {
-            return Err(bad(format!("invalid JSON: {}", b.message)));
+    if let Err(mut b) = check_text(bytes) {
+        if in_array && b.kind == BadKind::TooDeep {
+            // Worded as the document error it is (json.load refuses the whole document).
+            b.message = format!("invalid JSON: {}", b.message);
         }
         return Err(b);
     }
@@ -770,7 +806,7 @@ struct Decoder {
 impl Decoder {
     fn error(path: &str, position: &Position, b: Bad) -> Error {
         let (path, position) = (path.to_string(), Some(position.clone()));
-        if b.mismatch {
+        if b.kind == BadKind::Mismatch {
             Error::SchemaMismatch {
                 path,
                 position,
@@ -1248,5 +1284,21 @@ mod tests {
         use arrow_array::types::Int64Type;
         assert_eq!(batch.schema().field(0).name(), "a");
         assert_eq!(batch.column(0).as_primitive::<Int64Type>().value(0), 3);
+    }
+
+    #[test]
+    fn skippability_is_typed() {
+        let kind = |text: &[u8]| parse_record(text, false).err().map(|b| b.kind);
+        assert_eq!(kind(b"{\"a\": }"), Some(BadKind::Syntax));
+        assert_eq!(kind(nested(64).as_bytes()), Some(BadKind::TooDeep));
+        assert_eq!(kind(b"{\"a\": 1e400}"), Some(BadKind::Value));
+        assert_eq!(kind(b"[1]"), Some(BadKind::Value));
+        assert_eq!(kind(b"{\"a\": 1}"), None);
+        // In a JSON document, a syntax error or too deep a record is fatal even under skip.
+        let path = temp("doc.json", b"[{\"a\": 1}, {\"a\": 1e400}, {\"a\": oops}]");
+        let mut source = JsonSource::open(vec![path], true, None, 100, true, 1).unwrap();
+        let (rows, error) = drain(&mut source);
+        assert_eq!((rows, source.skipped()), (1, 1));
+        assert!(matches!(error, Some(Error::DataFormat { .. })), "{error:?}");
     }
 }
