@@ -797,7 +797,10 @@ struct Chunk {
 
 /// The decoding rules, fixed once the types are inferred; shared by the pool's jobs.
 struct Decoder {
+    /// Every column: each record is checked whole, with or without a projection.
     kinds: Vec<(String, JType)>,
+    /// The columns built (indices into `kinds`, sorted) and their schema.
+    built: Vec<usize>,
     schema: SchemaRef,
     skip_bad: bool,
     array: bool,
@@ -848,9 +851,10 @@ impl Decoder {
 
     fn build(&self, rows: &[Obj]) -> Result<RecordBatch> {
         let columns = self
-            .kinds
+            .built
             .iter()
-            .map(|(name, kind)| {
+            .map(|&i| {
+                let (name, kind) = &self.kinds[i];
                 let values: Vec<Option<&J>> = rows.iter().map(|r| get(r, name)).collect();
                 build(kind, &values)
             })
@@ -914,6 +918,8 @@ pub struct JsonSource {
     num_threads: usize,
     kinds: Vec<(String, JType)>,
     schema: SchemaRef,
+    /// The columns to build (sorted indices), after `push_projection`; None: all.
+    projection: Option<Vec<usize>>,
     /// Records read while inferring the types.
     buffer: Option<Chunk>,
     decoder: Option<Arc<Decoder>>,
@@ -954,6 +960,7 @@ impl JsonSource {
             num_threads,
             kinds: Vec::new(),
             schema: Arc::new(Schema::empty()),
+            projection: None,
             buffer: None,
             decoder: None,
             chunked: Chunked::default(),
@@ -1059,9 +1066,21 @@ impl JsonSource {
     fn decoder(&mut self) -> Arc<Decoder> {
         self.decoder
             .get_or_insert_with(|| {
+                let built = self
+                    .projection
+                    .clone()
+                    .unwrap_or_else(|| (0..self.kinds.len()).collect());
+                let schema = match &self.projection {
+                    None => self.schema.clone(),
+                    Some(built) => Arc::new(self.schema.project(built).unwrap_or_else(|_| {
+                        // push_projection checked the indices.
+                        Schema::empty()
+                    })),
+                };
                 Arc::new(Decoder {
                     kinds: self.kinds.clone(),
-                    schema: self.schema.clone(),
+                    built,
+                    schema,
                     skip_bad: self.skip_bad,
                     array: self.records.is_array(),
                 })
@@ -1107,6 +1126,16 @@ impl JsonSource {
 impl Source for JsonSource {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
+    }
+
+    /// Only the selected columns are built; every record is still checked whole, so the
+    /// errors are the same with or without `columns=`.
+    fn push_projection(&mut self, sorted: &[usize]) -> Result<bool> {
+        if self.decoder.is_some() || sorted.iter().any(|&i| i >= self.kinds.len()) {
+            return Ok(false);
+        }
+        self.projection = Some(sorted.to_vec());
+        Ok(true)
     }
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
@@ -1300,5 +1329,52 @@ mod tests {
         let (rows, error) = drain(&mut source);
         assert_eq!((rows, source.skipped()), (1, 1));
         assert!(matches!(error, Some(Error::DataFormat { .. })), "{error:?}");
+    }
+
+    #[test]
+    fn projection_builds_only_the_selected_columns_and_checks_all() {
+        let path = temp(
+            "proj.jsonl",
+            b"{\"a\": 1, \"b\": \"x\", \"c\": [1]}\n{\"a\": 2, \"b\": \"y\", \"c\": [2]}\n",
+        );
+        let mut source = open(&path, false).unwrap();
+        assert!(source.push_projection(&[0, 2]).unwrap());
+        let batch = source.next_batch().unwrap().unwrap();
+        let names: Vec<_> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names, ["a", "c"]);
+        assert_eq!(batch.num_rows(), 2);
+        assert_eq!(
+            source.schema().fields().len(),
+            3,
+            "schema() stays the full schema"
+        );
+        // A bad value in an unselected column is still an error, at the same line.
+        let path = temp(
+            "proj_bad.jsonl",
+            b"{\"a\": 1, \"b\": \"x\"}\n{\"a\": 2, \"b\": 3}\n",
+        );
+        for project in [false, true] {
+            let mut source = open(&path, false).unwrap();
+            if project {
+                assert!(source.push_projection(&[0]).unwrap());
+            }
+            let (rows, error) = drain(&mut source);
+            assert_eq!(rows, 1);
+            assert!(
+                matches!(
+                    error,
+                    Some(Error::SchemaMismatch {
+                        position: Some(Position::Line(2)),
+                        ..
+                    })
+                ),
+                "{error:?}"
+            );
+        }
     }
 }
