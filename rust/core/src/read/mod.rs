@@ -11,7 +11,6 @@ mod ahead;
 mod arrowfile;
 mod csv;
 mod ipcguard;
-mod jfast;
 mod json;
 mod parquet;
 pub mod source;

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use super::json::MAX_DEPTH;
+use super::MAX_DEPTH;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum J<'a> {
