@@ -314,7 +314,8 @@ impl Decoder {
     }
 
     pub(super) fn decode(&self, chunk: Chunk) -> Decoded {
-        let mut rows = Vec::with_capacity(chunk.records.len());
+        let mut rows = chunk.parsed;
+        rows.reserve(chunk.records.len());
         let (mut skipped, mut start, mut error) = (0, 0, None);
         for (path, position, end) in &chunk.records {
             let bytes = &chunk.data[start..*end];

@@ -67,12 +67,9 @@ pub(super) fn unify(a: JType, b: JType, at: &str) -> std::result::Result<JType, 
 /// The type of each of a row's values, in the row's order.
 pub(super) type RowKinds = Vec<(String, std::result::Result<JType, Bad>)>;
 
-pub(super) fn row_kinds(row: Map<String, Value>) -> RowKinds {
-    row.into_iter()
-        .map(|(key, value)| {
-            let kind = type_of(&value);
-            (key, kind)
-        })
+pub(super) fn row_kinds(row: &Map<String, Value>) -> RowKinds {
+    row.iter()
+        .map(|(key, value)| (key.clone(), type_of(value)))
         .collect()
 }
 

@@ -25,8 +25,9 @@ use super::ahead::Chunked;
 use super::{Compression, Source, INFER_ROWS};
 use crate::error::{Error, Position, Result};
 use check::parse_checked;
-use decode::Decoder;
+use decode::{to_obj, Decoder};
 use infer::{row_kinds, unify_row};
+use parse::Obj;
 use split::Records;
 
 /// Deepest nesting of arrays/objects a record may have (the record object is depth 1).
@@ -128,6 +129,9 @@ struct Chunk {
     data: Vec<u8>,
     /// File, position and end offset in `data` of each record.
     records: Vec<(Arc<str>, Position, usize)>,
+    /// Records already parsed (and checked) while inferring the types, decoded before
+    /// `records` without being parsed again.
+    parsed: Vec<Obj<'static>>,
     /// The reading error met after these records (they still count).
     tail: Option<Error>,
 }
@@ -212,14 +216,15 @@ impl JsonSource {
         let mut buffer = Chunk {
             data: Vec::new(),
             records: Vec::new(),
+            parsed: Vec::new(),
             tail: None,
         };
         let array = self.records.is_array();
         let mut data = Vec::new();
         let mut spans = Vec::new();
         let mut done = false;
-        while buffer.records.len() < INFER_ROWS && !done {
-            let want = INFER_ROWS - buffer.records.len();
+        while buffer.parsed.len() < INFER_ROWS && !done {
+            let want = INFER_ROWS - buffer.parsed.len();
             data.clear();
             spans.clear();
             let mut tail = None;
@@ -235,10 +240,11 @@ impl JsonSource {
                     break;
                 }
             }
-            // Parsed and typed on the pool (each row's values dropped there too).
+            // Parsed and typed on the pool, once: the parsed rows are kept for the first
+            // batches (the bytes are not kept, nor parsed again).
             let parse = |(path, position, start, end): &(Arc<str>, Position, usize, usize)| {
                 parse_checked(path, position, &data[*start..*end], array)
-                    .map(|parsed| parsed.map(row_kinds))
+                    .map(|parsed| parsed.map(|row| (row_kinds(&row), to_obj(row))))
             };
             let parsed: Vec<_> = if crate::pool::parallel(self.num_threads, data.len()) {
                 use rayon::prelude::*;
@@ -247,34 +253,30 @@ impl JsonSource {
                 spans.iter().map(parse).collect()
             };
             for (span, parsed) in spans.iter().zip(parsed) {
-                let (path, position, start, end) = span;
+                let (path, position, _, _) = span;
                 let outcome = parsed.and_then(|parsed| match parsed {
-                    Ok(row) => match unify_row(&kinds, row) {
+                    Ok((row_kinds, row)) => match unify_row(&kinds, row_kinds) {
                         Ok(merged) => {
                             kinds = merged;
-                            Ok(true)
+                            Ok(Some(row))
                         }
-                        Err(b) => self.fail(path, position, b).map(|()| false),
+                        Err(b) => self.fail(path, position, b).map(|()| None),
                     },
-                    Err(b) => self.fail(path, position, b).map(|()| false),
+                    Err(b) => self.fail(path, position, b).map(|()| None),
                 });
                 match outcome {
-                    Ok(true) => {}
-                    Ok(false) => continue,
+                    Ok(Some(row)) => buffer.parsed.push(row),
+                    Ok(None) => continue,
                     Err(e) => {
                         stop = Some(e);
                         break;
                     }
                 }
-                buffer.data.extend_from_slice(&data[*start..*end]);
-                buffer
-                    .records
-                    .push((path.clone(), position.clone(), buffer.data.len()));
             }
             if let Some(e) = stop.take().or(tail) {
                 // Good rows first: the schema comes from the good records before the error,
                 // they are delivered, then the error (open fails only when there are none).
-                if buffer.records.is_empty() {
+                if buffer.parsed.is_empty() {
                     return Err(e);
                 }
                 buffer.tail = Some(e);
@@ -282,7 +284,7 @@ impl JsonSource {
                 break;
             }
         }
-        self.buffer = (!buffer.records.is_empty()).then_some(buffer);
+        self.buffer = (!buffer.parsed.is_empty()).then_some(buffer);
         self.schema = Arc::new(Schema::new(struct_fields(&kinds)));
         self.kinds = kinds;
         Ok(())
@@ -316,7 +318,7 @@ impl JsonSource {
     /// Read the next chunk of records (None at the end of the input).
     fn gather(&mut self) -> Option<Chunk> {
         if let Some(buffer) = self.buffer.take() {
-            // The records read to infer the types: decoded again, as the first chunk.
+            // The records parsed to infer the types: built as the first chunk.
             return Some(buffer);
         }
         if self.read_done {
@@ -326,6 +328,7 @@ impl JsonSource {
         let mut chunk = Chunk {
             data: Vec::new(),
             records: Vec::new(),
+            parsed: Vec::new(),
             tail: None,
         };
         while chunk.records.len() < rows && chunk.data.len() < CHUNK_BYTES {

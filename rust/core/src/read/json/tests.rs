@@ -220,3 +220,14 @@ fn projection_builds_only_the_selected_columns_and_checks_all() {
         );
     }
 }
+
+#[test]
+fn inference_prefix_is_parsed_once_and_its_bytes_not_kept() {
+    let path = temp("prefix.jsonl", &lines(1200, None));
+    let mut source = open(&path, false).unwrap();
+    let buffer = source.buffer.as_ref().unwrap();
+    assert_eq!(buffer.parsed.len(), INFER_ROWS);
+    assert!(buffer.data.is_empty() && buffer.records.is_empty());
+    let (rows, error) = drain(&mut source);
+    assert_eq!((rows, error.is_none()), (1200, true));
+}
