@@ -22,6 +22,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 
 use super::ahead::Chunked;
+use super::source::Inputs;
 use super::{Compression, Source, INFER_ROWS};
 use crate::error::{Error, Position, Result};
 use check::parse_checked;
@@ -165,22 +166,7 @@ impl JsonSource {
         skip_bad: bool,
         num_threads: usize,
     ) -> Result<Self> {
-        let records = if array {
-            Records::Array {
-                paths,
-                next: 0,
-                compression,
-                current: None,
-                buf: Vec::new(),
-            }
-        } else {
-            Records::Lines {
-                paths,
-                next: 0,
-                compression,
-                current: None,
-            }
-        };
+        let records = Records::new(Inputs::new(paths, compression), array);
         let mut source = JsonSource {
             records,
             skip_bad,

@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use super::super::source::{open_decoded, read_error, Lines};
-use super::super::Compression;
+use super::super::source::{read_error, Input, Inputs, Lines};
 use crate::error::{Error, Position, Result};
 
 // ---------------------------------------------------------------------------
@@ -21,14 +20,15 @@ pub(super) struct ArraySplitter {
 }
 
 impl ArraySplitter {
-    fn open(path: &str, compression: Option<Compression>) -> Result<Self> {
-        let mut input = open_decoded(path, compression)?;
-        let buf = input.fill_buf().map_err(|e| read_error(path, e))?;
+    fn new(input: Input) -> Result<Self> {
+        let path = input.path.to_string();
+        let mut input = input.into_bytes();
+        let buf = input.fill_buf().map_err(|e| read_error(&path, e))?;
         if buf.starts_with(b"\xef\xbb\xbf") {
             input.consume(3);
         }
         Ok(ArraySplitter {
-            path: path.to_string(),
+            path,
             input,
             state: 0,
             index: 0,
@@ -165,43 +165,49 @@ impl ArraySplitter {
     }
 }
 
-pub(super) enum Records {
-    Lines {
-        paths: Vec<String>,
-        next: usize,
-        compression: Option<Compression>,
-        current: Option<(Arc<str>, Lines)>,
-    },
-    Array {
-        paths: Vec<String>,
-        next: usize,
-        compression: Option<Compression>,
-        current: Option<(Arc<str>, ArraySplitter)>,
-        buf: Vec<u8>,
-    },
+/// The records of all the inputs, in order: lines of JSON Lines, or the elements of each
+/// input's top-level array. Inputs are opened by [`Inputs`] (the one "next file" loop).
+pub(super) struct Records {
+    inputs: Inputs,
+    array: bool,
+    current: Option<Current>,
+    /// An array element's bytes (the splitter writes into it; copied out once).
+    buf: Vec<u8>,
+}
+
+enum Current {
+    Lines(Arc<str>, Lines),
+    Array(Arc<str>, ArraySplitter),
 }
 
 impl Records {
+    pub(super) fn new(inputs: Inputs, array: bool) -> Self {
+        Records {
+            inputs,
+            array,
+            current: None,
+            buf: Vec::new(),
+        }
+    }
+
     /// The next record's bytes, appended to `out`, with its file and position.
     pub(super) fn next_bytes(&mut self, out: &mut Vec<u8>) -> Result<Option<(Arc<str>, Position)>> {
-        match self {
-            Records::Lines {
-                paths,
-                next,
-                compression,
-                current,
-            } => loop {
-                let Some((path, lines)) = current.as_mut() else {
-                    if *next >= paths.len() {
-                        return Ok(None);
-                    }
-                    let path = &paths[*next];
-                    *current = Some((Arc::from(path.as_str()), Lines::open(path, *compression)?));
-                    *next += 1;
-                    continue;
+        loop {
+            let Some(current) = self.current.as_mut() else {
+                let Some(input) = self.inputs.next_input()? else {
+                    return Ok(None);
                 };
-                match lines.next_line()? {
-                    None => *current = None,
+                let path = input.path.clone();
+                self.current = Some(if self.array {
+                    Current::Array(path, ArraySplitter::new(input)?)
+                } else {
+                    Current::Lines(path, Lines::new(input))
+                });
+                continue;
+            };
+            match current {
+                Current::Lines(path, lines) => match lines.next_line()? {
+                    None => self.current = None,
                     Some((number, line)) => {
                         if line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
                             continue;
@@ -209,39 +215,19 @@ impl Records {
                         out.extend_from_slice(line);
                         return Ok(Some((path.clone(), Position::Line(number))));
                     }
-                }
-            },
-            Records::Array {
-                paths,
-                next,
-                compression,
-                current,
-                buf,
-            } => loop {
-                let Some((path, splitter)) = current.as_mut() else {
-                    if *next >= paths.len() {
-                        return Ok(None);
-                    }
-                    let path = &paths[*next];
-                    *current = Some((
-                        Arc::from(path.as_str()),
-                        ArraySplitter::open(path, *compression)?,
-                    ));
-                    *next += 1;
-                    continue;
-                };
-                match splitter.next_element(buf)? {
-                    None => *current = None,
+                },
+                Current::Array(path, splitter) => match splitter.next_element(&mut self.buf)? {
+                    None => self.current = None,
                     Some(index) => {
-                        out.extend_from_slice(buf);
+                        out.extend_from_slice(&self.buf);
                         return Ok(Some((path.clone(), Position::Row(index))));
                     }
-                }
-            },
+                },
+            }
         }
     }
 
     pub(super) fn is_array(&self) -> bool {
-        matches!(self, Records::Array { .. })
+        self.array
     }
 }
