@@ -147,6 +147,58 @@ pub(super) fn nulls_of(values: &[Option<&J>]) -> Option<NullBuffer> {
     (nulls.null_count() > 0).then_some(nulls)
 }
 
+/// Lists of int64 or float64 (token ids, masks, labels: the common case) straight into
+/// the child's builder, without gathering the items first; None for other item types.
+fn primitive_items(
+    item: &JType,
+    values: &[Option<&J>],
+    offsets: &mut Vec<i32>,
+) -> Option<ArrayRef> {
+    let lists = || {
+        values.iter().map(|v| match v {
+            Some(J::List(items)) => items.as_slice(),
+            _ => &[],
+        })
+    };
+    let total = lists().map(<[J]>::len).sum();
+    let mut len = 0usize;
+    let mut offset = |n: usize| {
+        len += n;
+        i32::try_from(len).unwrap_or(i32::MAX)
+    };
+    match item {
+        JType::Int => {
+            let mut b = Int64Builder::with_capacity(total);
+            for items in lists() {
+                for x in items {
+                    match x {
+                        J::Int(i) => b.append_value(*i),
+                        _ => b.append_null(),
+                    }
+                }
+                offsets.push(offset(items.len()));
+            }
+            Some(Arc::new(b.finish()))
+        }
+        JType::Float => {
+            let mut b = Float64Builder::with_capacity(total);
+            for items in lists() {
+                for x in items {
+                    match x {
+                        J::Float(f) => b.append_value(*f),
+                        // as float(int(text)) in Python.
+                        J::Int(i) => b.append_value(*i as f64),
+                        _ => b.append_null(),
+                    }
+                }
+                offsets.push(offset(items.len()));
+            }
+            Some(Arc::new(b.finish()))
+        }
+        _ => None,
+    }
+}
+
 /// The array of `values` (None: null) of type `kind` (they fit it).
 pub(super) fn build(kind: &JType, values: &[Option<&J>]) -> ArrayRef {
     match kind {
@@ -203,6 +255,15 @@ pub(super) fn build(kind: &JType, values: &[Option<&J>]) -> ArrayRef {
         JType::List(item) => {
             let mut offsets = Vec::with_capacity(values.len() + 1);
             offsets.push(0i32);
+            if let Some(child) = primitive_items(item, values, &mut offsets) {
+                let field = Arc::new(Field::new("item", item.arrow(), true));
+                return Arc::new(ListArray::new(
+                    field,
+                    OffsetBuffer::new(offsets.into()),
+                    child,
+                    nulls_of(values),
+                ));
+            }
             let mut children: Vec<Option<&J>> = Vec::new();
             for v in values {
                 if let Some(J::List(items)) = v {

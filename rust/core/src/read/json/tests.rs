@@ -231,3 +231,30 @@ fn inference_prefix_is_parsed_once_and_its_bytes_not_kept() {
     let (rows, error) = drain(&mut source);
     assert_eq!((rows, error.is_none()), (1200, true));
 }
+
+#[test]
+fn number_lists_with_nulls_and_widening_build_as_before() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
+    use arrow_array::Array;
+    let path = temp(
+        "lists.jsonl",
+        b"{\"i\": [1, null, 3], \"f\": [1, 2.5]}\n{\"i\": null, \"f\": [null, 4]}\n{\"i\": [], \"f\": []}\n",
+    );
+    let batch = open(&path, false).unwrap().next_batch().unwrap().unwrap();
+    let i = batch.column(0).as_list::<i32>();
+    assert_eq!(i.value_offsets(), &[0, 3, 3, 3]);
+    assert!(i.is_null(1) && !i.is_null(2));
+    let items = i.values().as_primitive::<Int64Type>();
+    assert_eq!(
+        (items.value(0), items.is_null(1), items.value(2)),
+        (1, true, 3)
+    );
+    let f = batch.column(1).as_list::<i32>();
+    assert_eq!(f.value_offsets(), &[0, 2, 4, 4]);
+    let items = f.values().as_primitive::<Float64Type>();
+    assert_eq!(
+        (items.value(1), items.is_null(2), items.value(3)),
+        (2.5, true, 4.0)
+    );
+}
