@@ -11,7 +11,6 @@ mod ahead;
 mod arrowfile;
 mod csv;
 mod ipcguard;
-mod jfast;
 mod json;
 mod parquet;
 pub mod source;
@@ -160,7 +159,7 @@ impl Reader {
                 Format::Auto => inputs.sniff_format()?,
                 known => known,
             };
-            let mut source = open_source(format, inputs, self.paths.clone(), o)?;
+            let mut source = open_source(format, inputs, o)?;
             let full = source.schema();
             let (schema, take) = match &o.columns {
                 None => (Arc::new(Schema::new(full.fields().clone())), None),
@@ -302,12 +301,7 @@ impl Reader {
 
 /// The decoder of `format` over the inputs (the first may be open already: a pipe whose
 /// format was sniffed is read from that one open stream).
-fn open_source(
-    format: Format,
-    inputs: source::Inputs,
-    paths: Vec<String>,
-    o: &ReadOptions,
-) -> Result<Box<dyn Source>> {
+fn open_source(format: Format, inputs: source::Inputs, o: &ReadOptions) -> Result<Box<dyn Source>> {
     Ok(match format {
         Format::Parquet | Format::Arrow => Box::new(arrowfile::ArrowFiles::from_inputs(
             inputs,
@@ -315,10 +309,9 @@ fn open_source(
             o.batch_size,
             o.num_threads,
         )?),
-        Format::Jsonl | Format::Json => Box::new(json::JsonSource::open(
-            paths,
+        Format::Jsonl | Format::Json => Box::new(json::JsonSource::from_inputs(
+            inputs,
             format == Format::Json,
-            o.compression,
             o.batch_size,
             o.skip_bad,
             o.num_threads,

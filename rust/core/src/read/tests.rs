@@ -57,6 +57,7 @@ fn jsonl_rebatches_and_infers() {
 fn jsonl_bad_line_has_line_number() {
     let path = temp("bad.jsonl", b"{\"a\": 1}\n\n{\"a\": \"x}\n");
     let mut r = Reader::new(vec![path], options(Format::Jsonl, 10)).unwrap();
+    assert_eq!(r.next_batch().unwrap().unwrap().num_rows(), 1); // the good line first
     match r.next_batch() {
         Err(Error::DataFormat { position, .. }) => {
             assert_eq!(position, Some(crate::error::Position::Line(3)))

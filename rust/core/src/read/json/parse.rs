@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use super::json::MAX_DEPTH;
+use super::MAX_DEPTH;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum J<'a> {
@@ -126,12 +126,13 @@ impl<'a> P<'a> {
                     return None;
                 }
                 self.i += 1;
-                let mut items = Vec::new();
                 self.ws();
                 if self.peek()? == b']' {
                     self.i += 1;
-                    return Some(J::List(items));
+                    return Some(J::List(Vec::new()));
                 }
+                // Token lists run to hundreds of items: start past the first few doublings.
+                let mut items = Vec::with_capacity(16);
                 loop {
                     items.push(self.value(depth + 1)?);
                     if self.separator_or_close(b']')? {
@@ -183,6 +184,15 @@ impl<'a> P<'a> {
                 return None;
             }
             float = true;
+        }
+        if !float && n <= 18 {
+            // Token ids and the like: up to 18 digits always fit an i64, so the value is
+            // summed here instead of going through str::parse (the hot path of token lists).
+            let magnitude = self.b[int_start..int_start + n]
+                .iter()
+                .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0'));
+            let negative = int_start > start;
+            return Some(J::Int(if negative { -magnitude } else { magnitude }));
         }
         // ASCII digits and signs only: always UTF-8.
         let text = std::str::from_utf8(&self.b[start..self.i]).ok()?;
@@ -313,9 +323,30 @@ mod tests {
         ] {
             assert!(parse(bad).is_none(), "{}", String::from_utf8_lossy(bad));
         }
-        let deep = format!("{{\"a\": {}1{}}}", "[".repeat(99), "]".repeat(99));
+        // The record object is level 1: 62 lists inside it reach MAX_DEPTH (63).
+        let deep = format!("{{\"a\": {}1{}}}", "[".repeat(62), "]".repeat(62));
         assert!(parse(deep.as_bytes()).is_some());
-        let deeper = format!("{{\"a\": {}1{}}}", "[".repeat(100), "]".repeat(100));
+        let deeper = format!("{{\"a\": {}1{}}}", "[".repeat(63), "]".repeat(63));
         assert!(parse(deeper.as_bytes()).is_none());
+    }
+
+    #[test]
+    fn integers_summed_or_parsed_agree_with_str_parse() {
+        for text in [
+            "0",
+            "-0",
+            "7",
+            "-100",
+            "999999999999999999",
+            "-999999999999999999",
+            "1000000000000000000",
+            "9223372036854775807",
+            "-9223372036854775808",
+        ] {
+            let record = format!("{{\"a\": {text}}}");
+            let row = parse(record.as_bytes()).unwrap();
+            assert_eq!(row[0].1, J::Int(text.parse().unwrap()), "{text}");
+        }
+        assert!(parse(b"{\"a\": 9223372036854775808}").is_none());
     }
 }
