@@ -17,9 +17,11 @@ import contextlib
 import gzip
 import json
 import math
+import mmap
 import os
 import re
 import struct
+import sys
 import tempfile
 import threading
 import zlib
@@ -34,6 +36,7 @@ from ..errors import (
     DataFormatError,
     DatasetNotFoundError,
     DatasetReadError,
+    FastAxolotlError,
     InvalidArgumentError,
     SchemaMismatchError,
     UnsupportedFormatError,
@@ -49,8 +52,11 @@ _BOM = b"\xef\xbb\xbf"
 _CHUNK = 1 << 20
 _ZSTD_READ = 1 << 16
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
-#: Deepest nesting of arrays/objects a JSON record may have (the record object is depth 1).
-MAX_DEPTH = 100
+#: Deepest nesting of arrays/objects a JSON record may have (the record object is depth 1):
+#: a column then has at most 62 nested list/struct levels, the most pyarrow's C data import
+#: accepts ("Recursion level in ArrowSchema struct exceeded" beyond), so both implementations
+#: refuse deeper records the same way.
+MAX_DEPTH = 63
 # The longest line (without its \n) accepted: one Arrow string value has 32-bit offsets.
 MAX_LINE = 2**31 - 1
 
@@ -103,8 +109,13 @@ class _Decoded:
             self._raw.seek(0)
             if len(head) == 4 and head[:2] == b"\x1f\x8b" and head[3] & 0xE0:
                 self._header_error = "reserved gzip header flag bits are set"
+            else:
+                self._header_error = _gzip_header_crc_problem(self._raw)
         else:
-            self._stream = pa.CompressedInputStream(self._raw, "zstd")
+            # pyarrow's zstd stream drops the rows decoded before trailing garbage: decode
+            # only the whole frames, then refuse what follows them.
+            self._zstd_end, self._zstd_size = _zstd_frames_end(self._raw)
+            self._stream = pa.CompressedInputStream(_Limited(self._raw, self._zstd_end), "zstd")
 
     def read(self, size: int = _CHUNK) -> bytes:
         if self._header_error is not None:
@@ -130,7 +141,11 @@ class _Decoded:
             return self._stream.read(size)
         if self.compression == "gzip":
             return self._stream.read1(size)
-        return self._stream.read(min(size, _ZSTD_READ))
+        data = self._stream.read(min(size, _ZSTD_READ))
+        if not data and self._zstd_end < self._zstd_size:
+            where = f"trailing data after the last zstd frame (compressed byte {self._zstd_end})"
+            raise self._corrupt(ValueError(where))
+        return data
 
     def _corrupt(self, exc: BaseException) -> DataFormatError:
         what = f"bad {self.compression} data" if self.compression else "read failed"
@@ -141,6 +156,78 @@ class _Decoded:
             if self._stream is not self._raw:
                 self._stream.close()
         self._raw.close()
+
+
+class _Limited:
+    """The first ``end`` bytes of a binary file, as a file object pyarrow can wrap."""
+
+    def __init__(self, raw: BinaryIO, end: int) -> None:
+        self._raw = raw
+        self._left = end
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or size > self._left:
+            size = self._left
+        data = self._raw.read(size)
+        self._left -= len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _zstd_frames_end(raw: BinaryIO) -> tuple[int, int]:
+    """(end of the last whole zstd frame, file size) of a regular file; a stream that cannot
+    be mapped counts as whole frames (the decoder then reports what it finds)."""
+    try:
+        size = os.fstat(raw.fileno()).st_size
+        view = mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return sys.maxsize, 0
+    try:
+        at = 0
+        while at < size:
+            frame = _zstd_frame(view, at)  # type: ignore[arg-type]  # mmap slices as bytes
+            if frame is None:
+                break
+            at += frame[0]
+        # No whole frame at all: let the decoder report the damage where it finds it.
+        return (at, size) if at else (size, size)
+    finally:
+        view.close()
+
+
+def _gzip_header_crc_problem(raw: BinaryIO) -> str | None:
+    """RFC 1952: with FHCRC set the header ends in the low 16 bits of its CRC-32. Python's gzip
+    does not check it; the native decoder (flate2) refuses a wrong one, and so do we."""
+    head = raw.read(1 << 16)
+    raw.seek(0)
+    if len(head) < 10 or head[:2] != b"\x1f\x8b" or not head[3] & 0x02:
+        return None
+    flags, at = head[3], 10
+    if flags & 0x04:  # FEXTRA
+        if at + 2 > len(head):
+            return None
+        at += 2 + int.from_bytes(head[at : at + 2], "little")
+    for flag in (0x08, 0x10):  # FNAME, FCOMMENT: zero-terminated
+        if flags & flag:
+            end = head.find(b"\0", at)
+            if end < 0:
+                return None  # longer than we look at: the decoder judges the rest
+            at = end + 1
+    if at + 2 > len(head):
+        return None
+    stored = int.from_bytes(head[at : at + 2], "little")
+    if stored != zlib.crc32(head[:at]) & 0xFFFF:
+        return "gzip header CRC mismatch"
+    return None
 
 
 def _lines(path: str, compression: str | None) -> Iterator[tuple[int, bytes]]:
@@ -242,14 +329,21 @@ def _rebatch(batches: Iterator[pa.RecordBatch], batch_size: int) -> Iterator[pa.
     """Exactly ``batch_size`` rows per batch (the last may be shorter), any input chunking."""
     pending: list[pa.RecordBatch] = []
     rows = 0
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        pending.append(batch)
-        rows += batch.num_rows
-        while rows >= batch_size:
-            out, pending, rows = _take(pending, batch_size), *_rest(pending, batch_size)
-            yield out
+    try:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            pending.append(batch)
+            rows += batch.num_rows
+            while rows >= batch_size:
+                out, pending, rows = _take(pending, batch_size), *_rest(pending, batch_size)
+                yield out
+    except FastAxolotlError:
+        # Good rows first: the rows read before an error are delivered (a partial batch),
+        # and the error is raised on the next call.
+        if rows:
+            yield _take(pending, rows)
+        raise
     if rows:
         yield _take(pending, rows)
 
@@ -811,7 +905,29 @@ class _ArrowFiles:
                         path,
                         None,
                     )
-            yield from batches
+            yield from self._nulls_checked(path, batches)
+
+    def _nulls_checked(self, path: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """A later shard may declare a column nullable that the first declares non-nullable:
+        a null there would break the output schema's promise, so it is a SchemaMismatchError."""
+        strict = [i for i, field in enumerate(self.schema) if not field.nullable]
+        row = 0
+        for batch in batches:
+            for i in strict:
+                column = batch.column(i)
+                if column.null_count:
+                    first = next(j for j, valid in enumerate(column.is_valid().to_pylist()) if not valid)
+                    if first:
+                        yield batch.slice(0, first)  # good rows first
+                    position = f"row {row + first}"
+                    raise SchemaMismatchError(
+                        f"{path}: {position}: a null in column {self.schema.field(i).name!r}, "
+                        f"non-nullable in {self.paths[0]}",
+                        path,
+                        position,
+                    )
+            row += batch.num_rows
+            yield batch
 
 
 # ---------------------------------------------------------------------------
@@ -1041,6 +1157,8 @@ class _Records:
         self.skip = reader.on_error == "skip"
         self._source = self.records()
         self._buffer: list[Any] = []
+        # An error met during inference after some good records: raised once they are delivered.
+        self._pending: FastAxolotlError | None = None
         self._infer()
 
     def records(self) -> Iterator[tuple[str, str, Any]]:  # (path, position, raw record)
@@ -1054,6 +1172,56 @@ class _Records:
             self.reader.skipped += 1
             return
         raise _record_error(bad, path, position)
+
+    def _prefix(self) -> Iterator[tuple[str, str, Any]]:
+        """The source during inference. An error (a bad record under on_error="raise", or a
+        fatal one from the source) ends the prefix: the schema is inferred from the good records
+        before it, which are delivered, then the error. Opening fails only when no good
+        record precedes it."""
+        try:
+            # Not ``yield from``: when inference stops early this generator is closed, and
+            # ``yield from`` would close the source with it; rows() reads the rest of the source.
+            for item in self._source:  # noqa: UP028 (see above)
+                yield item
+        except FastAxolotlError as exc:
+            if not self._buffer:
+                raise
+            self._pending = exc
+
+    def _reject(self, bad: _Bad, path: str, position: str) -> bool:
+        """A bad record during inference: True when skipped (go on), False when it ends the
+        prefix (kept in ``_pending``); raised at once when no good record precedes it."""
+        if self.skip:
+            self.reader.skipped += 1
+            return True
+        error = _record_error(bad, path, position)
+        if not self._buffer:
+            raise error
+        self._pending = error
+        return False
+
+    def _buffered(self) -> Iterator[Any]:
+        """The inference prefix's records, then the error that ended it, if any."""
+        yield from self._buffer
+        self._buffer = []
+        if self._pending is not None:
+            raise self._pending
+
+    def _chunks(self, rows: Iterator[Any]) -> Iterator[list[Any]]:
+        """Rows in lists of batch_size; the rows before an error come out first."""
+        chunk: list[Any] = []
+        try:
+            for row in rows:
+                chunk.append(row)
+                if len(chunk) >= self.reader.batch_size:
+                    yield chunk
+                    chunk = []
+        except FastAxolotlError:
+            if chunk:
+                yield chunk
+            raise
+        if chunk:
+            yield chunk
 
 
 class _JsonRecords(_Records):
@@ -1138,13 +1306,15 @@ class _JsonRecords(_Records):
 
     def _infer(self) -> None:
         schema: dict[str, tuple[Any, ...]] = {}
-        for path, position, raw in self._source:
+        prefix = self._prefix()
+        for path, position, raw in prefix:
             try:
                 row = self._decode(raw)
                 schema = _unify_row(schema, row)
             except _Bad as bad:
-                self._fail(bad, path, position)
-                continue
+                if self._reject(bad, path, position):
+                    continue
+                break
             self._buffer.append(row)
             if len(self._buffer) >= INFER_ROWS:
                 break
@@ -1153,8 +1323,7 @@ class _JsonRecords(_Records):
         self._floaty = {k: _has_float(v) for k, v in schema.items()}
 
     def rows(self) -> Iterator[dict[str, Any]]:
-        yield from self._buffer
-        self._buffer = []
+        yield from self._buffered()
         for path, position, raw in self._source:
             try:
                 row = self._decode(raw)
@@ -1165,13 +1334,7 @@ class _JsonRecords(_Records):
             yield row
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        chunk: list[dict[str, Any]] = []
-        for row in self.rows():
-            chunk.append(row)
-            if len(chunk) >= self.reader.batch_size:
-                yield self._build(chunk)
-                chunk = []
-        if chunk:
+        for chunk in self._chunks(self.rows()):
             yield self._build(chunk)
 
     def _build(self, rows: list[dict[str, Any]]) -> pa.RecordBatch:
@@ -1346,12 +1509,14 @@ class _CsvRecords(_Records):
         floats: list[bool] = []
         bools: list[bool] = []
         seen: list[bool] = []
-        for path, position, raw in self._source:
+        prefix = self._prefix()
+        for path, position, raw in prefix:
             try:
                 row = self._decode(raw)
             except _Bad as bad:
-                self._fail(bad, path, position)
-                continue
+                if self._reject(bad, path, position):
+                    continue
+                break
             if not seen:
                 n = len(row)
                 ints, floats, bools, seen = [True] * n, [True] * n, [True] * n, [False] * n
@@ -1406,9 +1571,8 @@ class _CsvRecords(_Records):
         return out
 
     def rows(self) -> Iterator[list[Any]]:
-        for row in self._buffer:
+        for row in self._buffered():
             yield self._convert(row)
-        self._buffer = []
         for path, position, raw in self._source:
             try:
                 row = self._convert(self._decode(raw))
@@ -1418,13 +1582,7 @@ class _CsvRecords(_Records):
             yield row
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        chunk: list[list[Any]] = []
-        for row in self.rows():
-            chunk.append(row)
-            if len(chunk) >= self.reader.batch_size:
-                yield self._build(chunk)
-                chunk = []
-        if chunk:
+        for chunk in self._chunks(self.rows()):
             yield self._build(chunk)
 
     def _build(self, rows: list[list[Any]]) -> pa.RecordBatch:
@@ -1438,8 +1596,19 @@ class _Text:
         self.schema = pa.schema([pa.field("text", pa.string())])
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        reader = self.reader
         chunk: list[str] = []
+        try:
+            yield from self._lines_into(chunk)
+        except FastAxolotlError:
+            if chunk:  # good rows first: the lines before the error, then the error
+                yield pa.record_batch([pa.array(chunk, pa.string())], schema=self.schema)
+            raise
+        if chunk:
+            yield pa.record_batch([pa.array(chunk, pa.string())], schema=self.schema)
+
+    def _lines_into(self, chunk: list[str]) -> Iterator[pa.RecordBatch]:
+        """Batches of full chunks; the lines of the last, partial one are left in ``chunk``."""
+        reader = self.reader
         size = 0  # UTF-8 bytes in chunk
         for path in reader.paths:
             for number, line in _lines(path, reader.compression):
@@ -1462,9 +1631,8 @@ class _Text:
                 size += len(line)
                 if len(chunk) >= reader.batch_size:
                     yield pa.record_batch([pa.array(chunk, pa.string())], schema=self.schema)
-                    chunk, size = [], 0
-        if chunk:
-            yield pa.record_batch([pa.array(chunk, pa.string())], schema=self.schema)
+                    chunk.clear()
+                    size = 0
 
 
 # ---------------------------------------------------------------------------
