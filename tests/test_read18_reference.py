@@ -6,7 +6,9 @@ shard nullability, and every error a located fast_axolotl error."""
 from __future__ import annotations
 
 import gzip
+import os
 import struct
+import threading
 import warnings
 import zlib
 from pathlib import Path
@@ -17,7 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import fast_axolotl as fa
-from fast_axolotl.errors import DataFormatError, FastAxolotlError, SchemaMismatchError
+from fast_axolotl import _backend
+from fast_axolotl.errors import DataFormatError, FastAxolotlError, SchemaMismatchError, UnsupportedFormatError
 
 
 def _drain(path: Any, **options: Any) -> tuple[list[dict[str, Any]], BaseException | None]:
@@ -224,6 +227,82 @@ def test_zstd_trailing_garbage(impl: str, tmp_path: Path) -> None:
     rows, error = _drain(path, batch_size=1000)
     assert [r["a"] for r in rows] == list(range(3000))
     assert isinstance(error, DataFormatError) and error.path == str(path)
+
+
+# 7. Named pipes: read once, sniffed from a buffered head. The public layer hands such inputs
+# to the kernel with format="auto" / compression="auto"; these tests call that kernel interface
+# (the same in both implementations) directly.
+
+
+def _feed(path: Path, data: bytes) -> threading.Thread:
+    def write() -> None:
+        with open(path, "wb") as pipe:
+            pipe.write(data)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    return thread
+
+
+def _read_pipe(path: Path) -> pa.Table:
+    kernel = _backend.kernels().open_reader([str(path)], "auto", "auto", 1000, None, "raise", 0)
+    batches = [b if isinstance(b, pa.RecordBatch) else pa.record_batch(b) for b in kernel]
+    schema = kernel.schema()
+    return pa.Table.from_batches(batches, schema=schema if isinstance(schema, pa.Schema) else pa.schema(schema))
+
+
+pipes = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+
+
+@pipes
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a": 1}\n{"a": 2}\n',
+        b'\xef\xbb\xbf  [{"a": 1}, {"a": 2}]',
+        gzip.compress(b'{"a": 1}\n{"a": 2}\n'),
+    ],
+    ids=["jsonl", "json-bom", "jsonl-gzip"],
+)
+def test_named_pipe_sniffed(impl: str, tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "pipe"
+    os.mkfifo(path)
+    thread = _feed(path, data)
+    assert _read_pipe(path).to_pylist() == [{"a": 1}, {"a": 2}]
+    thread.join(5)
+
+
+@pipes
+def test_named_pipe_parquet(impl: str, tmp_path: Path) -> None:
+    source = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"a": [1, 2, 3]}), source)
+    path = tmp_path / "pipe"
+    os.mkfifo(path)
+    thread = _feed(path, source.read_bytes())
+    assert _read_pipe(path).to_pylist() == [{"a": 1}, {"a": 2}, {"a": 3}]
+    thread.join(5)
+
+
+@pipes
+def test_named_pipe_error_names_the_pipe(impl: str, tmp_path: Path) -> None:
+    path = tmp_path / "pipe"
+    os.mkfifo(path)
+    thread = _feed(path, b'{"a": 1}\n{bad\n')
+    with pytest.raises(DataFormatError) as info:
+        _read_pipe(path)
+    assert info.value.path == str(path) and info.value.position == "line 2"
+    thread.join(5)
+
+
+@pipes
+@pytest.mark.parametrize("data", [b"FEA1" + b"\0" * 64, b"hello world\n"], ids=["feather-v1", "unknown"])
+def test_named_pipe_unsupported(impl: str, tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "pipe"
+    os.mkfifo(path)
+    thread = _feed(path, data)
+    with pytest.raises(UnsupportedFormatError):
+        _read_pipe(path)
+    thread.join(5)
 
 
 # 9. Shards: a non-nullable column, then a shard with a null in it

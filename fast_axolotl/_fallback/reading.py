@@ -13,6 +13,7 @@ Inputs arrive resolved by the public API: a list of files of one base format
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gzip
 import json
@@ -46,8 +47,6 @@ __all__ = ["open_reader", "Reader", "INFER_ROWS"]
 
 #: Rows (records) from which JSON/JSONL/CSV/TSV column types are inferred.
 INFER_ROWS = 1000
-BASE_FORMATS = ("parquet", "arrow", "feather", "jsonl", "json", "csv", "tsv", "text")
-COMPRESSIONS = (None, "gzip", "zstd")
 _BOM = b"\xef\xbb\xbf"
 _CHUNK = 1 << 20
 _ZSTD_READ = 1 << 16
@@ -1651,14 +1650,6 @@ class Reader:
         columns: list[str] | None,
         on_error: str,
     ) -> None:
-        if format not in BASE_FORMATS:
-            raise UnsupportedFormatError(f"unsupported format {format!r}")
-        if compression not in COMPRESSIONS:
-            raise UnsupportedFormatError(f"unsupported compression {compression!r}")
-        if batch_size < 1:
-            raise InvalidArgumentError("batch_size must be >= 1")
-        if on_error not in ("raise", "skip"):
-            raise InvalidArgumentError("on_error must be 'raise' or 'skip'")
         self.paths = [os.fspath(p) for p in paths]
         self.format = format
         self.compression = compression
@@ -1666,6 +1657,7 @@ class Reader:
         self.columns = list(columns) if columns is not None else None
         self.on_error = on_error
         self.skipped = 0
+        self._aliases: dict[str, str] = {}  # temporary copy of a named pipe -> its path
         self._schema: pa.Schema | None = None
         self._batches: Iterator[pa.RecordBatch] | None = None
         self._done = False
@@ -1673,9 +1665,46 @@ class Reader:
         # a generator entered twice at once raises ValueError.
         self._lock = threading.Lock()
 
+    def _resolve_auto(self) -> None:
+        """format/compression "auto" (inputs the public layer could not peek at, such as named
+        pipes): a pipe is read once into a temporary file (never reopened), then each input's
+        compression and format are sniffed from its head. Errors name the original path."""
+        if self.format != "auto" and self.compression != "auto":
+            return
+        resolved: list[str] = []
+        for path in self.paths:
+            if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+                copy = _spool_stream(path)
+                self._aliases[copy] = path
+                path = copy
+            resolved.append(path)
+        self.paths = resolved
+        if self.compression == "auto":
+            found = {_sniff_compression(path) for path in resolved}
+            if len(found) > 1:
+                shown = self._aliases.get(resolved[0], resolved[0])
+                raise InvalidArgumentError(f"{shown}: inputs with different compressions in one read")
+            self.compression = found.pop() if found else None
+        if self.format == "auto":
+            formats = {_sniff_format(path, self.compression, self._aliases.get(path, path)) for path in resolved}
+            if len(formats) > 1:
+                shown = self._aliases.get(resolved[0], resolved[0])
+                raise UnsupportedFormatError(f"{shown}: inputs of different formats ({sorted(formats)}) in one read")
+            self.format = formats.pop() if formats else "jsonl"
+
+    def _renamed(self, exc: FastAxolotlError) -> FastAxolotlError:
+        """``exc`` naming the original path of a spooled pipe instead of its temporary copy."""
+        path = getattr(exc, "path", None)
+        if path not in self._aliases:
+            return exc
+        original = self._aliases[path]
+        renamed = type(exc)(str(exc).replace(path, original), original, getattr(exc, "position", None))  # type: ignore[call-arg]
+        return renamed
+
     def _open(self) -> None:
         if self._batches is not None:
             return
+        self._resolve_auto()
         source: Any
         if self.format in ("parquet", "arrow", "feather"):
             source = _ArrowFiles(self.paths, self.format, self.compression)
@@ -1711,6 +1740,9 @@ class Reader:
             if self._schema is None:
                 try:
                     self._open()
+                except FastAxolotlError as exc:
+                    self._done = True
+                    raise self._renamed(exc) from None
                 except BaseException:
                     self._done = True
                     raise
@@ -1728,9 +1760,70 @@ class Reader:
                 self._open()
                 assert self._batches is not None
                 return next(self._batches)
+            except FastAxolotlError as exc:
+                self._done = True
+                raise self._renamed(exc) from None
             except BaseException:
                 self._done = True
                 raise
+
+
+def _spool_stream(path: str) -> str:
+    """A named pipe's bytes, read once into a temporary file (deleted at exit)."""
+    fd, tmp = tempfile.mkstemp(prefix="fast-axolotl-pipe-", suffix=".spool")
+    _spooled.append(tmp)
+    try:
+        with _open_file(path) as stream, os.fdopen(fd, "wb") as out:
+            while chunk := stream.read(_CHUNK):
+                out.write(chunk)
+    except OSError as exc:
+        raise DatasetReadError(f"{path}: {exc.strerror or exc}", path) from None
+    return tmp
+
+
+_spooled: list[str] = []
+
+
+@atexit.register
+def _remove_spooled() -> None:
+    for tmp in _spooled:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _sniff_compression(path: str) -> str | None:
+    with _open_file(path) as handle:
+        head = handle.read(4)
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head == b"\x28\xb5\x2f\xfd":
+        return "zstd"
+    return None
+
+
+def _sniff_format(path: str, compression: str | None, shown: str) -> str:
+    """PAR1: parquet; ARROW1 or an IPC stream's continuation marker: arrow; else the first
+    non-whitespace byte after an optional BOM: ``{`` jsonl, ``[`` json."""
+    source = _Decoded(path, compression)
+    try:
+        head = b""
+        while len(head) < (1 << 16) and (more := source.read(1 << 16)):
+            head += more
+    finally:
+        source.close()
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"ARROW1") or head.startswith(b"\xff\xff\xff\xff"):
+        return "arrow"
+    if head.startswith(b"FEA1"):
+        raise UnsupportedFormatError(f"{shown}: Feather v1 files are not supported (rewrite as Feather v2)")
+    text = head[3:] if head.startswith(_BOM) else head
+    first = text.lstrip(b" \t\r\n")[:1]
+    if first == b"{":
+        return "jsonl"
+    if first == b"[":
+        return "json"
+    raise UnsupportedFormatError(f"{shown}: cannot tell the format from the content; pass format=")
 
 
 def _all_names(schema: pa.Schema) -> list[str]:
