@@ -5,6 +5,7 @@ shard nullability, and every error a located fast_axolotl error."""
 
 from __future__ import annotations
 
+import datetime
 import gzip
 import os
 import struct
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.ipc
 import pyarrow.parquet as pq
 import pytest
 
@@ -303,6 +305,60 @@ def test_named_pipe_unsupported(impl: str, tmp_path: Path, data: bytes) -> None:
     with pytest.raises(UnsupportedFormatError):
         _read_pipe(path)
     thread.join(5)
+
+
+# 3 and 8. Parquet / IPC: nesting, types as pyarrow.parquet gives them, INT96 range, IPC V4
+
+
+def _deep_table(levels: int) -> pa.Table:
+    kind: pa.DataType = pa.int64()
+    value: Any = 1
+    for _ in range(levels):
+        kind, value = pa.list_(kind), [value]
+    return pa.table({"a": pa.array([value], kind)})
+
+
+def test_ipc_column_nesting_limit(impl: str, tmp_path: Path) -> None:
+    path = tmp_path / "a.arrow"
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, _deep_table(62).schema) as writer:
+        writer.write_table(_deep_table(62))
+    assert fa.read_table(path).num_rows == 1
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, _deep_table(63).schema) as writer:
+        writer.write_table(_deep_table(63))
+    with pytest.raises(DataFormatError) as info:
+        fa.read_table(path)
+    assert info.value.path == str(path)
+
+
+def test_parquet_types_as_pyarrow_reads_them(impl: str, tmp_path: Path) -> None:
+    path = tmp_path / "a.parquet"
+    table = pa.table(
+        {
+            "d": pa.array([datetime.datetime(2020, 1, 1)], pa.date64()),
+            "m": pa.array([[("k", 1)]], pa.map_(pa.string(), pa.int64())),
+            "t": pa.array([datetime.datetime(2020, 1, 1)], pa.timestamp("us")),
+        }
+    )
+    pq.write_table(table, path, use_deprecated_int96_timestamps=True)
+    assert fa.read_table(path).schema.types == pq.read_table(path).schema.types
+
+
+def test_parquet_int96_outside_the_nanosecond_range(impl: str, tmp_path: Path) -> None:
+    path = tmp_path / "a.parquet"
+    stamps = [datetime.datetime(2000, 1, 1), datetime.datetime(2001, 1, 1), datetime.datetime(1500, 1, 1)]
+    pq.write_table(pa.table({"t": pa.array(stamps, pa.timestamp("us"))}), path, use_deprecated_int96_timestamps=True)
+    rows, error = _drain(path)
+    assert len(rows) == 2
+    assert isinstance(error, DataFormatError) and error.path == str(path) and error.position == "row 2"
+
+
+def test_ipc_metadata_v4(impl: str, tmp_path: Path) -> None:
+    path = tmp_path / "a.arrow"
+    table = pa.table({"a": [1, 2]})
+    options = pa.ipc.IpcWriteOptions(metadata_version=pa.ipc.MetadataVersion.V4)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    assert fa.read_table(path).to_pylist() == [{"a": 1}, {"a": 2}]
 
 
 # 9. Shards: a non-nullable column, then a shard with a null in it

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
@@ -44,6 +45,37 @@ def _spool(path: str, compression: str) -> str:
     return tmp
 
 
+#: Nested list/struct levels a column's type may have: the record counts as level 1 of the 63
+#: pyarrow's C data import accepts ("Recursion level in ArrowSchema struct exceeded").
+MAX_TYPE_NESTING = 62
+_NS_LIMIT_US = (2**63 - 1) // 1000  # the largest |microseconds| a timestamp[ns] holds
+
+
+def _nesting(kind: pa.DataType) -> int:
+    """Nested levels of a type as the C data interface counts them (a map: its entries
+    struct inside a list, two levels)."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if kind.num_fields == 0:
+        return 0
+    below = max(_nesting(kind.field(i).type) for i in range(kind.num_fields))
+    return below + (2 if pa.types.is_map(kind) else 1)
+
+
+def _int96_overflow(handle: Any, group: int, columns: list[str]) -> tuple[int, str] | None:
+    """(first row, column) of an INT96 value outside timestamp[ns]'s range in a row group:
+    read again as microseconds (which cannot overflow) and compared with the range."""
+    wide = pq.ParquetFile(handle, coerce_int96_timestamp_unit="us").read_row_group(group, columns=columns)
+    found: tuple[int, str] | None = None
+    for name in columns:
+        micros = wide.column(name).cast(pa.int64())
+        outside = pc.greater(pc.abs(micros), _NS_LIMIT_US)
+        index = pc.index(outside, True).as_py()
+        if index >= 0 and (found is None or index < found[0]):
+            found = (index, name)
+    return found
+
+
 class _ArrowFiles:
     """Parquet / IPC files: the first file's schema; later files must have the same columns."""
 
@@ -55,9 +87,16 @@ class _ArrowFiles:
         self.schema: pa.Schema = self._opened[0][0] if self._opened else pa.schema([])
 
     def _open(self, path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-        if self.fmt == "parquet":
-            return self._open_parquet(path)
-        return self._open_ipc(path)
+        schema, batches = self._open_parquet(path) if self.fmt == "parquet" else self._open_ipc(path)
+        for field in schema:
+            if _nesting(field.type) > MAX_TYPE_NESTING:
+                raise DataFormatError(
+                    f"{path}: column {field.name!r} is nested deeper than {MAX_TYPE_NESTING} levels "
+                    "(the most Arrow's C data interface carries)",
+                    path,
+                    None,
+                )
+        return schema, batches
 
     def _open_parquet(self, path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         # An Arrow file rather than a Python file object: pyarrow reading Parquet through a
@@ -80,14 +119,32 @@ class _ArrowFiles:
             handle.close()
             raise _arrow_error(path, exc) from None
 
+        # pyarrow reads INT96 as timestamp[ns] and wraps values outside its range silently.
+        int96 = [
+            pf.schema.column(i).path
+            for i in range(len(pf.schema))
+            if pf.schema.column(i).physical_type == "INT96" and "." not in pf.schema.column(i).path
+        ]
+
         def batches() -> Iterator[pa.RecordBatch]:
             rows = 0
             try:
                 for i in range(pf.num_row_groups):
                     try:
                         table = pf.read_row_group(i)
+                        overflow = _int96_overflow(handle, i, int96) if int96 else None
                     except (pa.ArrowException, OSError, ValueError) as exc:
                         raise _arrow_error(path, exc, rows) from None
+                    if overflow is not None:
+                        first, name = overflow
+                        yield from table.slice(0, first).to_batches()  # good rows first
+                        position = f"row {rows + first}"
+                        raise DataFormatError(
+                            f"{path}: {position}: INT96 timestamp in column {name!r} is outside the "
+                            "nanosecond range (1677-09-21 to 2262-04-11)",
+                            path,
+                            position,
+                        )
                     rows += table.num_rows
                     yield from table.to_batches()
             finally:
