@@ -186,6 +186,13 @@ def test_duplicate_keys(impl: str, tmp_path: Path) -> None:
     with pytest.raises(DataFormatError) as info:
         fa.read_table(path)
     assert info.value.path == str(path)
+    array = tmp_path / "a.json"
+    array.write_text('[{"a": 1, "a": 2}]')
+    assert fa.read_table(array).to_pylist() == [{"a": 2}]
+    array.write_text('[{"a": 1e400, "a": 1}]')
+    with pytest.raises(DataFormatError) as info:
+        fa.read_table(array)
+    assert info.value.path == str(array)
 
 
 # 5. gzip: trailing zero padding accepted; a wrong header CRC refused

@@ -259,6 +259,7 @@ class _JsonRecords(_Records):
             parse_constant=_fatal_constant,
             parse_int=lambda s: ("int", s),
             parse_float=lambda s: ("float", s),
+            object_pairs_hook=_Object.from_pairs,
         )
         deep = text.count("[") + text.count("{") > MAX_DEPTH
         n = len(text)
@@ -372,8 +373,27 @@ def _restore(value: Any) -> Any:
     if isinstance(value, list):
         return [_restore(v) for v in value]
     if isinstance(value, dict):
+        for overwritten in getattr(value, "overwritten", ()):
+            _restore(overwritten)  # every value in the text is checked, as json.loads does
         return {k: _restore(v) for k, v in value.items()}
     return value
+
+
+class _Object(dict[str, Any]):
+    """An object of the whole-document parse: the last value of a duplicate key wins (as
+    json.loads), and the values it replaced are kept so that their numbers are still checked."""
+
+    overwritten: list[Any]
+
+    @classmethod
+    def from_pairs(cls, pairs: list[tuple[str, Any]]) -> _Object:
+        result = cls()
+        result.overwritten = []
+        for key, value in pairs:
+            if key in result:
+                result.overwritten.append(result[key])
+            result[key] = value
+        return result
 
 
 def _has_surrogate(value: Any) -> bool:
