@@ -381,6 +381,15 @@ def test_shard_null_in_a_non_nullable_column(impl: str, tmp_path: Path) -> None:
     assert error.path == str(tmp_path / "b.parquet") and error.position == "row 1"
 
 
+def test_shard_earliest_null_over_non_nullable_columns(impl: str, tmp_path: Path) -> None:
+    strict = pa.schema([pa.field("a", pa.int64(), nullable=False), pa.field("b", pa.int64(), nullable=False)])
+    pq.write_table(pa.table({"a": [1], "b": [1]}, schema=strict), tmp_path / "a.parquet")
+    pq.write_table(pa.table({"a": [1, 2, None], "b": [1, None, 3]}), tmp_path / "b.parquet")
+    rows, error = _drain(tmp_path, format="parquet")
+    assert rows == [{"a": 1, "b": 1}, {"a": 1, "b": 1}]
+    assert type(error) is SchemaMismatchError and error.position == "row 1"
+
+
 # 10. Never a bare pyarrow error
 
 

@@ -262,18 +262,20 @@ class _ArrowFiles:
         strict = [i for i, field in enumerate(self.schema) if not field.nullable]
         row = 0
         for batch in batches:
-            for i in strict:
-                column = batch.column(i)
-                if column.null_count:
-                    first = next(j for j, valid in enumerate(column.is_valid().to_pylist()) if not valid)
-                    if first:
-                        yield batch.slice(0, first)  # good rows first
-                    position = f"row {row + first}"
-                    raise SchemaMismatchError(
-                        f"{path}: {position}: a null in column {self.schema.field(i).name!r}, "
-                        f"non-nullable in {self.paths[0]}",
-                        path,
-                        position,
-                    )
+            # The earliest null over all non-nullable columns (pc.index: -1 when none).
+            nulls = [
+                (pc.index(batch.column(i).is_null(), True).as_py(), i) for i in strict if batch.column(i).null_count
+            ]
+            if nulls:
+                first, i = min(nulls)
+                if first:
+                    yield batch.slice(0, first)  # good rows first
+                position = f"row {row + first}"
+                raise SchemaMismatchError(
+                    f"{path}: {position}: a null in column {self.schema.field(i).name!r}, "
+                    f"non-nullable in {self.paths[0]}",
+                    path,
+                    position,
+                )
             row += batch.num_rows
             yield batch
