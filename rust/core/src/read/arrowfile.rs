@@ -292,38 +292,48 @@ impl OneFile {
 
 /// A later file's batch in the dataset's (projected) schema. A column the first file
 /// declares non-nullable may be nullable in a later one: a null there is refused (with
-/// the row), never delivered in a column that promises none.
+/// the row), never delivered in a column that promises none. The rows before the earliest
+/// such null come back with the error, which the caller raises on the next call.
 fn conform(
     batch: RecordBatch,
     schema: &SchemaRef,
     path: &str,
     first_row: u64,
-) -> Result<RecordBatch> {
+) -> Result<(RecordBatch, Option<Error>)> {
     let mismatch = |position, message: String| Error::SchemaMismatch {
         path: path.to_string(),
         position,
         message,
     };
-    for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        if field.is_nullable() || column.null_count() == 0 {
-            continue;
-        }
-        let at = (0..column.len()).find(|&i| column.is_null(i)).unwrap_or(0);
-        return Err(mismatch(
-            Some(Position::Row(first_row + at as u64)),
-            format!(
-                "a null in column '{}', which the first file declares non-nullable",
-                field.name()
-            ),
-        ));
-    }
+    let earliest = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .filter(|(field, column)| !field.is_nullable() && column.null_count() > 0)
+        .filter_map(|(field, column)| {
+            (0..column.len())
+                .find(|&i| column.is_null(i))
+                .map(|at| (at, field.name().clone()))
+        })
+        .min_by_key(|(at, _)| *at);
+    let (batch, error) = match earliest {
+        None => (batch, None),
+        Some((at, name)) => (
+            batch.slice(0, at),
+            Some(mismatch(
+                Some(Position::Row(first_row + at as u64)),
+                format!("a null in column '{name}', which the first file declares non-nullable"),
+            )),
+        ),
+    };
     let rows = batch.num_rows();
-    super::batch_of(schema, batch.columns().to_vec(), rows).map_err(|e| {
+    let batch = super::batch_of(schema, batch.columns().to_vec(), rows).map_err(|e| {
         mismatch(
             None,
             format!("its batch does not fit the first file's schema: {e}"),
         )
-    })
+    })?;
+    Ok((batch, error))
 }
 
 /// Parquet or IPC files read one after the other; the first file's schema is the
@@ -340,6 +350,8 @@ pub struct ArrowFiles {
     /// The file being read, and whether it is the first (whose batches define the schema).
     current: Option<(OneFile, bool)>,
     projection: Option<Vec<usize>>,
+    /// An error found in a batch whose good rows were returned first; raised next.
+    deferred: Option<Error>,
 }
 
 impl ArrowFiles {
@@ -379,6 +391,7 @@ impl ArrowFiles {
             first_path: first_path.unwrap_or_default(),
             current: current.map(|f| (f, true)),
             projection: None,
+            deferred: None,
         })
     }
 
@@ -410,7 +423,14 @@ impl ArrowFiles {
                 Some(batch) if *first => return Ok(Some(batch)),
                 Some(batch) => {
                     let first_row = current.rows - batch.num_rows() as u64;
-                    return conform(batch, &self.output, &current.path, first_row).map(Some);
+                    let (batch, error) = conform(batch, &self.output, &current.path, first_row)?;
+                    if let Some(e) = error {
+                        if batch.num_rows() == 0 {
+                            return Err(e);
+                        }
+                        self.deferred = Some(e);
+                    }
+                    return Ok(Some(batch));
                 }
                 None => self.current = None,
             }
@@ -437,7 +457,10 @@ impl Source for ArrowFiles {
     }
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        self.advance()
+        match self.deferred.take() {
+            Some(e) => Err(e),
+            None => self.advance(),
+        }
     }
 }
 

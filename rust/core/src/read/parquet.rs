@@ -8,7 +8,7 @@ use std::io::{self, BufReader, Read};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_schema::{DataType, SchemaRef, TimeUnit};
+use arrow_schema::{SchemaRef, TimeUnit};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
@@ -23,7 +23,7 @@ use crate::pool;
 
 mod types;
 use types::{
-    check_nanosecond_range, check_schema_depth, int96_columns, pyarrow_schema, with_int96_unit,
+    check_schema_depth, first_outside_nanoseconds, int96_columns, pyarrow_schema, with_int96_unit,
 };
 
 /// Rows per decoded batch at most. Decoding 200k tokenized rows took 1.2 CPU-s at 2,048
@@ -153,6 +153,10 @@ pub struct ParquetFile {
     mode: Option<Mode>,
     /// Rows returned so far: where an error is reported (the damage is at or after it).
     rows: u64,
+    /// An error found in a batch whose good rows were returned first; raised next.
+    deferred: Option<Error>,
+    /// Finished (after an error).
+    done: bool,
 }
 
 impl ParquetFile {
@@ -212,6 +216,8 @@ impl ParquetFile {
             int96,
             mode: None,
             rows: 0,
+            deferred: None,
+            done: false,
         })
     }
 
@@ -220,8 +226,35 @@ impl ParquetFile {
     }
 
     /// A decoded batch in the target types; an INT96 value outside the nanosecond range is
-    /// refused with its row (pyarrow silently wraps it).
-    fn conform(&self, batch: RecordBatch) -> Result<RecordBatch> {
+    /// refused with its row (pyarrow silently wraps it), after the rows before it: those come
+    /// back with the error, which the caller raises on the next call.
+    fn conform(&self, batch: RecordBatch) -> Result<(RecordBatch, Option<Error>)> {
+        let earliest = self.first_int96_outside(&batch);
+        let batch = match &earliest {
+            Some((at, _)) => batch.slice(0, *at),
+            None => batch,
+        };
+        Ok((self.conform_checked(batch)?, earliest.map(|(_, e)| e)))
+    }
+
+    /// The earliest row of the batch with an INT96 value outside the nanosecond range.
+    fn first_int96_outside(&self, batch: &RecordBatch) -> Option<(usize, Error)> {
+        let indices: Vec<usize> = match &self.projection {
+            Some(p) => p.clone(),
+            None => (0..self.target.fields().len()).collect(),
+        };
+        indices
+            .iter()
+            .zip(batch.columns())
+            .filter(|(index, _)| self.int96.contains(index))
+            .filter_map(|(index, column)| {
+                let name = self.target.field(*index).name();
+                first_outside_nanoseconds(column, &self.path, self.rows, name)
+            })
+            .min_by_key(|(at, _)| *at)
+    }
+
+    fn conform_checked(&self, batch: RecordBatch) -> Result<RecordBatch> {
         let indices: Vec<usize> = match &self.projection {
             Some(p) => p.clone(),
             None => (0..self.target.fields().len()).collect(),
@@ -235,14 +268,8 @@ impl ParquetFile {
             return Ok(batch);
         }
         let mut columns = Vec::with_capacity(indices.len());
-        for ((index, field), column) in indices.iter().zip(schema.fields()).zip(batch.columns()) {
-            let nanos = matches!(
-                field.data_type(),
-                DataType::Timestamp(TimeUnit::Nanosecond, _)
-            );
-            if nanos && self.int96.contains(index) {
-                check_nanosecond_range(column, &self.path, self.rows, field.name())?;
-            }
+        // (INT96 ranges were checked by `first_int96_outside` before.)
+        for (field, column) in schema.fields().iter().zip(batch.columns()) {
             let column = if column.data_type() == field.data_type() {
                 column.clone()
             } else {
@@ -346,10 +373,23 @@ impl ParquetFile {
     }
 
     pub fn next(&mut self) -> Result<Option<RecordBatch>> {
+        if let Some(e) = self.deferred.take() {
+            self.done = true;
+            return Err(e);
+        }
+        if self.done {
+            return Ok(None);
+        }
         match self.next_batch() {
             Ok(Some(batch)) => {
-                let batch = self.conform(batch)?;
+                let (batch, error) = self.conform(batch)?;
                 self.rows += batch.num_rows() as u64;
+                if let Some(e) = error {
+                    if batch.num_rows() == 0 {
+                        return Err(e);
+                    }
+                    self.deferred = Some(e);
+                }
                 Ok(Some(batch))
             }
             Ok(None) => Ok(None),
@@ -440,6 +480,7 @@ fn decode_group_unguarded(
 mod tests {
     use super::*;
     use arrow_array::cast::AsArray;
+    use arrow_schema::DataType;
 
     /// Fixtures written by pyarrow (testdata/make_parquet_types.py, which prints the schema
     /// `pyarrow.parquet.read_table` gives: the one expected here).
@@ -478,6 +519,8 @@ mod tests {
     #[test]
     fn an_int96_date_outside_the_nanosecond_range_is_refused_with_its_row() {
         let (path, mut reader) = fixture("int96_far.parquet");
+        // The row before it first, then the error naming the row.
+        assert_eq!(reader.next().unwrap().unwrap().num_rows(), 1);
         match reader.next() {
             Err(Error::DataFormat {
                 path: p, position, ..

@@ -128,32 +128,33 @@ pub(super) fn with_int96_unit(target: &Schema, int96: &[usize], unit: TimeUnit) 
     Schema::new_with_metadata(fields, target.metadata().clone())
 }
 
-/// Refuse a microsecond timestamp that nanoseconds cannot hold (before 1677-09-21 or after
-/// 2262-04-11), naming the row. Columns decoded in another unit are left to the cast.
-pub(super) fn check_nanosecond_range(
+/// The first row of a microsecond INT96 column that nanoseconds cannot hold (before
+/// 1677-09-21 or after 2262-04-11), with its error naming the row. Columns decoded in
+/// another unit are left to the cast.
+pub(super) fn first_outside_nanoseconds(
     column: &ArrayRef,
     path: &str,
     first_row: u64,
     name: &str,
-) -> Result<()> {
-    let Some(micros) = column.as_primitive_opt::<TimestampMicrosecondType>() else {
-        return Ok(());
-    };
+) -> Option<(usize, Error)> {
+    let micros = column.as_primitive_opt::<TimestampMicrosecondType>()?;
     let (low, high) = (i64::MIN / 1000, i64::MAX / 1000);
     let bad = micros
         .iter()
         .position(|v| v.is_some_and(|v| v < low || v > high));
-    match bad {
-        None => Ok(()),
-        Some(i) => Err(Error::data(
-            path,
-            Some(Position::Row(first_row + i as u64)),
-            format!(
-                "column '{name}': an INT96 timestamp outside the nanosecond range \
-                 (1677-09-21 to 2262-04-11)"
+    bad.map(|i| {
+        (
+            i,
+            Error::data(
+                path,
+                Some(Position::Row(first_row + i as u64)),
+                format!(
+                    "column '{name}': an INT96 timestamp outside the nanosecond range \
+                     (1677-09-21 to 2262-04-11)"
+                ),
             ),
-        )),
-    }
+        )
+    })
 }
 
 #[cfg(test)]
@@ -198,17 +199,17 @@ mod tests {
             Some(i64::MAX / 1000 + 1),
         ]);
         let column: ArrayRef = Arc::new(micros);
-        match check_nanosecond_range(&column, "f.parquet", 10, "ts") {
-            Err(Error::DataFormat { path, position, .. }) => {
+        match first_outside_nanoseconds(&column, "f.parquet", 10, "ts") {
+            Some((2, Error::DataFormat { path, position, .. })) => {
                 assert_eq!(path, "f.parquet");
                 assert_eq!(position, Some(Position::Row(12)));
             }
-            other => panic!("expected a DataFormat error, got {other:?}"),
+            other => panic!("expected a DataFormat error at row 2, got {other:?}"),
         }
         let fine: ArrayRef = Arc::new(arrow_array::TimestampMicrosecondArray::from(vec![
             i64::MIN / 1000,
             i64::MAX / 1000,
         ]));
-        assert!(check_nanosecond_range(&fine, "f.parquet", 0, "ts").is_ok());
+        assert!(first_outside_nanoseconds(&fine, "f.parquet", 0, "ts").is_none());
     }
 }
