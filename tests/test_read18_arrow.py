@@ -82,7 +82,7 @@ def test_ipc_nested_63_levels_is_refused_at_open(impl: str, tmp_path: Path) -> N
     path = tmp_path / "deep63.arrow"
     write_ipc(path, nested_table(63))
     with pytest.raises(DataFormatError, match="deep63.arrow"):
-        fa.read_batches(path, format="arrow").schema  # opening reads the schema
+        _ = fa.read_batches(path, format="arrow").schema  # opening reads the schema
 
 
 # Parquet is shallower than IPC: pyarrow's Parquet reader refuses a schema more than 100
@@ -99,7 +99,7 @@ def test_parquet_nested_deeper_than_pyarrow_reads_is_refused_at_open(impl: str, 
     path = tmp_path / f"deep{levels}.parquet"
     pq.write_table(nested_table(levels), path)
     with pytest.raises(DataFormatError, match=f"deep{levels}.parquet"):
-        fa.read_batches(path, format="parquet").schema  # opening reads the schema
+        _ = fa.read_batches(path, format="parquet").schema  # opening reads the schema
 
 
 def test_parquet_date64_int96_and_map_types_match_pyarrow(impl: str, tmp_path: Path) -> None:

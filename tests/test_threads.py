@@ -102,14 +102,17 @@ def _long_calls(tmp_path: Path) -> dict[str, Callable[[], Any]]:
         return list(fa.read_batches(text, batch_size=2_000_000))  # freed after the window, as above
 
     # Non-ASCII text: CPython computes a str's UTF-8 form on first request, with the GIL
-    # held (a fresh list each call, so the conversion is measured every time).
-    base = "é" * 1000
+    # held. A fresh list for each attempt, built beforehand and kept (freeing 100k strings
+    # is Python's deallocator, not native work), so the conversion is measured every time.
+    fresh = [["é" * 1000 + str(i) for i in range(100_000)] for _ in range(ATTEMPTS)]
+    used: list[list[str]] = []
 
     def hash_rows() -> list[str]:
-        rows = [base + str(i) for i in range(200_000)]
+        rows = fresh.pop() if fresh else used[-1]
+        used.append(rows)
         return fa.parallel_hash_rows(rows, num_threads=1)
 
-    python_lists = token_lists(150_000, seed=5, high=400).to_pylist()  # 30 M Python ints
+    python_lists = token_lists(250_000, seed=5, high=400).to_pylist()  # 50 M Python ints
 
     return {
         "hash_table": lambda: fa.hash_table(big, num_threads=1),

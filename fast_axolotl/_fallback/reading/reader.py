@@ -56,9 +56,8 @@ class Reader:
     def _resolve_auto(self) -> None:
         """format/compression "auto" (inputs the public layer could not peek at, such as named
         pipes): a pipe is read once into a temporary file (never reopened), then each input's
-        compression and format are sniffed from its head. Errors name the original path."""
-        if self.format != "auto" and self.compression != "auto":
-            return
+        compression and format are sniffed from its head. Errors name the original path. A
+        pipe is spooled whatever the options (its size says nothing about its content)."""
         resolved: list[str] = []
         for path in self.paths:
             if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
@@ -67,6 +66,8 @@ class Reader:
                 path = copy
             resolved.append(path)
         self.paths = resolved
+        if self.format != "auto" and self.compression != "auto":
+            return
         if self.compression == "auto":
             found = {_sniff_compression(path) for path in resolved}
             if len(found) > 1:

@@ -146,6 +146,9 @@ where
 /// How long a conversion under the GIL runs before [`Pauses::tick`] pauses it.
 const GIL_SLICE: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// How long a pause leaves the GIL to a waiting thread.
+const GIL_HANDOFF: std::time::Duration = std::time::Duration::from_micros(100);
+
 /// Long conversions under the GIL (Python lists of rows into native buffers) pause every few
 /// milliseconds: the GIL is released for a moment, so other Python threads run (CPython hands
 /// it to a waiting thread), and pending signals are handled, so Ctrl-C lands. Pausing is safe
@@ -166,7 +169,11 @@ impl Pauses {
     /// handler raised (KeyboardInterrupt).
     pub fn tick(&mut self, py: Python<'_>) -> PyResult<()> {
         if self.since.elapsed() >= GIL_SLICE {
-            py.detach(std::thread::yield_now);
+            // Not a bare release and re-take: a waiting thread's wake-up takes tens of
+            // microseconds, so it would find the GIL taken again, and CPython only forces a
+            // switch when no switch happened for 5 ms (each re-take counts as one): the
+            // waiter would starve. A short sleep lets it take the GIL (~2% of a slice).
+            py.detach(|| std::thread::sleep(GIL_HANDOFF));
             py.check_signals()?;
             self.since = std::time::Instant::now();
         }

@@ -8,7 +8,7 @@ use fast_axolotl_core::hash::{self, Digest32};
 use fast_axolotl_core::{rowcodec, Error};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyCapsule, PySet, PyString};
+use pyo3::types::{PyBytes, PyCapsule, PyList, PySet, PyString};
 
 use crate::errors::{detached, interruptible, ArgumentTypeError, CoreError, Pauses};
 
@@ -48,26 +48,40 @@ fn row_bytes<'a>(py: Python<'_>, owned: &'a [Bound<'_, PyAny>]) -> PyResult<Vec<
         .collect()
 }
 
+/// The digests as a list of hex `str`s, built with pauses (200k strings take ~30 ms).
+fn hex_list<'py, 'a>(
+    py: Python<'py>,
+    digests: impl Iterator<Item = &'a Digest32>,
+) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    let mut pauses = Pauses::new();
+    for digest in digests {
+        pauses.tick(py)?;
+        list.append(PyString::new(py, &hash::to_hex(digest)))?;
+    }
+    Ok(list)
+}
+
 #[pyfunction]
-pub fn hash_rows(
-    py: Python<'_>,
-    rows: &Bound<'_, PyAny>,
+pub fn hash_rows<'py>(
+    py: Python<'py>,
+    rows: &Bound<'py, PyAny>,
     num_threads: usize,
-) -> PyResult<Vec<String>> {
+) -> PyResult<Bound<'py, PyList>> {
     let owned = own_rows(rows)?;
     let slices = row_bytes(py, &owned)?;
     let bytes: usize = slices.iter().map(|s| s.len()).sum();
     let digests = interruptible(py, bytes, || hash::hash_slices(&slices, num_threads))?;
-    Ok(digests.iter().map(hash::to_hex).collect())
+    hex_list(py, digests.iter())
 }
 
 #[pyfunction]
-pub fn dedup_rows(
-    py: Python<'_>,
-    rows: &Bound<'_, PyAny>,
-    existing: &Bound<'_, PyAny>,
+pub fn dedup_rows<'py>(
+    py: Python<'py>,
+    rows: &Bound<'py, PyAny>,
+    existing: &Bound<'py, PyAny>,
     num_threads: usize,
-) -> PyResult<(Vec<usize>, Vec<String>)> {
+) -> PyResult<(Vec<usize>, Bound<'py, PyList>)> {
     let owned = own_rows(rows)?;
     let slices = row_bytes(py, &owned)?;
     let mut known: HashSet<Digest32> = HashSet::new();
@@ -82,15 +96,13 @@ pub fn dedup_rows(
         }
     }
     let bytes: usize = slices.iter().map(|s| s.len()).sum();
-    let kept = interruptible(py, bytes, || {
+    let (digests, kept) = interruptible(py, bytes, || {
         let digests = hash::hash_slices(&slices, num_threads)?;
         let kept = hash::first_unseen(&digests, &known);
-        Ok(kept
-            .into_iter()
-            .map(|i| (i, hash::to_hex(&digests[i])))
-            .collect::<Vec<_>>())
+        Ok((digests, kept))
     })?;
-    Ok(kept.into_iter().unzip())
+    let hexes = hex_list(py, kept.iter().map(|&i| &digests[i]))?;
+    Ok((kept, hexes))
 }
 
 fn parse_hex(text: &str) -> Option<Digest32> {
