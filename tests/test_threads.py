@@ -36,8 +36,13 @@ STALL_SHARE = 0.02
 ATTEMPTS = 5
 
 
-def stall_allowed_ms(seconds: float) -> float:
-    return max(STALL_LIMIT_MS, STALL_SHARE * seconds * 1000)
+# Calls that convert Python lists under the GIL (pausing every 5 ms to hand it over): the
+# bound of issue 18, no conversion holds the GIL more than 20 ms at a time.
+CONVERSION_LIMIT_MS = {"parallel_hash_rows": 20.0, "pad_sequences_lists": 20.0}
+
+
+def stall_allowed_ms(seconds: float, name: str = "") -> float:
+    return max(CONVERSION_LIMIT_MS.get(name, STALL_LIMIT_MS), STALL_SHARE * seconds * 1000)
 
 
 def longest_stall_ms(call: Callable[[], Any]) -> tuple[float, float, float]:
@@ -134,7 +139,7 @@ def test_gil_released_during_native_calls(tmp_path: Path, monkeypatch: pytest.Mo
     print("longest stall (ms), call duration (s), longest GC in the call (ms):", json.dumps(report))
     for name, runs in report.items():
         assert min(seconds for _, seconds, _ in runs) > 0.2, (name, runs)  # long enough to mean something
-        assert any(stall < stall_allowed_ms(seconds) for stall, seconds, _ in runs), (name, runs)
+        assert any(stall < stall_allowed_ms(seconds, name) for stall, seconds, _ in runs), (name, runs)
 
 
 # ---------------------------------------------------------------------------
