@@ -5,7 +5,7 @@
 //! row groups, record batches or shards of the input. It opens lazily (first call to
 //! [`Reader::schema`] or [`Reader::next_batch`]), decompresses as a stream, and never
 //! panics on bad input. The rules (type inference, CSV grammar, errors) are those of the
-//! reference `fast_axolotl/_fallback/reading.py`, documented in `docs/reading.md`.
+//! reference `fast_axolotl/_fallback/reading/`, documented in `docs/reading.md`.
 
 mod ahead;
 mod arrowfile;
@@ -98,7 +98,10 @@ pub struct ReadOptions {
     pub num_threads: usize,
 }
 
-/// A producer of batches of any size, all with the schema it reports.
+/// A producer of batches of any size, all with the schema it reports: a push decoder per
+/// format over [`source::Inputs`]. The contract that makes "good rows first" hold: every
+/// good record before an error is returned (in a batch of any size) before the error, which
+/// comes from the next call; opening fails only when no good record precedes the first error.
 pub(crate) trait Source: Send {
     /// The full schema of the input (before projection).
     fn schema(&self) -> SchemaRef;
