@@ -19,6 +19,7 @@ from ...errors import (
     UnsupportedFormatError,
 )
 from .batches import _arrow_error, _same_columns
+from .common import _CHUNK
 from .ipcguard import _GuardedStream, _ipc_block_refused, _ipc_file_blocks
 from .source import _Decoded, _open_file
 
@@ -48,6 +49,9 @@ def _spool(path: str, compression: str) -> str:
 #: Nested list/struct levels a column's type may have: the record counts as level 1 of the 63
 #: pyarrow's C data import accepts ("Recursion level in ArrowSchema struct exceeded").
 MAX_TYPE_NESTING = 62
+# Parquet schema nodes from a top-level column to its leaf (a list level takes two): pyarrow's
+# Parquet reader refuses deeper schemas ("Parquet schema too deeply nested").
+MAX_PARQUET_SCHEMA_DEPTH = 100
 _NS_LIMIT_US = (2**63 - 1) // 1000  # the largest |microseconds| a timestamp[ns] holds
 
 
@@ -118,6 +122,18 @@ class _ArrowFiles:
         except (pa.ArrowException, OSError, ValueError) as exc:
             handle.close()
             raise _arrow_error(path, exc) from None
+        # pyarrow 26 refuses a schema more than 100 nodes deep when reading; older ones do not
+        # check at open. The limit is ours, whatever the pyarrow version (the native reader's).
+        for i in range(len(pf.schema)):
+            parts = pf.schema.column(i).path.split(".")
+            if len(parts) > MAX_PARQUET_SCHEMA_DEPTH:
+                handle.close()
+                raise DataFormatError(
+                    f"{path}: column '{parts[0]}' is nested {len(parts)} Parquet schema levels deep; "
+                    f"at most {MAX_PARQUET_SCHEMA_DEPTH} are supported (as pyarrow)",
+                    path,
+                    None,
+                )
 
         # pyarrow reads INT96 as timestamp[ns] and wraps values outside its range silently.
         int96 = [
@@ -226,6 +242,12 @@ class _ArrowFiles:
                     try:
                         batch = sreader.read_next_batch()
                     except StopIteration:
+                        if self.compression is not None:
+                            # The rest (an IPC file's footer) must decompress too: a cut or
+                            # damaged gzip/zstd stream is an error wherever the damage is, as
+                            # the native reader finds when it decompresses the whole input.
+                            while source.read(_CHUNK):
+                                pass
                         return
                     except DataFormatError:
                         raise
