@@ -242,10 +242,11 @@ class _ArrowFiles:
                     try:
                         batch = sreader.read_next_batch()
                     except StopIteration:
-                        if self.compression is not None:
-                            # The rest (an IPC file's footer) must decompress too: a cut or
-                            # damaged gzip/zstd stream is an error wherever the damage is, as
-                            # the native reader finds when it decompresses the whole input.
+                        if is_file and self.compression is not None:
+                            # The rest (the IPC file's footer) must decompress too: a cut or
+                            # damaged gzip/zstd file is an error wherever the damage is, as the
+                            # native reader finds when it spools the whole file. (An IPC stream
+                            # ends at its end-of-stream marker in both readers.)
                             while source.read(_CHUNK):
                                 pass
                         return
