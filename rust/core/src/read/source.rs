@@ -230,14 +230,6 @@ pub fn open_file(path: &str) -> Result<File> {
     File::open(path).map_err(|e| Error::io(path, e))
 }
 
-/// The (decompressed) bytes of `path`, streamed.
-pub fn open_decoded(
-    path: &str,
-    compression: Option<Compression>,
-) -> Result<Box<dyn BufRead + Send>> {
-    Ok(Input::open(path, compression)?.into_bytes())
-}
-
 /// Bytes looked at to tell a format: enough for leading whitespace before a JSON `{`.
 const SNIFF_BYTES: usize = 4096;
 
@@ -505,14 +497,6 @@ impl Inputs {
         sniff_format(&path, &head?)
     }
 
-    /// The path of the input read last (or the first, before any), for errors.
-    pub fn current_path(&self) -> &str {
-        self.paths
-            .get(self.next.saturating_sub(1))
-            .map(String::as_str)
-            .unwrap_or("")
-    }
-
     /// Open the next input (None after the last); a pending Ctrl-C stops here.
     pub fn next_input(&mut self) -> Result<Option<Input>> {
         if let Some(input) = self.reopened.take() {
@@ -548,10 +532,6 @@ pub struct Lines {
 }
 
 impl Lines {
-    pub fn open(path: &str, compression: Option<Compression>) -> Result<Self> {
-        Ok(Self::new(Input::open(path, compression)?))
-    }
-
     pub fn new(input: Input) -> Self {
         Lines {
             path: input.path.to_string(),
@@ -602,12 +582,6 @@ impl Lines {
         }
         Ok(Some((self.line, &self.buf[start..end])))
     }
-}
-
-/// Decompress `path` into an unlinked temporary file (for formats that need random access).
-pub fn spool(path: &str, compression: Compression) -> Result<File> {
-    let mut input = open_decoded(path, Some(compression))?;
-    spool_from(path, &mut input)
 }
 
 /// Copy the rest of `input` (the bytes of `path`) into an unlinked temporary file.
@@ -762,11 +736,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_sniffed_input_is_handed_out_again_not_reopened() {
-        let path = temp("sniffed.jsonl", b"{\"a\":1}\n");
-        let mut inputs = Inputs::new(vec![path.clone()], Some(Compression::Auto));
-        assert_eq!(inputs.sniff_format().unwrap(), Format::Jsonl);
+    /// The next input's bytes, read whole.
+    fn next_text(inputs: &mut Inputs) -> String {
         let mut out = String::new();
         inputs
             .next_input()
@@ -775,6 +746,15 @@ mod tests {
             .into_bytes()
             .read_to_string(&mut out)
             .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_sniffed_input_is_handed_out_again_not_reopened() {
+        let path = temp("sniffed.jsonl", b"{\"a\":1}\n");
+        let mut inputs = Inputs::new(vec![path.clone()], Some(Compression::Auto));
+        assert_eq!(inputs.sniff_format().unwrap(), Format::Jsonl);
+        let out = next_text(&mut inputs);
         assert_eq!(out, "{\"a\":1}\n");
         assert!(inputs.next_input().unwrap().is_none());
     }
@@ -800,14 +780,7 @@ mod tests {
         let path = fifo.display().to_string();
         let mut inputs = Inputs::new(vec![path.clone()], Some(Compression::Auto));
         assert_eq!(inputs.sniff_format().unwrap(), Format::Jsonl);
-        let mut out = String::new();
-        inputs
-            .next_input()
-            .unwrap()
-            .unwrap()
-            .into_bytes()
-            .read_to_string(&mut out)
-            .unwrap();
+        let out = next_text(&mut inputs);
         writer.join().unwrap();
         assert_eq!(out, "{\"a\":1}\n{\"a\":2}\n");
     }
