@@ -119,3 +119,14 @@ def both(path: Any, **kwargs: Any) -> tuple[str, Any]:
     fallback = outcome("fallback", path, **kwargs)
     assert_same(native, fallback)
     return native
+
+
+def drain(reader: Any) -> tuple[list[int], BaseException | None]:
+    """The sizes of the batches delivered before the iteration ended, and its error."""
+    sizes: list[int] = []
+    try:
+        for batch in reader:
+            sizes.append(batch.num_rows)
+    except Exception as e:  # noqa: BLE001 - the test inspects it
+        return sizes, e
+    return sizes, None

@@ -5,22 +5,13 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pytest
+from reading_helpers import drain
 
 import fast_axolotl as fa
-from fast_axolotl import _backend
 from fast_axolotl.errors import DataFormatError, SchemaMismatchError
-
-IMPLS = ["native", "fallback"] if _backend.native_module() is not None else ["fallback"]
-
-
-@pytest.fixture(params=IMPLS)
-def impl(request: pytest.FixtureRequest) -> Any:
-    with _backend.use(request.param):
-        yield request.param
 
 
 def delimited(tmp_path: Path, fmt: str, lines: list[str], name: str = "data") -> Path:
@@ -29,17 +20,6 @@ def delimited(tmp_path: Path, fmt: str, lines: list[str], name: str = "data") ->
     path = tmp_path / f"{name}.{fmt}"
     path.write_text("".join(line.replace(",", sep) + "\n" for line in lines))
     return path
-
-
-def drain(reader: Any) -> tuple[list[int], BaseException | None]:
-    """The sizes of the batches delivered before the iteration ended, and its error."""
-    sizes: list[int] = []
-    try:
-        for batch in reader:
-            sizes.append(batch.num_rows)
-    except Exception as e:  # noqa: BLE001 - the test inspects it
-        return sizes, e
-    return sizes, None
 
 
 @pytest.mark.parametrize("fmt", ["csv", "tsv"])

@@ -38,14 +38,7 @@ from fast_axolotl.errors import (  # noqa: E402
     UnsupportedFormatError,
 )
 
-IMPLS = ["native", "fallback"] if _backend.native_module() is not None else ["fallback"]
 COMPRESSIONS = [None, "gzip", "zstd"]
-
-
-@pytest.fixture(params=IMPLS)
-def impl(request: pytest.FixtureRequest) -> Any:
-    with _backend.use(request.param):
-        yield request.param
 
 
 # ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
@@ -66,16 +67,68 @@ def _nesting(kind: pa.DataType) -> int:
     return below + (2 if pa.types.is_map(kind) else 1)
 
 
-def _int96_overflow(handle: Any, group: int, columns: list[str]) -> tuple[int, str] | None:
-    """(first row, column) of an INT96 value outside timestamp[ns]'s range in a row group:
-    read again as microseconds (which cannot overflow) and compared with the range."""
-    wide = pq.ParquetFile(handle, coerce_int96_timestamp_unit="us").read_row_group(group, columns=columns)
+def _leaves(kind: pa.DataType) -> int:
+    """Parquet leaf columns below an Arrow type (they are its leaves, depth first)."""
+    if kind.num_fields == 0:
+        return 1
+    return sum(_leaves(kind.field(i).type) for i in range(kind.num_fields))
+
+
+def _leaf_columns(schema: pa.Schema, fields: list[int]) -> list[int]:
+    """The Parquet leaf columns of these top-level fields (sorted indices)."""
+    starts = [0]
+    for field in schema:
+        starts.append(starts[-1] + _leaves(field.type))
+    return [leaf for i in fields for leaf in range(starts[i], starts[i + 1])]
+
+
+def _outside(micros: pa.Array, target: pa.DataType) -> np.ndarray | None:
+    """Per element of ``micros`` (INT96 leaves read as microseconds), whether a value below it
+    does not fit ``target`` (those leaves as nanoseconds); None when the types agree."""
+    if micros.type.equals(target):
+        return None
+    valid = np.asarray(micros.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if pa.types.is_timestamp(micros.type):
+        values = np.asarray(micros.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+        return valid & ((values < -_NS_LIMIT_US) | (values > _NS_LIMIT_US))
+    if pa.types.is_struct(micros.type):
+        rows = None
+        for i in range(micros.type.num_fields):
+            below = _outside(micros.field(i), target.field(i).type)
+            if below is not None:
+                rows = below if rows is None else rows | below
+        return None if rows is None else rows & valid
+    if pa.types.is_list(micros.type) or pa.types.is_large_list(micros.type) or pa.types.is_map(micros.type):
+        below = _outside(micros.values, target.field(0).type)
+        if below is None:
+            return None
+        # Items marked before each offset: a row holds one when its span's count grows.
+        marked = np.concatenate([[0], np.cumsum(below)])
+        offsets = np.asarray(micros.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+        return valid & (marked[offsets[1:]] > marked[offsets[:-1]])
+    if pa.types.is_fixed_size_list(micros.type):
+        below = _outside(micros.values, target.field(0).type)
+        if below is None:
+            return None
+        size = micros.type.list_size
+        start = micros.offset * size
+        spans = below[start : start + len(micros) * size].reshape(len(micros), size)
+        return valid & spans.any(axis=1)
+    return None
+
+
+def _int96_overflow(handle: Any, group: int, leaves: list[int], table: pa.Table) -> tuple[int, str] | None:
+    """(first row, column) of an INT96 value, at any depth, outside timestamp[ns]'s range in
+    a row group (``table``, read as pyarrow reads it): read again with INT96 as microseconds
+    (which cannot overflow) and compared with the range."""
+    wide = pq.ParquetFile(handle, coerce_int96_timestamp_unit="us").reader.read_row_group(group, column_indices=leaves)
     found: tuple[int, str] | None = None
-    for name in columns:
-        micros = wide.column(name).cast(pa.int64())
-        outside = pc.greater(pc.abs(micros), _NS_LIMIT_US)
-        index = pc.index(outside, True).as_py()
-        if index >= 0 and (found is None or index < found[0]):
+    for name, target in zip(table.column_names, table.schema.types, strict=True):
+        outside = _outside(wide.column(name).combine_chunks(), target)
+        if outside is None or not outside.any():
+            continue
+        index = int(np.argmax(outside))
+        if found is None or index < found[0]:
             found = (index, name)
     return found
 
@@ -87,8 +140,15 @@ class _ArrowFiles:
         self.paths = paths
         self.fmt = fmt
         self.compression = compression
+        #: The fields read and delivered (sorted indices of ``schema``); None: all.
+        self.projection: list[int] | None = None
         self._opened = [self._open(p) for p in paths[:1]]
         self.schema: pa.Schema = self._opened[0][0] if self._opened else pa.schema([])
+
+    def project(self, sorted_fields: list[int]) -> None:
+        """Read only these fields (as the native reader: columns not asked for are not
+        decoded, so their values are neither checked nor refused)."""
+        self.projection = sorted_fields
 
     def _open(self, path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         schema, batches = self._open_parquet(path) if self.fmt == "parquet" else self._open_ipc(path)
@@ -136,19 +196,17 @@ class _ArrowFiles:
                 )
 
         # pyarrow reads INT96 as timestamp[ns] and wraps values outside its range silently.
-        int96 = [
-            pf.schema.column(i).path
-            for i in range(len(pf.schema))
-            if pf.schema.column(i).physical_type == "INT96" and "." not in pf.schema.column(i).path
-        ]
+        has_int96 = any(pf.schema.column(i).physical_type == "INT96" for i in range(len(pf.schema)))
 
         def batches() -> Iterator[pa.RecordBatch]:
+            fields = self.projection if self.projection is not None else list(range(len(schema)))
+            leaves = _leaf_columns(schema, fields)
             rows = 0
             try:
                 for i in range(pf.num_row_groups):
                     try:
-                        table = pf.read_row_group(i)
-                        overflow = _int96_overflow(handle, i, int96) if int96 else None
+                        table = pf.reader.read_row_group(i, column_indices=leaves)
+                        overflow = _int96_overflow(handle, i, leaves, table) if has_int96 else None
                     except (pa.ArrowException, OSError, ValueError) as exc:
                         raise _arrow_error(path, exc, rows) from None
                     if overflow is not None:
@@ -266,6 +324,8 @@ class _ArrowFiles:
         return schema, stream_batches()
 
     def batches(self) -> Iterator[pa.RecordBatch]:
+        fields = self.projection
+        delivered = self.schema if fields is None else pa.schema([self.schema.field(i) for i in fields])
         for index, path in enumerate(self.paths):
             if index == 0:
                 schema, batches = self._opened[0]
@@ -277,12 +337,17 @@ class _ArrowFiles:
                         path,
                         None,
                     )
-            yield from self._nulls_checked(path, batches)
+            if fields is not None and self.fmt != "parquet":  # (Parquet reads only those)
+                batches = (batch.select(fields) for batch in batches)
+            yield from self._nulls_checked(path, batches, delivered)
 
-    def _nulls_checked(self, path: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def _nulls_checked(
+        self, path: str, batches: Iterator[pa.RecordBatch], schema: pa.Schema
+    ) -> Iterator[pa.RecordBatch]:
         """A later shard may declare a column nullable that the first declares non-nullable:
-        a null there would break the output schema's promise, so it is a SchemaMismatchError."""
-        strict = [i for i, field in enumerate(self.schema) if not field.nullable]
+        a null there would break the output schema's promise, so it is a SchemaMismatchError
+        (in the columns delivered: ``schema``)."""
+        strict = [i for i, field in enumerate(schema) if not field.nullable]
         row = 0
         for batch in batches:
             # The earliest null over all non-nullable columns (pc.index: -1 when none).
@@ -295,8 +360,7 @@ class _ArrowFiles:
                     yield batch.slice(0, first)  # good rows first
                 position = f"row {row + first}"
                 raise SchemaMismatchError(
-                    f"{path}: {position}: a null in column {self.schema.field(i).name!r}, "
-                    f"non-nullable in {self.paths[0]}",
+                    f"{path}: {position}: a null in column {schema.field(i).name!r}, non-nullable in {self.paths[0]}",
                     path,
                     position,
                 )

@@ -232,5 +232,6 @@ class _CsvRecords(_Records):
             yield self._build(chunk)
 
     def _build(self, rows: list[list[Any]]) -> pa.RecordBatch:
-        arrays = [pa.array([row[i] for row in rows], type=f.type) for i, f in enumerate(self.schema)]
-        return _with_rows(arrays, self.schema, len(rows))
+        built = self._built(self.schema)
+        arrays = [pa.array([row[i] for row in rows], type=self.schema.field(i).type) for i in built]
+        return _with_rows(arrays, pa.schema([self.schema.field(i) for i in built]), len(rows))

@@ -352,13 +352,15 @@ class _JsonRecords(_Records):
 
     def _build(self, rows: list[dict[str, Any]]) -> pa.RecordBatch:
         arrays = []
-        for field in self.schema:
+        built = self._built(self.schema)
+        for i in built:
+            field = self.schema.field(i)
             kind = self.kinds[field.name]
             values = [row.get(field.name) for row in rows]
             if self._floaty[field.name]:
                 values = [_normalize(kind, v) for v in values]
             arrays.append(pa.array(values, type=field.type))
-        return _with_rows(arrays, self.schema, len(rows))
+        return _with_rows(arrays, pa.schema([self.schema.field(i) for i in built]), len(rows))
 
 
 def _fatal_constant(name: str) -> Any:

@@ -112,14 +112,19 @@ class Reader:
             raise DataFormatError(f"{self.paths[0]}: a column name holds a NUL character", self.paths[0])
         self._schema = schema
 
+        # The source decodes only the columns asked for (sorted, as the native push_projection);
+        # they come back here in the order asked.
+        order: list[int] | None = None
+        if indices is not None:
+            decoded = sorted(set(indices))
+            source.project(decoded)
+            order = [decoded.index(i) for i in indices]
+
         def projected() -> Iterator[pa.RecordBatch]:
             for batch in source.batches():
                 if batch.num_rows == 0:
                     continue
-                if indices is not None:
-                    arrays = [batch.column(i) for i in indices]
-                else:
-                    arrays = batch.columns
+                arrays = batch.columns if order is None else [batch.column(i) for i in order]
                 yield _with_rows(list(arrays), schema, batch.num_rows)
 
         self._batches = _rebatch(projected(), self.batch_size)

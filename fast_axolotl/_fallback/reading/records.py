@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from ...errors import (
     FastAxolotlError,
 )
@@ -25,7 +27,16 @@ class _Records:
         self._buffer: list[Any] = []
         # An error met during inference after some good records: raised once they are delivered.
         self._pending: FastAxolotlError | None = None
+        #: The columns built (sorted indices of the schema; None: all). Every record is still
+        #: checked whole: the same errors with or without a projection.
+        self.projection: list[int] | None = None
         self._infer()
+
+    def project(self, sorted_fields: list[int]) -> None:
+        self.projection = sorted_fields
+
+    def _built(self, schema: pa.Schema) -> list[int]:
+        return list(range(len(schema))) if self.projection is None else self.projection
 
     def records(self) -> Iterator[tuple[str, str, Any]]:  # (path, position, raw record)
         raise NotImplementedError

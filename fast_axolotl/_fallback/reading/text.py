@@ -23,6 +23,9 @@ class _Text:
         self.reader = reader
         self.schema = pa.schema([pa.field("text", pa.string())])
 
+    def project(self, sorted_fields: list[int]) -> None:
+        """One column: a projection can only keep it."""
+
     def batches(self) -> Iterator[pa.RecordBatch]:
         chunk: list[str] = []
         try:

@@ -4,14 +4,11 @@
 
 use std::sync::Arc;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::TimestampMicrosecondType;
-use arrow_array::ArrayRef;
-use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use parquet::basic::Type as PhysicalType;
 
-use crate::error::{Error, Position, Result};
+use crate::error::{Error, Result};
 
 /// A schema as pyarrow's Parquet reader types it: `date64` (stored as INT32 dates) comes
 /// back as `date32`, and (`rename_maps`) a map's entries field is named after the map's own
@@ -72,11 +69,6 @@ pub(super) fn check_schema_depth(path: &str, metadata: &ArrowReaderMetadata) -> 
     }
 }
 
-/// Indices of the top-level columns stored as INT96.
-pub(super) fn int96_columns(metadata: &ArrowReaderMetadata) -> Vec<usize> {
-    top_level_stored_as(metadata, PhysicalType::INT96)
-}
-
 /// The plain schema's types, pyarrow's renaming and date32 applied, except for top-level
 /// date64 columns stored as INT64 (arrow-rs writes them so, with no date logical type):
 /// pyarrow ignores the embedded schema there and reads int64, and so do we.
@@ -111,52 +103,6 @@ fn top_level_stored_as(metadata: &ArrowReaderMetadata, physical: PhysicalType) -
         .collect()
 }
 
-/// `schema` with its (top-level) INT96 columns as timestamps of this unit.
-pub(super) fn with_int96_unit(target: &Schema, int96: &[usize], unit: TimeUnit) -> Schema {
-    let fields: Vec<Field> = target
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| match f.data_type() {
-            DataType::Timestamp(_, tz) if int96.contains(&i) => f
-                .as_ref()
-                .clone()
-                .with_data_type(DataType::Timestamp(unit, tz.clone())),
-            _ => f.as_ref().clone(),
-        })
-        .collect();
-    Schema::new_with_metadata(fields, target.metadata().clone())
-}
-
-/// The first row of a microsecond INT96 column that nanoseconds cannot hold (before
-/// 1677-09-21 or after 2262-04-11), with its error naming the row. Columns decoded in
-/// another unit are left to the cast.
-pub(super) fn first_outside_nanoseconds(
-    column: &ArrayRef,
-    path: &str,
-    first_row: u64,
-    name: &str,
-) -> Option<(usize, Error)> {
-    let micros = column.as_primitive_opt::<TimestampMicrosecondType>()?;
-    let (low, high) = (i64::MIN / 1000, i64::MAX / 1000);
-    let bad = micros
-        .iter()
-        .position(|v| v.is_some_and(|v| v < low || v > high));
-    bad.map(|i| {
-        (
-            i,
-            Error::data(
-                path,
-                Some(Position::Row(first_row + i as u64)),
-                format!(
-                    "column '{name}': an INT96 timestamp outside the nanosecond range \
-                     (1677-09-21 to 2262-04-11)"
-                ),
-            ),
-        )
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,27 +135,5 @@ mod tests {
             panic!("a map stays a map")
         };
         assert_eq!(entries.name(), "entries");
-    }
-
-    #[test]
-    fn a_timestamp_beyond_the_nanosecond_range_names_its_row() {
-        let micros = arrow_array::TimestampMicrosecondArray::from(vec![
-            Some(0),
-            None,
-            Some(i64::MAX / 1000 + 1),
-        ]);
-        let column: ArrayRef = Arc::new(micros);
-        match first_outside_nanoseconds(&column, "f.parquet", 10, "ts") {
-            Some((2, Error::DataFormat { path, position, .. })) => {
-                assert_eq!(path, "f.parquet");
-                assert_eq!(position, Some(Position::Row(12)));
-            }
-            other => panic!("expected a DataFormat error at row 2, got {other:?}"),
-        }
-        let fine: ArrayRef = Arc::new(arrow_array::TimestampMicrosecondArray::from(vec![
-            i64::MIN / 1000,
-            i64::MAX / 1000,
-        ]));
-        assert!(first_outside_nanoseconds(&fine, "f.parquet", 0, "ts").is_none());
     }
 }

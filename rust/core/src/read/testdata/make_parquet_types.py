@@ -26,3 +26,32 @@ far = pa.table(
     }
 )
 pq.write_table(far, "int96_far.parquet", use_deprecated_int96_timestamps=True)
+
+# INT96 below the top level (a list, a struct, a map): pyarrow reads them as nanoseconds too.
+# Row 2's list holds the year 1500, row 3's struct the year 1400 (in int96_nested_far only).
+us = pa.timestamp("us")
+
+
+def nested(far: bool) -> pa.Table:
+    t = datetime.datetime
+    return pa.table(
+        {
+            "id": [0, 1, 2, 3],
+            "l": pa.array([[t(2000, 1, 1)], None, [t(2001, 1, 1), t(1500 if far else 2002, 1, 1)], []], pa.list_(us)),
+            "s": pa.array(
+                [
+                    {"t": t(2000, 1, 1), "x": 1},
+                    None,
+                    {"t": None, "x": 3},
+                    {"t": t(1400 if far else 2003, 1, 1), "x": 4},
+                ],
+                pa.struct([("t", us), ("x", pa.int64())]),
+            ),
+            "m": pa.array([[("k", t(2000, 1, 1))], None, [], [("z", t(2004, 1, 1))]], pa.map_(pa.string(), us)),
+        }
+    )
+
+
+pq.write_table(nested(False), "int96_nested.parquet", use_deprecated_int96_timestamps=True)
+pq.write_table(nested(True), "int96_nested_far.parquet", use_deprecated_int96_timestamps=True)
+print(pq.read_table("int96_nested.parquet").schema)
