@@ -18,6 +18,7 @@ examples:
   fast-axolotl prepare                                   # the bundled sample: see it work
   fast-axolotl prepare train.jsonl.zst --dedupe --pack 2048 -o prepared.parquet
   fast-axolotl prepare data/ --dedupe --multipack 4096 -o prepared/   # HF save_to_disk folder
+  fast-axolotl prepare --ray auto shards/ --dedupe --pack 2048 -o prepared/   # on a Ray cluster
   fast-axolotl bench --quick
   fast-axolotl info
 """
@@ -140,6 +141,21 @@ def _add_prepare(commands: Any) -> None:
         default=100_000,
         metavar="N",
         help="--multipack: rows packed per group (default 100000)",
+    )
+    prepare.add_argument(
+        "--batch-rows",
+        type=_positive,
+        metavar="N",
+        help="--pack: pack each batch of N rows on its own, as Axolotl's streaming packing "
+        "(default: all rows together; 100000 with --ray)",
+    )
+    prepare.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="run on a Ray cluster (auto: the running one; local: start one here; HOST:PORT or ray://...); "
+        "writes Parquet shards to -o OUT/ (needs fast-axolotl[ray])",
     )
     prepare.add_argument("-q", "--quiet", action="store_true", help="no progress bars, no summary")
     prepare.set_defaults(run=_prepare)

@@ -6,6 +6,7 @@ import argparse
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -55,7 +56,9 @@ def _read(inputs: list[str], columns: list[str] | None, progress: Progress) -> p
     return pa.Table.from_batches(batches, schema=reader.schema)
 
 
-def _pack(table: pa.Table, args: argparse.Namespace, summary: Summary) -> pa.Table:
+def pack_table(table: pa.Table, args: Any) -> tuple[pa.Table, int]:
+    """``input_ids`` of ``table`` packed into rows of ``args.pack`` tokens (one
+    ``pack_sequences`` call: one batch), and how many token slots hold tokens."""
     import fast_axolotl as fa
 
     packed = fa.pack_sequences(
@@ -66,12 +69,27 @@ def _pack(table: pa.Table, args: argparse.Namespace, summary: Summary) -> pa.Tab
         overflow=args.overflow,
         return_position_ids=True,
     )
-    rows = packed["input_ids"]
-    summary.efficiency = float(packed["attention_mask"].sum()) / max(rows.size, 1)
-    width = rows.shape[1]
-    return pa.table(
-        {key: pa.FixedSizeListArray.from_arrays(pa.array(value.reshape(-1)), width) for key, value in packed.items()}
-    )
+    width = packed["input_ids"].shape[1]
+    columns = {
+        key: pa.FixedSizeListArray.from_arrays(pa.array(value.reshape(-1)), width) for key, value in packed.items()
+    }
+    return pa.table(columns), int(packed["attention_mask"].sum())
+
+
+def _pack(table: pa.Table, args: argparse.Namespace, summary: Summary) -> pa.Table:
+    """All rows as one batch, or (``--batch-rows``) each batch of that many rows on its own,
+    as Axolotl's streaming packing and ``prepare --ray`` do."""
+    step = args.batch_rows or max(table.num_rows, 1)
+    parts, filled = [], 0
+    for start in range(0, max(table.num_rows, 1), step):
+        packed, tokens = pack_table(table.slice(start, step), args)
+        parts.append(packed)
+        filled += tokens
+    rows = sum(p.num_rows for p in parts)
+    summary.efficiency = filled / max(rows * args.pack, 1)
+    if args.batch_rows:
+        summary.notes.append(f"packed in batches:  {args.batch_rows:,} rows each")
+    return pa.concat_tables(parts)
 
 
 def _multipack(table: pa.Table, args: argparse.Namespace, summary: Summary, lengths: np.ndarray) -> pa.Table:
@@ -91,6 +109,10 @@ def _multipack(table: pa.Table, args: argparse.Namespace, summary: Summary, leng
 def run(args: argparse.Namespace) -> int:
     import fast_axolotl as fa
 
+    if args.ray is not None:
+        from .prepare_ray import run as run_on_ray
+
+        return run_on_ray(args)
     start = time.perf_counter()
     progress = Progress(args.quiet)
     say = (lambda _: None) if args.quiet else print
