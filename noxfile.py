@@ -199,7 +199,8 @@ def tests(session: nox.Session) -> None:
         env = {"FAST_AXOLOTL_IMPL": implementation, **upstream}
         if not main:
             env["FAST_AXOLOTL_TEST_IMPLS"] = "native"
-        _pytest(session, str(TESTS), *session.posargs, env=env)
+        # tests/distributed needs Ray: the `distributed` session runs it.
+        _pytest(session, str(TESTS), "--ignore", str(TESTS / "distributed"), *session.posargs, env=env)
 
 
 @nox.session(python=MAIN_PYTHON, requires=["build_wheel"])
@@ -242,9 +243,23 @@ def lint(session: nox.Session) -> None:
     )
 
 
+RAY_DEPS = ["ray[data]==2.60.0", "pytest-timeout"]
+
+
+@nox.session(python=MAIN_PYTHON, requires=["build_wheel"])
+def distributed(session: nox.Session) -> None:
+    """fast_axolotl.distributed on real Ray clusters (Ray from PyPI, the `ray` extra): one node
+    on loopback, and two nodes as test hosts in network namespaces the tests create (root and
+    iproute2's `ip netns`; nothing leaves loopback or the namespaces' own veth pair)."""
+    _install_wheel(session, *TEST_DEPS, *RAY_DEPS)
+    _check_installed(session, "native")
+    env = {"FAST_AXOLOTL_IMPL": "native", "RAY_USAGE_STATS_ENABLED": "0"}
+    _pytest(session, str(TESTS / "distributed"), *session.posargs, env=env)
+
+
 # `nox` with no arguments: cheapest feedback first; build_wheel runs (once) before
 # the first session that requires it.
-nox.options.sessions = ["rust", "lint", "tests", "parity", "compat020"]
+nox.options.sessions = ["rust", "lint", "tests", "parity", "compat020", "distributed"]
 
 
 AXOLOTL_PINS = ["torch==2.13.0", "axolotl==0.21.0"]
