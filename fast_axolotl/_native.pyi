@@ -141,6 +141,7 @@ def open_reader(
     columns: list[str] | None,
     on_error: str,
     num_threads: int = 0,
+    row_groups: tuple[int, int] | None = None,
 ) -> Reader: ...
 
 # --- end reading ---

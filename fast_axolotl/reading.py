@@ -433,15 +433,28 @@ class BatchReader:
         return batch if isinstance(batch, pa.RecordBatch) else pa.record_batch(batch)
 
 
-def _open(path: Any, format: Any, batch_size: Any, columns: Any, on_error: Any, num_threads: Any = 0) -> BatchReader:
+def _check_row_groups(row_groups: Any) -> tuple[int, int] | None:
+    if row_groups is None:
+        return None
+    if not isinstance(row_groups, range) or row_groups.step != 1:
+        raise ArgumentTypeError(f"row_groups must be a range of row group indices (step 1), got {row_groups!r}")
+    if row_groups.start < 0:
+        raise InvalidArgumentError(f"row_groups must start at 0 or later, got {row_groups!r}")
+    return (row_groups.start, max(row_groups.start, row_groups.stop))
+
+
+def _open(
+    path: Any, format: Any, batch_size: Any, columns: Any, on_error: Any, num_threads: Any = 0, row_groups: Any = None
+) -> BatchReader:
     size = check_int("batch_size", batch_size, minimum=1)
     assert size is not None
     threads = check_int("num_threads", num_threads, minimum=0)
     assert threads is not None
     cols = _check_columns(columns)
     mode = _check_on_error(on_error)
+    groups = _check_row_groups(row_groups)
     paths, base, compression = _resolve(path, format)
-    kernel = _backend.kernels().open_reader(paths, base, compression, size, cols, mode, threads)
+    kernel = _backend.kernels().open_reader(paths, base, compression, size, cols, mode, threads, groups)
     return BatchReader(kernel, paths)
 
 
@@ -453,6 +466,7 @@ def read_batches(
     columns: Sequence[str] | None = None,
     on_error: str = "raise",
     num_threads: int = 0,
+    row_groups: range | None = None,
 ) -> BatchReader:
     """Lazily read ``path`` as ``pyarrow.RecordBatch`` es of exactly ``batch_size`` rows.
 
@@ -460,8 +474,10 @@ def read_batches(
     list of these (read in order; directories and globs in sorted order). Arguments and
     paths are checked now; files are opened on the first ``next()``. ``num_threads``:
     threads of the shared pool decoding ahead (Parquet row groups, chunks of JSON lines);
-    0 = :func:`fast_axolotl.thread_count`, 1 = decode on the calling thread only."""
-    return _open(path, format, batch_size, columns, on_error, num_threads)
+    0 = :func:`fast_axolotl.thread_count`, 1 = decode on the calling thread only.
+    ``row_groups``: one Parquet file only, a ``range`` of its row groups (error positions
+    stay rows of the whole file); a distributed read gives each task a range."""
+    return _open(path, format, batch_size, columns, on_error, num_threads, row_groups)
 
 
 def read_table(
@@ -471,9 +487,11 @@ def read_table(
     columns: Sequence[str] | None = None,
     on_error: str = "raise",
     num_threads: int = 0,
+    row_groups: range | None = None,
 ) -> pa.Table:
-    """The whole input as one ``pyarrow.Table`` (an empty table with the schema if no rows)."""
-    reader = _open(path, format, _DEFAULT_TABLE_BATCH, columns, on_error, num_threads)
+    """The whole input as one ``pyarrow.Table`` (an empty table with the schema if no rows);
+    ``row_groups`` as for :func:`read_batches`."""
+    reader = _open(path, format, _DEFAULT_TABLE_BATCH, columns, on_error, num_threads, row_groups)
     batches = list(reader)
     return pa.Table.from_batches(batches, schema=reader.schema)
 

@@ -15,7 +15,7 @@ import pytest
 from reading_helpers import drain
 
 import fast_axolotl as fa
-from fast_axolotl.errors import DataFormatError, SchemaMismatchError
+from fast_axolotl.errors import ArgumentTypeError, DataFormatError, InvalidArgumentError, SchemaMismatchError
 
 
 def write_shards(tmp_path: Path, fmt: str) -> list[Path]:
@@ -111,3 +111,35 @@ def test_int96_outside_nanoseconds_below_the_top_level_names_its_row(impl: str, 
         assert str(path) in str(error) and f"row {row}" in str(error) and repr(column)[1:-1] in str(error)
     # The far values are only in l and s: the other columns read.
     assert fa.read_table(path, columns=["id", "m"]).num_rows == 4
+
+
+def test_a_range_of_row_groups_reads_those_rows(impl: str, tmp_path: Path) -> None:
+    path = tmp_path / "groups.parquet"
+    table = pa.table({"id": list(range(1000)), "s": [f"r{i}" for i in range(1000)]})
+    pq.write_table(table, path, row_group_size=100)
+    assert fa.read_table(path, row_groups=range(3, 6)).equals(table.slice(300, 300))
+    assert fa.read_table(path, row_groups=range(3, 6), columns=["s"]).equals(table.slice(300, 300).select(["s"]))
+    assert fa.read_table(path, row_groups=range(4, 4)).num_rows == 0
+    with pytest.raises(InvalidArgumentError, match="10 row group"):
+        fa.read_table(path, row_groups=range(9, 11))
+    with pytest.raises(InvalidArgumentError, match="one Parquet file"):
+        fa.read_table([path, path], row_groups=range(0, 1))
+    jsonl = tmp_path / "a.jsonl"
+    jsonl.write_text('{"a": 1}\n')
+    with pytest.raises(InvalidArgumentError, match="one Parquet file"):
+        fa.read_table(jsonl, row_groups=range(0, 1))
+    with pytest.raises(ArgumentTypeError):
+        fa.read_table(path, row_groups=[0, 1])  # type: ignore[arg-type]
+
+
+def test_an_error_in_a_later_row_group_names_the_row_of_the_file(impl: str, tmp_path: Path) -> None:
+    path = tmp_path / "far.parquet"
+    days = [datetime.datetime(2000, 1, 1)] * 5 + [datetime.datetime(1500, 1, 1)]
+    pq.write_table(
+        pa.table({"ts": pa.array(days, pa.timestamp("us"))}),
+        path,
+        use_deprecated_int96_timestamps=True,
+        row_group_size=2,
+    )
+    sizes, error = drain(fa.read_batches(path, row_groups=range(2, 3), batch_size=1))
+    assert sum(sizes) == 1 and isinstance(error, DataFormatError) and "row 5" in str(error)

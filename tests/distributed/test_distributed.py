@@ -53,8 +53,9 @@ def blocks_of(table: pa.Table, sizes: list[int]) -> ray.data.Dataset:
 
 
 def collect(ds: ray.data.Dataset) -> pa.Table:
-    tables = [t for t in ray.get(ds.to_arrow_refs()) if t.num_rows or True]
-    return pa.concat_tables(tables) if tables else pa.table({})
+    """The dataset's rows, in its order: as a user iterating it sees them."""
+    tables = list(ds.iter_batches(batch_format="pyarrow", batch_size=None))
+    return pa.concat_tables(tables) if tables else ds.schema().base_schema.empty_table()
 
 
 @st.composite
@@ -254,3 +255,17 @@ def test_digest_partitions_are_even() -> None:
     digests = fa.hash_table(pa.table({"a": np.arange(20_000)}))
     counts = np.bincount(partition_of(digests, 8), minlength=8)
     assert counts.min() > 0.9 * 20_000 / 8
+
+
+def test_a_large_parquet_file_is_read_by_several_tasks_in_order(tmp_path: Path) -> None:
+    from fast_axolotl.distributed._source import FastAxolotlDatasource
+
+    path = tmp_path / "big.parquet"
+    table = pa.table({"id": np.arange(20_000), "text": [f"t{i % 97}" for i in range(20_000)]})
+    pq.write_table(table, path, row_group_size=1000)
+    tasks = FastAxolotlDatasource(path, task_bytes=5_000).get_read_tasks(2)
+    assert len(tasks) > 3  # a range of row groups each
+    assert collect(fd.read(path, task_bytes=5_000, block_rows=700)).equals(fa.read_table(path))
+    assert collect(fd.deduplicate(fd.read(path, task_bytes=5_000), columns=["text"])).equals(
+        table.take(pa.array(np.sort(np.unique([f"t{i % 97}" for i in range(20_000)], return_index=True)[1])))
+    )

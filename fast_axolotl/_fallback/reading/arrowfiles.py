@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from ...errors import (
     DataFormatError,
     DatasetReadError,
+    InvalidArgumentError,
     SchemaMismatchError,
     UnsupportedFormatError,
 )
@@ -136,8 +137,12 @@ def _int96_overflow(handle: Any, group: int, leaves: list[int], table: pa.Table)
 class _ArrowFiles:
     """Parquet / IPC files: the first file's schema; later files must have the same columns."""
 
-    def __init__(self, paths: list[str], fmt: str, compression: str | None) -> None:
+    def __init__(
+        self, paths: list[str], fmt: str, compression: str | None, row_groups: tuple[int, int] | None = None
+    ) -> None:
         self.paths = paths
+        #: Parquet, one file: only row groups ``start..stop`` (error rows still of the whole file).
+        self.row_groups = row_groups
         self.fmt = fmt
         self.compression = compression
         #: The fields read and delivered (sorted indices of ``schema``); None: all.
@@ -198,12 +203,23 @@ class _ArrowFiles:
         # pyarrow reads INT96 as timestamp[ns] and wraps values outside its range silently.
         has_int96 = any(pf.schema.column(i).physical_type == "INT96" for i in range(len(pf.schema)))
 
+        groups = range(pf.num_row_groups)
+        if self.row_groups is not None:
+            start, stop = self.row_groups
+            if stop > pf.num_row_groups:
+                handle.close()
+                raise InvalidArgumentError(
+                    f"{path}: row_groups {start}..{stop}: the file has {pf.num_row_groups} row group(s)"
+                )
+            groups = range(start, stop)
+        first_row = sum(pf.metadata.row_group(i).num_rows for i in range(groups.start))
+
         def batches() -> Iterator[pa.RecordBatch]:
             fields = self.projection if self.projection is not None else list(range(len(schema)))
             leaves = _leaf_columns(schema, fields)
-            rows = 0
+            rows = first_row
             try:
-                for i in range(pf.num_row_groups):
+                for i in groups:
                     try:
                         table = pf.reader.read_row_group(i, column_indices=leaves)
                         overflow = _int96_overflow(handle, i, leaves, table) if has_int96 else None

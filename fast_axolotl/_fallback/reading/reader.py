@@ -37,7 +37,14 @@ class Reader:
         batch_size: int,
         columns: list[str] | None,
         on_error: str,
+        row_groups: tuple[int, int] | None = None,
     ) -> None:
+        if row_groups is not None:
+            if len(paths) != 1 or format not in ("parquet", "auto"):
+                raise InvalidArgumentError("row_groups: one Parquet file only")
+            if row_groups[0] > row_groups[1]:
+                raise InvalidArgumentError(f"row_groups: start {row_groups[0]} is after stop {row_groups[1]}")
+        self.row_groups = row_groups
         self.paths = [os.fspath(p) for p in paths]
         self.format = format
         self.compression = compression
@@ -95,8 +102,10 @@ class Reader:
             return
         self._resolve_auto()
         source: Any
+        if self.row_groups is not None and self.format != "parquet":
+            raise InvalidArgumentError("row_groups: one Parquet file only")
         if self.format in ("parquet", "arrow", "feather"):
-            source = _ArrowFiles(self.paths, self.format, self.compression)
+            source = _ArrowFiles(self.paths, self.format, self.compression, self.row_groups)
         elif self.format in ("jsonl", "json"):
             source = _JsonRecords(self)
         elif self.format in ("csv", "tsv"):
@@ -184,6 +193,7 @@ def open_reader(
     columns: list[str] | None,
     on_error: str,
     num_threads: int = 0,
+    row_groups: tuple[int, int] | None = None,
 ) -> Reader:
     del num_threads  # the reference decodes on the caller's thread
-    return Reader(paths, format, compression, batch_size, columns, on_error)
+    return Reader(paths, format, compression, batch_size, columns, on_error, row_groups)

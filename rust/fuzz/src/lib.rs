@@ -35,6 +35,7 @@ pub fn read_all(data: &[u8], format: Format, compression: Option<Compression>, k
         skip_bad: knobs & 0x80 != 0,
         // One thread, or the pool's read-ahead (parallel decode of chunks and row groups).
         num_threads: if knobs & 0x40 != 0 { 2 } else { 1 },
+        row_groups: None,
     };
     let mut reader = Reader::new(vec![path.display().to_string()], options).expect("valid options");
     let _ = reader.schema();

@@ -167,7 +167,7 @@ impl<'py> FromPyObject<'_, 'py> for OnError {
 }
 
 #[pyfunction]
-#[pyo3(signature = (paths, format, compression, batch_size, columns, on_error, num_threads=0))]
+#[pyo3(signature = (paths, format, compression, batch_size, columns, on_error, num_threads=0, row_groups=None))]
 pub fn open_reader(
     paths: Vec<String>,
     format: FormatArg,
@@ -176,6 +176,7 @@ pub fn open_reader(
     columns: Option<Vec<String>>,
     on_error: OnError,
     num_threads: usize,
+    row_groups: Option<(usize, usize)>,
 ) -> PyResult<Reader> {
     let options = ReadOptions {
         format: format.0,
@@ -184,6 +185,7 @@ pub fn open_reader(
         columns,
         skip_bad: on_error.skip_bad,
         num_threads,
+        row_groups,
     };
     let reader = CoreReader::new(paths, options).map_err(CoreError)?;
     Ok(Reader {

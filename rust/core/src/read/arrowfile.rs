@@ -218,7 +218,13 @@ struct OneFile {
 impl OneFile {
     /// One input, opened once by [`Inputs`]: a compressed or piped input is spooled to a
     /// temporary file where random access is needed (Parquet, the IPC file format).
-    fn open(input: Input, format: Format, batch_size: usize, num_threads: usize) -> Result<Self> {
+    fn open(
+        input: Input,
+        format: Format,
+        batch_size: usize,
+        num_threads: usize,
+        row_groups: Option<(usize, usize)>,
+    ) -> Result<Self> {
         let path = input.path.to_string();
         let one = |schema: SchemaRef, open: Open| {
             ipcguard::check_depth(&schema).map_err(|e| Error::data(&path, None, e))?;
@@ -231,8 +237,14 @@ impl OneFile {
             })
         };
         if format == Format::Parquet {
-            let reader = ParquetFile::open(&path, input.into_file()?, batch_size, num_threads)?;
-            return one(reader.schema(), Open::Parquet(Box::new(reader)));
+            let mut reader = ParquetFile::open(&path, input.into_file()?, batch_size, num_threads)?;
+            if let Some((start, stop)) = row_groups {
+                reader.select_row_groups(start, stop)?;
+            }
+            let rows = reader.first_row();
+            let mut opened = one(reader.schema(), Open::Parquet(Box::new(reader)))?;
+            opened.rows = rows;
+            return Ok(opened);
         }
         let mut input = input;
         let head = input.head(8)?;
@@ -352,6 +364,8 @@ pub struct ArrowFiles {
     projection: Option<Vec<usize>>,
     /// An error found in a batch whose good rows were returned first; raised next.
     deferred: Option<Error>,
+    /// Parquet, one file: the row groups read (`ReadOptions::row_groups`).
+    row_groups: Option<(usize, usize)>,
 }
 
 impl ArrowFiles {
@@ -364,7 +378,7 @@ impl ArrowFiles {
         num_threads: usize,
     ) -> Result<Self> {
         let inputs = Inputs::new(paths, compression);
-        Self::from_inputs(inputs, format, batch_size, num_threads)
+        Self::from_inputs(inputs, format, batch_size, num_threads, None)
     }
 
     /// Over inputs the reader may have started (its first one opened to sniff the format).
@@ -373,10 +387,11 @@ impl ArrowFiles {
         format: Format,
         batch_size: usize,
         num_threads: usize,
+        row_groups: Option<(usize, usize)>,
     ) -> Result<Self> {
         let (schema, first_path, current) = match inputs.next_input()? {
             Some(input) => {
-                let f = OneFile::open(input, format, batch_size, num_threads)?;
+                let f = OneFile::open(input, format, batch_size, num_threads, row_groups)?;
                 (f.schema.clone(), Some(f.path.clone()), Some(f))
             }
             None => (SchemaRef::new(arrow_schema::Schema::empty()), None, None),
@@ -392,6 +407,7 @@ impl ArrowFiles {
             current: current.map(|f| (f, true)),
             projection: None,
             deferred: None,
+            row_groups,
         })
     }
 
@@ -402,7 +418,13 @@ impl ArrowFiles {
                 let Some(input) = self.inputs.next_input()? else {
                     return Ok(None);
                 };
-                let mut f = OneFile::open(input, self.format, self.batch_size, self.num_threads)?;
+                let mut f = OneFile::open(
+                    input,
+                    self.format,
+                    self.batch_size,
+                    self.num_threads,
+                    self.row_groups,
+                )?;
                 if !same_columns(&f.schema, &self.schema) {
                     return Err(Error::SchemaMismatch {
                         path: f.path.clone(),

@@ -96,6 +96,9 @@ pub struct ReadOptions {
     pub skip_bad: bool,
     /// Threads of the shared pool decoding ahead (0 = the default, 1 = the caller's only).
     pub num_threads: usize,
+    /// Parquet only, one file: read row groups `start..stop` of it (a distributed read
+    /// splits a large file so). Error positions stay rows of the whole file.
+    pub row_groups: Option<(usize, usize)>,
 }
 
 /// A producer of batches of any size, all with the schema it reports: a push decoder per
@@ -142,6 +145,16 @@ impl Reader {
         if options.batch_size == 0 {
             return Err(Error::invalid("batch_size must be >= 1"));
         }
+        if let Some((start, stop)) = options.row_groups {
+            if paths.len() != 1 || !matches!(options.format, Format::Parquet | Format::Auto) {
+                return Err(Error::invalid("row_groups: one Parquet file only"));
+            }
+            if start > stop {
+                return Err(Error::invalid(format!(
+                    "row_groups: start {start} is after stop {stop}"
+                )));
+            }
+        }
         Ok(Reader {
             paths,
             options,
@@ -162,6 +175,9 @@ impl Reader {
                 Format::Auto => inputs.sniff_format()?,
                 known => known,
             };
+            if o.row_groups.is_some() && format != Format::Parquet {
+                return Err(Error::invalid("row_groups: one Parquet file only"));
+            }
             let mut source = open_source(format, inputs, o)?;
             let full = source.schema();
             let (schema, take) = match &o.columns {
@@ -311,6 +327,7 @@ fn open_source(format: Format, inputs: source::Inputs, o: &ReadOptions) -> Resul
             format,
             o.batch_size,
             o.num_threads,
+            o.row_groups,
         )?),
         Format::Jsonl | Format::Json => Box::new(json::JsonSource::from_inputs(
             inputs,

@@ -149,7 +149,10 @@ pub struct ParquetFile {
     /// The schema delivered: the Arrow types `pyarrow.parquet.read_table` gives.
     target: SchemaRef,
     mode: Option<Mode>,
-    /// Rows returned so far: where an error is reported (the damage is at or after it).
+    /// The row groups read, in order (all by default).
+    groups: std::ops::Range<usize>,
+    /// The file's row of the next row returned: where an error is reported (the damage is
+    /// at or after it).
     rows: u64,
     /// An error found in a batch whose good rows were returned first; raised next.
     deferred: Option<Error>,
@@ -203,6 +206,7 @@ impl ParquetFile {
                 }
             }
         }
+        let groups = 0..metadata.metadata().num_row_groups();
         Ok(ParquetFile {
             path: path.to_string(),
             file,
@@ -212,6 +216,7 @@ impl ParquetFile {
             projection: None,
             target,
             mode: None,
+            groups,
             rows: 0,
             deferred: None,
             done: false,
@@ -220,6 +225,27 @@ impl ParquetFile {
 
     pub fn schema(&self) -> SchemaRef {
         self.target.clone()
+    }
+
+    /// Read only row groups `start..stop` (before the first batch); rows are still counted
+    /// from the file's start, for error positions.
+    pub fn select_row_groups(&mut self, start: usize, stop: usize) -> Result<()> {
+        let total = self.metadata.metadata().num_row_groups();
+        if start > stop || stop > total {
+            return Err(Error::invalid(format!(
+                "{}: row_groups {start}..{stop}: the file has {total} row group(s)",
+                self.path
+            )));
+        }
+        let groups = self.metadata.metadata().row_groups();
+        self.rows = groups[..start].iter().map(|g| g.num_rows() as u64).sum();
+        self.groups = start..stop;
+        Ok(())
+    }
+
+    /// The file's row number of the first row to be returned.
+    pub fn first_row(&self) -> u64 {
+        self.rows
     }
 
     /// A decoded batch in the target types; an INT96 value outside the nanosecond range is
@@ -305,7 +331,7 @@ impl ParquetFile {
 
     fn start(&self) -> Result<Mode> {
         let meta = self.metadata.metadata();
-        let groups = meta.row_groups();
+        let groups = &meta.row_groups()[self.groups.clone()];
         let threads = self.threads();
         let small = groups
             .iter()
@@ -315,25 +341,29 @@ impl ParquetFile {
             // milliseconds) while the next ones decode on the pool.
             let first = self
                 .builder()
-                .with_row_groups(vec![0])
+                .with_row_groups(vec![self.groups.start])
                 .build()
                 .map_err(|e| corrupt(&self.path, e))?;
             return Ok(Mode::Ahead {
                 first: Some(first),
-                next_group: 1,
+                next_group: self.groups.start + 1,
                 in_flight: Ahead::new(self.num_threads)?,
                 ready: VecDeque::new(),
                 failed: None,
             });
         }
-        let reader = self.builder().build().map_err(|e| corrupt(&self.path, e))?;
+        let reader = self
+            .builder()
+            .with_row_groups(self.groups.clone().collect())
+            .build()
+            .map_err(|e| corrupt(&self.path, e))?;
         Ok(Mode::Streaming(reader))
     }
 
     /// Queue row groups on the pool until `threads` are in flight.
     fn refill(&mut self) -> Result<()> {
         let threads = self.threads();
-        let total = self.metadata.metadata().num_row_groups();
+        let total = self.groups.end;
         let (first, count) = match &self.mode {
             Some(Mode::Ahead {
                 next_group,

@@ -24,6 +24,7 @@ fn options(format: Format, batch_size: usize) -> ReadOptions {
         columns: None,
         skip_bad: false,
         num_threads: 0,
+        row_groups: None,
     }
 }
 
@@ -363,4 +364,45 @@ fn good_rows_before_an_error_come_out_first_in_exact_batches() {
     let err = reader.next_batch().unwrap_err();
     assert!(matches!(err, Error::DataFormat { .. }), "{err}");
     assert!(reader.next_batch().unwrap().is_none());
+}
+
+#[test]
+fn a_range_of_parquet_row_groups_is_read_with_positions_of_the_whole_file() {
+    let path = parquet_file("row-groups.parquet", 10, 100);
+    for threads in [1, 2] {
+        let mut o = options(Format::Parquet, 64);
+        o.num_threads = threads;
+        o.row_groups = Some((3, 6));
+        let mut reader = Reader::new(vec![path.clone()], o).unwrap();
+        let mut ids = Vec::new();
+        while let Some(batch) = reader.next_batch().unwrap() {
+            ids.extend(
+                batch
+                    .column(0)
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .iter()
+                    .copied(),
+            );
+        }
+        assert_eq!(ids, (300..600).collect::<Vec<i64>>());
+    }
+    let mut o = options(Format::Parquet, 64);
+    o.row_groups = Some((4, 4));
+    let mut reader = Reader::new(vec![path.clone()], o).unwrap();
+    assert!(reader.next_batch().unwrap().is_none());
+    let mut o = options(Format::Parquet, 64);
+    o.row_groups = Some((9, 11));
+    let mut reader = Reader::new(vec![path.clone()], o).unwrap();
+    assert!(matches!(
+        reader.next_batch(),
+        Err(Error::InvalidArgument(_))
+    ));
+    // One Parquet file only.
+    let mut o = options(Format::Parquet, 64);
+    o.row_groups = Some((0, 1));
+    assert!(Reader::new(vec![path.clone(), path.clone()], o).is_err());
+    let mut o = options(Format::Jsonl, 64);
+    o.row_groups = Some((0, 1));
+    assert!(Reader::new(vec![path], o).is_err());
 }

@@ -157,6 +157,7 @@ fn reader_columns_in_any_order_through_the_pushed_projection() {
         columns: Some(vec!["c".into(), "a".into()]),
         skip_bad: false,
         num_threads: 1,
+        row_groups: None,
     };
     let mut reader = Reader::new(vec![path], options).unwrap();
     let batch = reader.next_batch().unwrap().unwrap();
