@@ -69,26 +69,15 @@ def test_records_are_checked_whole_with_columns(impl: str, tmp_path: Path, fmt: 
     assert table.column_names == ["b", "a"] and table.column("a").to_pylist() == list(range(good))
 
 
+#: The Rust tests' fixtures (rust/core/src/read/testdata/make_parquet_types.py wrote them):
+#: INT96 in a list, a struct and a map; in the ``_far`` one, row 2's list holds the year 1500
+#: and row 3's struct the year 1400.
+TESTDATA = Path(__file__).resolve().parents[1] / "rust" / "core" / "src" / "read" / "testdata"
+
+
 def nested_int96(path: Path, far: bool) -> None:
-    us = pa.timestamp("us")
-    t = datetime.datetime
-    table = pa.table(
-        {
-            "id": [0, 1, 2, 3],
-            "l": pa.array([[t(2000, 1, 1)], None, [t(2001, 1, 1), t(1500 if far else 2002, 1, 1)], []], pa.list_(us)),
-            "s": pa.array(
-                [
-                    {"t": t(2000, 1, 1), "x": 1},
-                    None,
-                    {"t": None, "x": 3},
-                    {"t": t(1400 if far else 2003, 1, 1), "x": 4},
-                ],
-                pa.struct([("t", us), ("x", pa.int64())]),
-            ),
-            "m": pa.array([[("k", t(2000, 1, 1))], None, [], [("z", t(2004, 1, 1))]], pa.map_(pa.string(), us)),
-        }
-    )
-    pq.write_table(table, path, use_deprecated_int96_timestamps=True)
+    name = "int96_nested_far.parquet" if far else "int96_nested.parquet"
+    path.write_bytes((TESTDATA / name).read_bytes())
 
 
 def test_int96_in_lists_structs_and_maps_reads_as_pyarrow(impl: str, tmp_path: Path) -> None:

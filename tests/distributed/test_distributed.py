@@ -32,6 +32,7 @@ from fast_axolotl.errors import (
 )
 
 from .cluster import local_cluster
+from .helpers import blocks_of, collect
 
 # Each example runs a few Ray tasks (tens of ms each): a few dozen examples per property.
 EXAMPLES = settings(max_examples=25, deadline=None)
@@ -41,21 +42,6 @@ EXAMPLES = settings(max_examples=25, deadline=None)
 def cluster() -> Iterator[None]:
     with local_cluster(num_cpus=2):
         yield
-
-
-def blocks_of(table: pa.Table, sizes: list[int]) -> ray.data.Dataset:
-    """``table`` as a dataset whose blocks have these sizes (in order; zeros are empty blocks)."""
-    parts, start = [], 0
-    for n in sizes:
-        parts.append(table.slice(start, n))
-        start += n
-    return ray.data.from_arrow(parts)
-
-
-def collect(ds: ray.data.Dataset) -> pa.Table:
-    """The dataset's rows, in its order: as a user iterating it sees them."""
-    tables = list(ds.iter_batches(batch_format="pyarrow", batch_size=None))
-    return pa.concat_tables(tables) if tables else ds.schema().base_schema.empty_table()
 
 
 @st.composite
