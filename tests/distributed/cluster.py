@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 # Seconds. Generous for a loaded CI machine: on 2 busy cores a node takes 5-15 s to start.
 NODE_START_TIMEOUT_S = 120.0
@@ -100,7 +101,7 @@ class LocalCluster:
 
     def listening_sockets(self) -> list[ListeningSocket]:
         """Sockets listening in processes of this cluster: this driver and every process it started."""
-        ours = _descendant_pids(os.getpid()) | {os.getpid()}
+        ours = descendant_pids(os.getpid()) | {os.getpid()}
         return [s for s in _listening_sockets(namespace=None) if s.pid in ours]
 
 
@@ -187,7 +188,8 @@ def local_cluster(
 
     if ray.is_initialized():
         raise ClusterError("ray is already initialized in this process: shut it down before local_cluster()")
-    temp_dir = Path(tempfile.mkdtemp(prefix="fa-ray-local-"))
+    _remove_stale_workdirs()
+    temp_dir = Path(tempfile.mkdtemp(prefix=f"fa-ray-local-{os.getpid()}-"))
     # Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER when ray_constants is imported (ray may have been imported
     # before this runs), and each process it starts reads it again: set both for the cluster's life.
     saved_flag = ray_constants.ENABLE_RAY_CLUSTER
@@ -195,25 +197,26 @@ def local_cluster(
         ray_constants.ENABLE_RAY_CLUSTER = False
         try:
             with hard_deadline(start_timeout_s, "starting the local Ray cluster"):
-                context = ray.init(
+                ray.init(
                     num_cpus=num_cpus,
                     include_dashboard=False,
                     object_store_memory=object_store_bytes,
                     # Ray's default /tmp/ray is shared with every other Ray on the machine.
                     _temp_dir=str(temp_dir),
                 )
-            node_addresses = sorted(str(node["NodeManagerAddress"]) for node in ray.nodes())
+            ray_nodes: Callable[[], list[dict[str, Any]]] = ray.nodes  # untyped in Ray's annotations
+            node_addresses = sorted(str(node["NodeManagerAddress"]) for node in ray_nodes())
             if node_addresses != ["127.0.0.1"]:
                 raise ClusterError(f"local cluster: expected one node at 127.0.0.1, ray.nodes() has {node_addresses}")
-            yield LocalCluster(address=str(context.address_info["gcs_address"]), temp_dir=temp_dir)
+            yield LocalCluster(address=str(ray.get_runtime_context().gcs_address), temp_dir=temp_dir)
         finally:
-            started = _descendant_pids(os.getpid())
+            started = descendant_pids(os.getpid())
             try:
                 ray.shutdown()
             finally:
                 ray_constants.ENABLE_RAY_CLUSTER = saved_flag
                 # ray.shutdown() stops the processes it started; a worker that outlives its raylet is killed.
-                _kill_and_wait(lambda: started & _descendant_pids(os.getpid()), "the local cluster's processes")
+                _kill_and_wait(lambda: started & descendant_pids(os.getpid()), "the local cluster's processes")
                 _remove_tree(temp_dir)
 
 
@@ -257,6 +260,7 @@ def two_node_cluster(
     """
     _require_namespace_tools()
     _remove_stale_namespaces()
+    _remove_stale_workdirs()
     sequence = next(_cluster_sequence)
     tag = f"{os.getpid()}-{sequence}"
     subnet = f"10.213.{(os.getpid() + sequence) % 254 + 1}"
@@ -402,18 +406,30 @@ def _require_namespace_tools() -> None:
 
 def _remove_stale_namespaces() -> None:
     """Delete our namespaces left by a run that was killed (SIGKILL skips teardown): their pid is gone."""
-    for namespace in _list_namespaces():
+    for namespace in network_namespaces():
         match = re.fullmatch(r"fa-(?:head|work)-(\d+)-\d+", namespace)
-        if match is not None and not Path(f"/proc/{match.group(1)}").exists():
+        if match is not None and not _is_running(int(match.group(1))):
             _delete_namespace(namespace)
 
 
-def _list_namespaces() -> list[str]:
+def _remove_stale_workdirs() -> None:
+    """Remove the temp dirs of clusters whose process was killed (named fa-ray-[local-]<pid>-...)."""
+    for path in Path(tempfile.gettempdir()).glob("fa-ray-*"):
+        match = re.match(r"fa-ray-(?:local-)?(\d+)-", path.name)
+        if match is not None and path.is_dir() and not _is_running(int(match.group(1))):
+            _remove_tree(path)
+
+
+def _is_running(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def network_namespaces() -> list[str]:
     return [line.split()[0] for line in _run(["ip", "netns", "list"]).stdout.splitlines() if line.strip()]
 
 
 def _delete_namespace(namespace: str) -> None:
-    if namespace not in _list_namespaces():
+    if namespace not in network_namespaces():
         return
     _kill_and_wait(lambda: _pids_in_namespace(namespace), f"the processes in {namespace}")
     _run(["ip", "netns", "delete", namespace])
@@ -441,7 +457,7 @@ def _pids_in_namespace(namespace: str) -> set[int]:
 # --- processes and sockets ------------------------------------------------------------------------------
 
 
-def _descendant_pids(root: int) -> set[int]:
+def descendant_pids(root: int) -> set[int]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():

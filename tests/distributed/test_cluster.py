@@ -8,38 +8,45 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import ray
+
+import fast_axolotl
 
 from .cluster import (
     ClusterError,
     ClusterTimeoutError,
     LocalCluster,
     TwoNodeCluster,
-    _descendant_pids,
-    _list_namespaces,
+    descendant_pids,
     hard_deadline,
     local_cluster,
+    network_namespaces,
     two_node_cluster,
 )
+
+# Ray's own annotations leave these untyped (mypy --strict refuses calls to them); typed once here.
+node_ip_address: Callable[[], str] = ray.util.get_node_ip_address
+ray_nodes: Callable[[], list[dict[str, Any]]] = ray.nodes
 
 TIMEOUT_S = 60.0
 DRIVER = Path(__file__).with_name("cluster_driver.py")
 
 
 def _our_namespaces() -> set[str]:
-    return {name for name in _list_namespaces() if name.startswith(("fa-head-", "fa-work-"))}
+    return {name for name in network_namespaces() if name.startswith(("fa-head-", "fa-work-"))}
 
 
 # Class scope (not the conftest's module-scoped ray_local and ray_two_nodes): the local cluster is down before
 # the two-node one starts, so the two never compete for this machine's cores.
 @pytest.fixture(scope="class")
 def local() -> Iterator[LocalCluster]:
-    before = _descendant_pids(os.getpid())
+    before = descendant_pids(os.getpid())
     started = time.monotonic()
     with local_cluster(num_cpus=2) as cluster:
         print(f"\nlocal cluster up in {time.monotonic() - started:.1f} s")
@@ -47,7 +54,7 @@ def local() -> Iterator[LocalCluster]:
         stopping = time.monotonic()
     print(f"\nlocal cluster down in {time.monotonic() - stopping:.1f} s")
     assert not cluster.temp_dir.exists()
-    assert _descendant_pids(os.getpid()) <= before, "a process of the local cluster outlived it"
+    assert descendant_pids(os.getpid()) <= before, "a process of the local cluster outlived it"
     assert not ray.is_initialized()
 
 
@@ -60,12 +67,12 @@ def two_nodes() -> Iterator[TwoNodeCluster]:
         stopping = time.monotonic()
     print(f"\ntwo-node cluster down in {time.monotonic() - stopping:.1f} s")
     assert not cluster.workdir.exists()
-    assert {cluster.head_namespace, cluster.worker_namespace}.isdisjoint(_list_namespaces())
+    assert {cluster.head_namespace, cluster.worker_namespace}.isdisjoint(network_namespaces())
 
 
 class TestLocalCluster:
     def test_one_node_on_loopback(self, local: LocalCluster) -> None:
-        nodes = ray.nodes()
+        nodes = ray_nodes()
         assert [(node["NodeManagerAddress"], node["Alive"]) for node in nodes] == [("127.0.0.1", True)]
         assert local.address.startswith("127.0.0.1:")
 
@@ -78,13 +85,14 @@ class TestLocalCluster:
         assert any(s.process == "gcs_server" and s.port == gcs_port for s in sockets)
 
     def test_tasks_and_objects(self, local: LocalCluster) -> None:
-        @ray.remote
         def node_ip_and_sum(values: np.ndarray) -> tuple[str, int]:
-            return str(ray.util.get_node_ip_address()), int(values.sum())
+            return node_ip_address(), int(values.sum())
+
+        node_ip_and_sum_task = ray.remote(node_ip_and_sum)  # not a decorator: mypy --strict without Ray's types
 
         values = np.arange(1_000_000, dtype=np.int64)  # 8 MB: in the object store, not inline
         ref = ray.put(values)
-        results = ray.get([node_ip_and_sum.remote(ref) for _ in range(4)], timeout=TIMEOUT_S)
+        results = ray.get([node_ip_and_sum_task.remote(ref) for _ in range(4)], timeout=TIMEOUT_S)
         assert results == [("127.0.0.1", int(values.sum()))] * 4
 
     def test_ray_data_map_batches(self, local: LocalCluster) -> None:
@@ -136,6 +144,12 @@ class TestTwoNodeCluster:
         assert report["driver_ip"] == head
         assert report["nodes"] == sorted([head, worker])
         assert report["task_ips"] == {head: head, worker: worker}
+        # The worker node's tasks see this process's PYTHONPATH, so they import the same fast_axolotl.
+        assert report["worker_imports"] == {
+            "node": worker,
+            "pythonpath": os.environ.get("PYTHONPATH", ""),
+            "fast_axolotl": fast_axolotl.__file__,
+        }
         assert report["worker_to_driver"] == {"made_on": worker, "equal": True}
         assert report["driver_to_worker"] == {"read_on": worker, "equal": True}
         assert report["worker_to_head_task"] == {"made_on": worker, "read_on": head, "equal": True}
