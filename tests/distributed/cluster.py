@@ -250,10 +250,16 @@ def two_node_cluster(
     by a veth pair; each namespace has `lo` and its veth end, no other interface and no route elsewhere.
     `python` runs `ray start` (so the nodes' workers) and, by default, the drivers.
 
-    Ray allows a temp dir per node (`ray start --temp-dir`, "can be specified per node"); with one shared
-    temp dir the second node would find the head's session directory and number its own socket files
-    (raylet.1, plasma_store.1), as ray.cluster_utils does. Each node gets its own here, so that each keeps
-    its own logs and session_latest link and nothing goes to /tmp/ray (Ray's default, shared machine-wide).
+    Ray allows a temp dir per node (`ray start --temp-dir`, "can be specified per node"). One shared temp dir
+    works too (tried: the worker joins the head's session directory and numbers its socket files raylet.1 and
+    plasma_store.1, as ray.cluster_utils does for nodes on one host). Each node gets its own here all the
+    same, so that each keeps its own logs, and nothing goes to /tmp/ray (Ray's default, shared machine-wide).
+
+    What it listens on (seen with `ss -ltnup` in each namespace, Ray 2.60): in the head, the GCS on *:6379,
+    the raylet's two ports and each worker's core-worker server on `*`, the runtime-env agent on the head's
+    veth address; in the worker, the same without the GCS. `*` means every address of that namespace: its
+    veth end and lo. `ray start` also asks the kernel for a route to 8.8.8.8 (a UDP connect, to guess the
+    node's address); there is none in these namespaces, and it falls back to the address it was given.
 
     Teardown (also after an error or Ctrl-C): SIGKILL to every process in either namespace, the namespaces
     deleted (which deletes the veth pair), the workdir removed.
