@@ -193,10 +193,15 @@ def local_cluster(
     # Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER when ray_constants is imported (ray may have been imported
     # before this runs), and each process it starts reads it again: set both for the cluster's life.
     saved_flag = ray_constants.ENABLE_RAY_CLUSTER
+    children_before = descendant_pids(os.getpid())  # not the cluster's: never killed here
     with _environment(_loopback_ray_environment()):
         ray_constants.ENABLE_RAY_CLUSTER = False
         try:
-            with hard_deadline(start_timeout_s, "starting the local Ray cluster"):
+            # HOME only for the processes ray.init() starts (see _ray_home); this one keeps its own.
+            with (
+                hard_deadline(start_timeout_s, "starting the local Ray cluster"),
+                _environment({"HOME": str(_ray_home(temp_dir))}),
+            ):
                 ray.init(
                     num_cpus=num_cpus,
                     include_dashboard=False,
@@ -210,7 +215,7 @@ def local_cluster(
                 raise ClusterError(f"local cluster: expected one node at 127.0.0.1, ray.nodes() has {node_addresses}")
             yield LocalCluster(address=str(ray.get_runtime_context().gcs_address), temp_dir=temp_dir)
         finally:
-            started = descendant_pids(os.getpid())
+            started = descendant_pids(os.getpid()) - children_before
             try:
                 ray.shutdown()
             finally:
@@ -218,6 +223,24 @@ def local_cluster(
                 # ray.shutdown() stops the processes it started; a worker that outlives its raylet is killed.
                 _kill_and_wait(lambda: started & descendant_pids(os.getpid()), "the local cluster's processes")
                 _remove_tree(temp_dir)
+
+
+def _ray_home(parent: Path) -> Path:
+    """A HOME for Ray's processes, with a ~/ray_bootstrap_config.yaml in it.
+
+    Ray's usage-stats module (loaded by the dashboard process, which runs even with the dashboard off)
+    reads ~/ray_bootstrap_config.yaml whether or not usage stats are on; when the file is missing it asks
+    the cloud metadata services which cloud this is: HTTP to 169.254.169.254 (Azure's and AWS's paths)
+    and a DNS query for metadata.google.internal. Seen with strace on the local cluster; with this file
+    no process of the cluster connects to any address but 127.0.0.1. Ray's workers inherit this HOME.
+    """
+    home = parent / "home"
+    home.mkdir(exist_ok=True)
+    (home / "ray_bootstrap_config.yaml").write_text(
+        "# Written by tests/distributed/cluster.py so that Ray does not query cloud metadata services.\n"
+        "provider:\n  type: local\n"
+    )
+    return home
 
 
 def _loopback_ray_environment() -> dict[str, str | None]:
@@ -258,8 +281,9 @@ def two_node_cluster(
     What it listens on (seen with `ss -ltnup` in each namespace, Ray 2.60): in the head, the GCS on *:6379,
     the raylet's two ports and each worker's core-worker server on `*`, the runtime-env agent on the head's
     veth address; in the worker, the same without the GCS. `*` means every address of that namespace: its
-    veth end and lo. `ray start` also asks the kernel for a route to 8.8.8.8 (a UDP connect, to guess the
-    node's address); there is none in these namespaces, and it falls back to the address it was given.
+    veth end and lo. What else Ray tries (seen with strace): 8.8.8.8:53 and [2001:4860:4860::8888]:53 (to
+    guess the node's address) and the machine's DNS resolver; every such connect fails at once with
+    ENETUNREACH (no route), and Ray goes on with the addresses it was given.
 
     Teardown (also after an error or Ctrl-C): SIGKILL to every process in either namespace, the namespaces
     deleted (which deletes the veth pair), the workdir removed.
@@ -301,7 +325,8 @@ def two_node_cluster(
             _NodeStart(head_namespace, head_command, workdir / "ray-start-head.log"),
             _NodeStart(worker_namespace, worker_command, workdir / "ray-start-worker.log"),
         ]
-        _start_nodes(starts, node_env, start_timeout_s)
+        # In these namespaces the metadata services are unreachable anyway (no route); the file saves the tries.
+        _start_nodes(starts, {**node_env, "HOME": str(_ray_home(workdir))}, start_timeout_s)
 
         cluster = TwoNodeCluster(
             head_namespace=head_namespace,

@@ -19,6 +19,7 @@ import ray
 import fast_axolotl
 
 from .cluster import (
+    NAMESPACE_PREFIXES,
     ClusterError,
     ClusterTimeoutError,
     LocalCluster,
@@ -39,7 +40,7 @@ DRIVER = Path(__file__).with_name("cluster_driver.py")
 
 
 def _our_namespaces() -> set[str]:
-    return {name for name in network_namespaces() if name.startswith(("fa-head-", "fa-work-"))}
+    return {name for name in network_namespaces() if name.startswith(NAMESPACE_PREFIXES)}
 
 
 # Class scope (not the conftest's module-scoped ray_local and ray_two_nodes): the local cluster is down before
@@ -94,6 +95,16 @@ class TestLocalCluster:
         ref = ray.put(values)
         results = ray.get([node_ip_and_sum_task.remote(ref) for _ in range(4)], timeout=TIMEOUT_S)
         assert results == [("127.0.0.1", int(values.sum()))] * 4
+
+    def test_workers_have_the_clusters_home(self, local: LocalCluster) -> None:
+        # The HOME with ray_bootstrap_config.yaml that keeps Ray from querying cloud metadata services.
+        def home() -> str:
+            return os.environ["HOME"]
+
+        worker_home = ray.get(ray.remote(home).remote(), timeout=TIMEOUT_S)
+        assert worker_home == str(local.temp_dir / "home")
+        assert (Path(worker_home) / "ray_bootstrap_config.yaml").is_file()
+        assert os.environ.get("HOME") != worker_home  # this process keeps its own
 
     def test_ray_data_map_batches(self, local: LocalCluster) -> None:
         def double(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
