@@ -300,6 +300,8 @@ def two_node_cluster(
         workdir = Path(tempfile.mkdtemp(prefix=f"fa-ray-{tag}-"))
         teardown.callback(_remove_tree, workdir)  # registered first, so it runs last: after the processes died
         for namespace in (head_namespace, worker_namespace):
+            # Only a killed earlier process whose pid this one has now could have left this very name.
+            _delete_namespace(namespace)
             _run(["ip", "netns", "add", namespace])
             teardown.callback(_delete_namespace, namespace)
         # Made inside the head's namespace with its peer put straight into the worker's: the pair never

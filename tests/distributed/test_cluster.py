@@ -69,6 +69,20 @@ def two_nodes() -> Iterator[TwoNodeCluster]:
     print(f"\ntwo-node cluster down in {time.monotonic() - stopping:.1f} s")
     assert not cluster.workdir.exists()
     assert {cluster.head_namespace, cluster.worker_namespace}.isdisjoint(network_namespaces())
+    # Every Ray daemon of the cluster names its temp dir (under the workdir) on its command line.
+    assert _processes_mentioning(str(cluster.workdir)) == [], "a process of the two-node cluster outlived it"
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command_line = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in command_line:
+            found.append(f"{proc.name}: {command_line[:200]}")
+    return found
 
 
 class TestLocalCluster:
