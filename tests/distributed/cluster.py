@@ -595,9 +595,11 @@ def hard_deadline(seconds: float, what: str) -> Iterator[None]:
     """Raise ClusterTimeoutError in the main thread if the block runs longer than `seconds` (SIGALRM).
 
     For calls without a timeout of their own (ray.init). Elsewhere (not the main thread) it does nothing.
-    An enclosing deadline (e.g. a test's) is restored after, less the time spent here.
+    An enclosing alarm due sooner (pytest-timeout's signal method, an outer deadline) is left as it is;
+    one due later is restored after, less the time spent here.
     """
-    if threading.current_thread() is not threading.main_thread():
+    pending, _ = signal.getitimer(signal.ITIMER_REAL)
+    if threading.current_thread() is not threading.main_thread() or 0 < pending <= seconds:
         yield
         return
 

@@ -23,8 +23,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [] if RAY_INSTALLED else ["tests/distributed: not collected, Ray is not installed"]
 
 
-# A hung cluster fails its test instead of hanging the run (pytest-timeout's signal method, without the
-# dependency). The clusters' own start and teardown have their own timeouts.
+# A hung cluster fails its test instead of hanging the run (pytest-timeout's signal method, without needing
+# the plugin; where pytest-timeout armed a sooner alarm, that one stays). The clusters' own start and
+# teardown have their own timeouts.
 TEST_TIMEOUT_S = 300.0
 
 

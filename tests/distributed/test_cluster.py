@@ -229,3 +229,13 @@ def test_hard_deadline_interrupts_a_hung_call() -> None:
     with pytest.raises(ClusterTimeoutError, match="sleeping"), hard_deadline(0.5, "sleeping"):
         time.sleep(30)
     assert time.monotonic() - started < 5
+
+
+def test_hard_deadline_keeps_a_sooner_enclosing_alarm() -> None:
+    with pytest.raises(ClusterTimeoutError, match="outer"), hard_deadline(0.5, "outer"):
+        with hard_deadline(30, "inner"):  # due later: the outer alarm stays armed
+            time.sleep(30)
+    with pytest.raises(ClusterTimeoutError, match="outer"), hard_deadline(1.0, "outer"):
+        with pytest.raises(ClusterTimeoutError, match="inner"), hard_deadline(0.2, "inner"):
+            time.sleep(30)
+        time.sleep(30)  # the outer alarm was restored after the inner one
