@@ -8,7 +8,6 @@ from __future__ import annotations
 import gzip
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from fast_axolotl.errors import (
     SchemaMismatchError,
 )
 
-from .cluster import local_cluster
+from .cluster import LocalCluster
 from .helpers import blocks_of, collect
 
 # Each example runs a few Ray tasks (tens of ms each): a few dozen examples per property.
@@ -39,9 +38,9 @@ EXAMPLES = settings(max_examples=25, deadline=None)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def cluster() -> Iterator[None]:
-    with local_cluster(num_cpus=2):
-        yield
+def cluster(ray_local: LocalCluster) -> LocalCluster:
+    """Every test here runs on one node on loopback (conftest's ``ray_local``)."""
+    return ray_local
 
 
 @st.composite

@@ -14,9 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 import ray.data
-from helpers import blocks_of, collect  # (run as a script: its folder is on sys.path)
+from helpers import collect  # (run as a script: its folder is on sys.path)
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 import fast_axolotl as fa
 from fast_axolotl import distributed as fd
@@ -56,20 +57,39 @@ def check_dedup_and_pack(case: tuple[pa.Table, list[int]], batch_size: int) -> N
     assert packed.column("input_ids").to_pylist() == expected
 
 
-@ray.remote(num_cpus=1)
 def node_of(_: int) -> str:
-    return ray.util.get_node_ip_address()
+    return str(ray.get_runtime_context().get_node_id())
+
+
+def _identity(table: pa.Table) -> pa.Table:
+    return table
+
+
+NODES: list[str] = []
+
+
+def blocks_of(table: pa.Table, sizes: list[int]) -> ray.data.Dataset:
+    """``table`` in blocks of these sizes, made on the two nodes in turn: every function
+    then moves data between the nodes."""
+    make = ray.remote(_identity)
+    refs, start = [], 0
+    for i, n in enumerate(sizes):
+        where = NodeAffinitySchedulingStrategy(NODES[i % len(NODES)], soft=False)
+        refs.append(make.options(scheduling_strategy=where).remote(table.slice(start, n)))
+        start += n
+    return ray.data.from_arrow_refs(refs)
 
 
 def main() -> None:
     address, scratch = sys.argv[1], Path(sys.argv[2])
     ray.init(address=address, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
-    nodes = {n["NodeManagerAddress"] for n in ray.nodes() if n["Alive"]}
-    assert len(nodes) == 2, nodes
-    # Both nodes run tasks (one CPU each: two tasks at once land on both).
-    seen = set(ray.get([node_of.remote(i) for i in range(8)]))
-    assert seen == nodes, (seen, nodes)
+    NODES.extend(sorted(n["NodeID"] for n in ray.nodes() if n["Alive"]))
+    assert len(NODES) == 2, NODES
+    # Both nodes run tasks: blocks are made on each in turn (blocks_of).
+    task = ray.remote(node_of)
+    pinned = [task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote(0) for n in NODES]
+    assert ray.get(pinned) == NODES
     check_dedup_and_pack()
     # Files read on both nodes: equal to read_table.
     rng = np.random.default_rng(1)
