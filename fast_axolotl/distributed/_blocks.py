@@ -78,6 +78,20 @@ def ordered_blocks(ds: ray.data.Dataset) -> list[ray.ObjectRef]:
         options.preserve_order = before
 
 
+def in_order(ds: ray.data.Dataset) -> ray.data.Dataset:
+    """``ds`` (a result: blocks in the dataset's order), told to keep that order through
+    whatever the caller runs on it next (Ray Data's ``preserve_order``, on its own context)."""
+    ds.context.execution_options.preserve_order = True
+    return ds
+
+
+def from_blocks(refs: Sequence[ray.ObjectRef], empty: pa.Table) -> ray.data.Dataset:
+    """A result dataset over computed blocks, in order (``empty`` when there is none)."""
+    with our_errors():
+        ds = ray.data.from_arrow_refs(list(refs)) if refs else ray.data.from_arrow([empty])
+    return in_order(ds)
+
+
 def _num_rows(table: pa.Table) -> int:
     return int(table.num_rows)
 

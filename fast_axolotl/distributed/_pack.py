@@ -19,7 +19,7 @@ import ray.data
 
 from .._inputs import check_choice, check_int, check_optional_int
 from ..errors import InvalidArgumentError, UnsupportedTypeError
-from ._blocks import Span, block_rows, check_dataset, gather, ordered_blocks, our_errors, run_spans, spans, target_rows
+from ._blocks import Span, block_rows, check_dataset, from_blocks, gather, ordered_blocks, run_spans, spans, target_rows
 
 _OVERFLOW = ("truncate", "split", "error")
 PACKED = ("input_ids", "labels", "attention_mask", "position_ids")
@@ -88,12 +88,7 @@ def pack(
     counts = block_rows(blocks)
     plan = spans(counts, batch_size, target_rows(counts))
     results = run_spans(blocks, plan, ray.remote(_pack_span), column, batch_size, options)
-    with our_errors():
-        return (
-            ray.data.from_arrow_refs(results)
-            if results
-            else ray.data.from_arrow([_pack_span(Span(0, 0, ()), column, batch_size, options)])
-        )
+    return from_blocks(results, _pack_span(Span(0, 0, ()), column, batch_size, options))
 
 
 def _lengths(table: pa.Table, column: str) -> np.ndarray:
@@ -150,7 +145,4 @@ def pack_bins(
     counts = block_rows(blocks)
     plan = spans(counts, group_size, target_rows(counts))
     results = run_spans(blocks, plan, ray.remote(_bins_span), column, group_size, options)
-    with our_errors():
-        if not results:
-            return ray.data.from_arrow([pa.table({"indices": pa.array([], pa.list_(pa.int64()))})])
-        return ray.data.from_arrow_refs(results)
+    return from_blocks(results, pa.table({"indices": pa.array([], pa.list_(pa.int64()))}))
