@@ -49,13 +49,16 @@ def write_shards(table: pa.Table, folder: Path) -> None:
 
 
 class WorkerMemory:
-    """Peak RSS of each Ray worker process (``ray::`` in its title) while it runs."""
+    """Peak memory of each Ray worker process (``ray::`` in its title) while it runs: RSS, and
+    RSS less its shared pages (the object store's blocks a worker reads are mapped shared
+    memory, counted in RSS though they are not the worker's own)."""
 
     def __init__(self) -> None:
         import psutil
 
         self._psutil = psutil
         self.peaks: dict[int, int] = {}
+        self.private: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -64,8 +67,10 @@ class WorkerMemory:
             for proc in self._psutil.process_iter(["pid", "cmdline", "memory_info"]):
                 cmd = " ".join(proc.info["cmdline"] or [])
                 if cmd.startswith("ray::") and proc.info["memory_info"] is not None:
-                    rss = proc.info["memory_info"].rss
-                    self.peaks[proc.info["pid"]] = max(self.peaks.get(proc.info["pid"], 0), rss)
+                    pid, info = proc.info["pid"], proc.info["memory_info"]
+                    self.peaks[pid] = max(self.peaks.get(pid, 0), info.rss)
+                    own = info.rss - getattr(info, "shared", 0)
+                    self.private[pid] = max(self.private.get(pid, 0), own)
             time.sleep(0.02)
 
     def __enter__(self) -> WorkerMemory:
@@ -80,7 +85,11 @@ class WorkerMemory:
         if not self.peaks:
             return "no worker seen"
         mb = sorted(v / 2**20 for v in self.peaks.values())
-        return f"{len(mb)} workers, peak RSS max {mb[-1]:,.0f} MB, median {mb[len(mb) // 2]:,.0f} MB"
+        own = sorted(v / 2**20 for v in self.private.values())
+        return (
+            f"{len(mb)} workers, peak RSS max {mb[-1]:,.0f} MB (median {mb[len(mb) // 2]:,.0f}), "
+            f"without shared pages max {own[-1]:,.0f} MB"
+        )
 
 
 def ours(folder: Path) -> tuple[float, int, str]:
@@ -162,7 +171,9 @@ def main() -> None:
         first = min(results)
         print("\ngrowth (ours):")
         for rows, (t, _) in sorted(results.items()):
-            print(f"  {rows:>10,} rows  {t:7.2f} s  {rows / t:,.0f} rows/s  time x{t / results[first][0]:.2f} for rows x{rows / first:.0f}")
+            print(
+                f"  {rows:>10,} rows  {t:7.2f} s  {rows / t:,.0f} rows/s  time x{t / results[first][0]:.2f} for rows x{rows / first:.0f}"
+            )
     ray.shutdown()
 
 
