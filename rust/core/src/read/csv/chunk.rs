@@ -89,6 +89,9 @@ pub(super) struct Chunk {
     pub(super) spans: bool,
     /// Every byte of `source` is known to be valid UTF-8.
     pub(super) source_utf8: bool,
+    /// Per column: its fields are not recorded (a string column outside `columns=` of a
+    /// block known valid UTF-8: nothing reads them). Empty: all are.
+    pub(super) unrecorded: Vec<bool>,
     /// The field being read in the open record: its index and span.
     pub(super) open_field: usize,
     pub(super) open: OpenField,
@@ -121,6 +124,9 @@ impl Sink for Chunk {
     }
 
     fn extend(&mut self, buf: &[u8], start: usize, end: usize) {
+        if self.unrecorded.get(self.open_field) == Some(&true) {
+            return;
+        }
         let open = self.open;
         let empty = open.start == open.end && open.start & ASIDE == 0;
         if self.spans && empty {
@@ -148,6 +154,10 @@ impl Sink for Chunk {
     }
 
     fn end_field(&mut self) {
+        if self.unrecorded.get(self.open_field) == Some(&true) {
+            self.open_field += 1;
+            return;
+        }
         let open = std::mem::take(&mut self.open);
         let column = self.open_column();
         column.starts.push(open.start);

@@ -231,15 +231,20 @@ impl Decoder {
             }
             let rows = column.valid.len();
             values.iter_mut().flatten().for_each(|v| v.truncate(rows));
-            let field = self.schema.field(c);
-            let text = String::from_utf8_lossy(bytes);
-            return Some(format!(
-                "column {:?}: {text:?} is not a {}",
-                field.name(),
-                field.data_type()
-            ));
+            return Some(self.type_message(c, bytes));
         }
         None
+    }
+
+    /// Why `bytes` is not a value of column `c`.
+    pub(super) fn type_message(&self, c: usize, bytes: &[u8]) -> String {
+        let field = self.schema.field(c);
+        let text = String::from_utf8_lossy(bytes);
+        format!(
+            "column {:?}: {text:?} is not a {}",
+            field.name(),
+            field.data_type()
+        )
     }
 
     /// Run a job: decode its block, and if it finishes its group, join the group's parts.
@@ -286,6 +291,14 @@ impl Decoder {
         } = block;
         let mut chunk = self.chunk(records);
         chunk.paths.push(scan.path.clone());
+        // Fields are cut at ASCII bytes: all are valid UTF-8 if the block is. Then a string
+        // column outside `columns=` needs no field positions (its values are valid strings).
+        chunk.source_utf8 = simdutf8::basic::from_utf8(&bytes).is_ok();
+        if chunk.source_utf8 {
+            chunk.unrecorded = (self.types.iter().zip(&self.built))
+                .map(|(&t, &built)| t == CType::Str && !built)
+                .collect();
+        }
         let parsed = scan
             .scan(&bytes, &mut chunk, usize::MAX, usize::MAX)
             .and_then(|_| {
@@ -296,8 +309,6 @@ impl Decoder {
                 }
             });
         chunk.drop_open();
-        // Fields are cut at ASCII bytes: all are valid UTF-8 if the block is.
-        chunk.source_utf8 = simdutf8::basic::from_utf8(&bytes).is_ok();
         chunk.source = Arc::new(bytes);
         chunk.tail = parsed.err().or(error);
         self.decode_chunk(chunk)
@@ -305,7 +316,10 @@ impl Decoder {
 
     /// Check the records of `chunk` (all of them, or up to the first bad one) and decode
     /// the good ones (typed values parsed as they are checked: one pass over the fields).
-    pub(super) fn decode_chunk(&self, mut chunk: Chunk) -> Part {
+    pub(super) fn decode_chunk(&self, chunk: Chunk) -> Part {
+        if chunk.source_utf8 {
+            return self.decode_by_column(chunk);
+        }
         let n = chunk.records.len();
         let mut good = Vec::with_capacity(n);
         let (mut skipped, mut error) = (0, None);
@@ -331,6 +345,67 @@ impl Decoder {
                 }
             }
         }
+        self.part(chunk, good, values, skipped, error)
+    }
+
+    /// [`Decoder::decode_chunk`] of a chunk known to be valid UTF-8, column by column (a
+    /// tight loop per typed column): the same rows, skips and first error as record by
+    /// record. A record's problem is its shape first, then its first column in order whose
+    /// value is not of the column's type.
+    pub(super) fn decode_by_column(&self, chunk: Chunk) -> Part {
+        let n = chunk.records.len();
+        let mut values: Vec<Option<Values>> = self
+            .types
+            .iter()
+            .zip(&self.built)
+            .map(|(&t, &keep)| Values::new(t, n, keep))
+            .collect();
+        // (row, 0) for a record of the wrong shape, (row, 1 + c) for a bad value in column c.
+        let mut problems: Vec<(usize, usize)> = Vec::new();
+        for (r, record) in chunk.records.iter().enumerate() {
+            if record.fields != self.width {
+                problems.push((r, 0));
+            }
+        }
+        let mut bad = Vec::new();
+        for (c, column) in values.iter_mut().enumerate() {
+            let Some(column) = column else { continue };
+            bad.clear();
+            column.push_column(&chunk.columns[c], &chunk.source, &mut bad);
+            problems.extend(bad.iter().map(|&r| (r, 1 + c)));
+        }
+        let (mut skipped, mut error) = (0, None);
+        let good: Vec<usize> = if problems.is_empty() {
+            (0..n).collect()
+        } else if self.skip_bad {
+            let mut keep = vec![true; n];
+            problems.iter().for_each(|&(r, _)| keep[r] = false);
+            values.iter_mut().flatten().for_each(|v| v.retain(&keep));
+            skipped = keep.iter().filter(|&&k| !k).count() as u64;
+            (0..n).filter(|&r| keep[r]).collect()
+        } else {
+            let &(r, what) = problems.iter().min().expect("not empty");
+            values.iter_mut().flatten().for_each(|v| v.truncate(r));
+            let (message, mismatch) = match what {
+                0 => shape_problem(self.width, &chunk, r, true).expect("a shape problem"),
+                _ => (self.type_message(what - 1, chunk.field(r, what - 1)), true),
+            };
+            let line = chunk.records[r].line;
+            error = Some(record_error(chunk.path(r), line, message, mismatch));
+            (0..r).collect()
+        };
+        self.part(chunk, good, values, skipped, error)
+    }
+
+    /// The part of the `good` records of `chunk`, their typed `values` parsed.
+    pub(super) fn part(
+        &self,
+        mut chunk: Chunk,
+        good: Vec<usize>,
+        values: Vec<Option<Values>>,
+        skipped: u64,
+        error: Option<Error>,
+    ) -> Part {
         let error = error.or(chunk.tail.take());
         let origin = good.first().map(|&r| {
             (

@@ -30,6 +30,7 @@
 //!
 //! [`Input`]: super::source::Input
 
+mod bounds;
 mod chunk;
 mod decode;
 mod infer;

@@ -311,7 +311,7 @@ impl Parser {
         let (mut pos, mut last, mut error, mut stop) = (0, false, None, false);
         loop {
             if pos < bytes.len() {
-                match self.scan.scan(&bytes[pos..], &mut counter, rows, limit) {
+                match self.scan.bounds(&bytes[pos..], &mut counter, rows, limit) {
                     Ok(used) => pos += used,
                     Err(_) => {
                         stop = true;
