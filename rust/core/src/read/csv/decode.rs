@@ -294,11 +294,18 @@ impl Decoder {
         // Fields are cut at ASCII bytes: all are valid UTF-8 if the block is. Then a string
         // column outside `columns=` needs no field positions (its values are valid strings).
         chunk.source_utf8 = simdutf8::basic::from_utf8(&bytes).is_ok();
+        // Then too typed values are parsed as the scanner ends their fields: no positions
+        // kept for them, no second pass.
         if chunk.source_utf8 {
             chunk.unrecorded = (self.types.iter().zip(&self.built))
                 .map(|(&t, &built)| t == CType::Str && !built)
                 .collect();
+            chunk.typed = (self.types.iter().zip(&self.built))
+                .map(|(&t, &keep)| Values::new(t, records, keep))
+                .collect();
         }
+        let bytes = Arc::new(bytes);
+        chunk.source = bytes.clone();
         let parsed = scan
             .scan(&bytes, &mut chunk, usize::MAX, usize::MAX)
             .and_then(|_| {
@@ -309,7 +316,6 @@ impl Decoder {
                 }
             });
         chunk.drop_open();
-        chunk.source = Arc::new(bytes);
         chunk.tail = parsed.err().or(error);
         self.decode_chunk(chunk)
     }
@@ -352,14 +358,8 @@ impl Decoder {
     /// tight loop per typed column): the same rows, skips and first error as record by
     /// record. A record's problem is its shape first, then its first column in order whose
     /// value is not of the column's type.
-    pub(super) fn decode_by_column(&self, chunk: Chunk) -> Part {
+    pub(super) fn decode_by_column(&self, mut chunk: Chunk) -> Part {
         let n = chunk.records.len();
-        let mut values: Vec<Option<Values>> = self
-            .types
-            .iter()
-            .zip(&self.built)
-            .map(|(&t, &keep)| Values::new(t, n, keep))
-            .collect();
         // (row, 0) for a record of the wrong shape, (row, 1 + c) for a bad value in column c.
         let mut problems: Vec<(usize, usize)> = Vec::new();
         for (r, record) in chunk.records.iter().enumerate() {
@@ -367,12 +367,21 @@ impl Decoder {
                 problems.push((r, 0));
             }
         }
-        let mut bad = Vec::new();
-        for (c, column) in values.iter_mut().enumerate() {
-            let Some(column) = column else { continue };
-            bad.clear();
-            column.push_column(&chunk.columns[c], &chunk.source, &mut bad);
-            problems.extend(bad.iter().map(|&r| (r, 1 + c)));
+        let mut values = std::mem::take(&mut chunk.typed);
+        if values.is_empty() {
+            // Not parsed by the scanner: from the fields' positions.
+            values = (self.types.iter().zip(&self.built))
+                .map(|(&t, &keep)| Values::new(t, n, keep))
+                .collect();
+            let mut bad = Vec::new();
+            for (c, column) in values.iter_mut().enumerate() {
+                let Some(column) = column else { continue };
+                bad.clear();
+                column.push_column(&chunk.columns[c], &chunk.source, &mut bad);
+                problems.extend(bad.iter().map(|&r| (r, 1 + c)));
+            }
+        } else {
+            problems.extend(chunk.problems.iter().map(|p| (p.0, p.1)));
         }
         let (mut skipped, mut error) = (0, None);
         let good: Vec<usize> = if problems.is_empty() {
@@ -388,7 +397,14 @@ impl Decoder {
             values.iter_mut().flatten().for_each(|v| v.truncate(r));
             let (message, mismatch) = match what {
                 0 => shape_problem(self.width, &chunk, r, true).expect("a shape problem"),
-                _ => (self.type_message(what - 1, chunk.field(r, what - 1)), true),
+                _ => {
+                    let parsed = chunk.problems.iter().find(|p| (p.0, p.1) == (r, what));
+                    let text = match parsed {
+                        Some(p) => &p.2[..],
+                        None => chunk.field(r, what - 1),
+                    };
+                    (self.type_message(what - 1, text), true)
+                }
             };
             let line = chunk.records[r].line;
             error = Some(record_error(chunk.path(r), line, message, mismatch));

@@ -213,6 +213,15 @@ impl Values {
         ok
     }
 
+    /// [`Values::push`], a null in place of a value that does not parse (false then).
+    pub(super) fn push_or_null(&mut self, field: &[u8]) -> bool {
+        if self.push(field) {
+            return true;
+        }
+        self.push(b"");
+        false
+    }
+
     pub(super) fn truncate(&mut self, rows: usize) {
         self.valid.truncate(rows);
         match &mut self.data {
