@@ -70,7 +70,14 @@ pub(super) struct Decoder {
     pub(super) kept: Vec<usize>,
     /// The schema of the batches: the built columns.
     pub(super) output: SchemaRef,
+    /// Block buffers whose records are decoded and joined, for the splitting thread to
+    /// fill again: memory already faulted in (a fresh buffer costs a page fault and the
+    /// kernel's zeroing per page, more than reading into it).
+    pub(super) spare: std::sync::Mutex<Vec<Vec<u8>>>,
 }
+
+/// Spare block buffers kept at most (a few blocks of memory).
+const SPARE_BUFFERS: usize = 4;
 
 /// Whole records of one file as read, split off by the caller's thread for the pool to parse.
 pub(super) struct Block {
@@ -211,16 +218,37 @@ impl Decoder {
             built,
             kept,
             output,
+            spare: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// A block buffer no longer needed (its last reference): kept to be filled again.
+    pub(super) fn release(&self, source: Arc<Vec<u8>>) {
+        if let Ok(mut bytes) = Arc::try_unwrap(source) {
+            let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+            if spare.len() < SPARE_BUFFERS && bytes.capacity() > 0 {
+                bytes.clear();
+                spare.push(bytes);
+            }
+        }
+    }
+
+    /// A spare block buffer of at least `capacity` bytes, if there is one (smaller ones,
+    /// from before blocks grew, are dropped).
+    pub(super) fn take_spare(&self, capacity: usize) -> Option<Vec<u8>> {
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        spare.retain(|b| b.capacity() >= capacity);
+        spare.pop()
     }
 
     /// Parse the typed fields of record `r` onto `values` (one per column, `None` for a
     /// string column), all or none: the message of the first that is not of its column's
-    /// type. Empty is null.
+    /// type. Empty is null. `rows`: the values each column holds before this record.
     pub(super) fn parse_record(
         &self,
         chunk: &Chunk,
         r: usize,
+        rows: usize,
         values: &mut [Option<Values>],
     ) -> Option<String> {
         for (c, column) in values.iter_mut().enumerate() {
@@ -229,7 +257,6 @@ impl Decoder {
             if column.push(bytes) {
                 continue;
             }
-            let rows = column.valid.len();
             values.iter_mut().flatten().for_each(|v| v.truncate(rows));
             return Some(self.type_message(c, bytes));
         }
@@ -269,9 +296,14 @@ impl Decoder {
 
     /// A chunk for a block of `records` records, its fields spans of the block.
     pub(super) fn chunk(&self, records: usize) -> Chunk {
+        self.chunk_for(records, &vec![true; self.width])
+    }
+
+    /// The same, room made only for the columns marked in `positions`.
+    pub(super) fn chunk_for(&self, records: usize, positions: &[bool]) -> Chunk {
         Chunk {
-            columns: (0..self.width)
-                .map(|_| Column::with_capacity(records))
+            columns: (positions.iter())
+                .map(|&room| Column::with_capacity(if room { records } else { 0 }))
                 .collect(),
             records: Vec::with_capacity(records),
             spans: true,
@@ -289,13 +321,21 @@ impl Decoder {
             error,
             records,
         } = block;
-        let mut chunk = self.chunk(records);
-        chunk.paths.push(scan.path.clone());
         // Fields are cut at ASCII bytes: all are valid UTF-8 if the block is. Then a string
         // column outside `columns=` needs no field positions (its values are valid strings).
-        chunk.source_utf8 = simdutf8::basic::from_utf8(&bytes).is_ok();
         // Then too typed values are parsed as the scanner ends their fields: no positions
-        // kept for them, no second pass.
+        // kept for them, no second pass; room for positions only where they are kept.
+        let utf8 = simdutf8::basic::from_utf8(&bytes).is_ok();
+        let mut chunk = if utf8 {
+            let positions: Vec<bool> = (self.types.iter().zip(&self.built))
+                .map(|(&t, &built)| t == CType::Str && built)
+                .collect();
+            self.chunk_for(records, &positions)
+        } else {
+            self.chunk(records)
+        };
+        chunk.paths.push(scan.path.clone());
+        chunk.source_utf8 = utf8;
         if chunk.source_utf8 {
             chunk.unrecorded = (self.types.iter().zip(&self.built))
                 .map(|(&t, &built)| t == CType::Str && !built)
@@ -338,7 +378,7 @@ impl Decoder {
             .collect();
         for r in 0..n {
             let problem = shape_problem(self.width, &chunk, r, utf8_checked).or_else(|| {
-                let message = self.parse_record(&chunk, r, &mut values)?;
+                let message = self.parse_record(&chunk, r, good.len(), &mut values)?;
                 Some((message, true))
             });
             match problem {
@@ -434,6 +474,8 @@ impl Decoder {
         } else {
             self.columns(&mut chunk, &good, values)
         };
+        // Without string columns built, nothing holds the block any more.
+        self.release(std::mem::take(&mut chunk.source));
         Part {
             columns,
             rows: good.len(),
@@ -586,7 +628,9 @@ impl Decoder {
             }
         }
         let values = join_fields(&strings, total).into();
-        drop(strings);
+        for piece in strings {
+            self.release(piece.source);
+        }
         // SAFETY: `offsets` start at 0 and never decrease, the last is `values.len()`, and
         // `values` is the concatenation of the fields in order, each checked to be valid
         // UTF-8 (by `problem`, or as part of its valid block): every slice between two

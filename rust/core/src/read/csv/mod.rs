@@ -324,7 +324,8 @@ impl CsvSource {
                     }
                 },
             };
-            let (block, records, stop) = parser.split(rows, CHUNK_BYTES);
+            let spare = |room| decoder.take_spare(room);
+            let (block, records, stop) = parser.split(rows, CHUNK_BYTES, spare);
             self.gathered += records;
             if stop {
                 self.read_done = true;

@@ -382,3 +382,27 @@ fn column_wise_decoding_equals_record_wise() {
         }
     }
 }
+
+/// A block buffer is kept for reuse only once nothing else holds it, at most a few, and
+/// handed out only if large enough.
+#[test]
+fn block_buffers_are_reused_once_released() {
+    let names: Vec<String> = vec!["a".into()];
+    let (types, schema) = infer::infer_schema(&names, &Chunk::new(1));
+    let decoder = Decoder::new(1, types, schema, false, None);
+    let shared = Arc::new(Vec::with_capacity(100));
+    let other = shared.clone();
+    decoder.release(shared);
+    assert!(decoder.take_spare(1).is_none(), "still held elsewhere");
+    decoder.release(other);
+    assert!(decoder.take_spare(1000).is_none(), "too small: dropped");
+    for _ in 0..10 {
+        decoder.release(Arc::new(Vec::with_capacity(100)));
+    }
+    let mut kept = 0;
+    while let Some(buffer) = decoder.take_spare(100) {
+        assert!(buffer.is_empty() && buffer.capacity() >= 100);
+        kept += 1;
+    }
+    assert!((1..=4).contains(&kept), "{kept}");
+}

@@ -168,7 +168,7 @@ pub(super) fn shape_problem(
 /// A typed column's values, appended record by record (a bad record's taken back).
 pub(super) struct Values {
     pub(super) data: Data,
-    /// Per value: not null.
+    /// Per value: not null (nothing for a checked-only column).
     pub(super) valid: Vec<bool>,
 }
 
@@ -192,6 +192,12 @@ impl Values {
             CType::Float => Data::Float(Vec::with_capacity(rows)),
             CType::Bool => Data::Bool(Vec::with_capacity(rows)),
         };
+        // A checked-only column keeps no validity either.
+        let rows = if matches!(data, Data::Check(_)) {
+            0
+        } else {
+            rows
+        };
         Some(Values {
             data,
             valid: Vec::with_capacity(rows),
@@ -205,7 +211,7 @@ impl Values {
             Data::Int(v) => push_parsed(v, field, parse_int),
             Data::Float(v) => push_parsed(v, field, parse_float),
             Data::Bool(v) => push_parsed(v, field, parse_bool),
-            Data::Check(t) => empty || check(*t, field),
+            Data::Check(t) => return empty || check(*t, field),
         };
         if ok {
             self.valid.push(!empty);
