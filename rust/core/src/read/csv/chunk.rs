@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::values::Values;
 use crate::error::Error;
 
 pub(super) const BOM: &[u8] = b"\xef\xbb\xbf";
@@ -89,6 +90,15 @@ pub(super) struct Chunk {
     pub(super) spans: bool,
     /// Every byte of `source` is known to be valid UTF-8.
     pub(super) source_utf8: bool,
+    /// Per column, for a block known valid UTF-8: a typed column's values, parsed as its
+    /// fields end (their positions not kept; the spans index `source`, set before the
+    /// scan). Empty: every column's positions are recorded (or not: `unrecorded`).
+    pub(super) typed: Vec<Option<Values>>,
+    /// The values of `typed` that did not parse: (row, 1 + column, the field's bytes).
+    pub(super) problems: Vec<(usize, usize, Vec<u8>)>,
+    /// Per column: its fields are not recorded (a string column outside `columns=` of a
+    /// block known valid UTF-8: nothing reads them). Empty: all are.
+    pub(super) unrecorded: Vec<bool>,
     /// The field being read in the open record: its index and span.
     pub(super) open_field: usize,
     pub(super) open: OpenField,
@@ -121,6 +131,9 @@ impl Sink for Chunk {
     }
 
     fn extend(&mut self, buf: &[u8], start: usize, end: usize) {
+        if self.unrecorded.get(self.open_field) == Some(&true) {
+            return;
+        }
         let open = self.open;
         let empty = open.start == open.end && open.start & ASIDE == 0;
         if self.spans && empty {
@@ -148,6 +161,27 @@ impl Sink for Chunk {
     }
 
     fn end_field(&mut self) {
+        let c = self.open_field;
+        if let Some(Some(values)) = self.typed.get_mut(c) {
+            let open = std::mem::take(&mut self.open);
+            let aside = &mut self.columns[c].aside;
+            let field = if open.start & ASIDE != 0 {
+                &aside[open.start & !ASIDE..open.end & !ASIDE]
+            } else {
+                &self.source[open.start..open.end]
+            };
+            if !values.push_or_null(field) {
+                self.problems
+                    .push((self.records.len(), 1 + c, field.to_vec()));
+            }
+            aside.clear();
+            self.open_field += 1;
+            return;
+        }
+        if self.unrecorded.get(self.open_field) == Some(&true) {
+            self.open_field += 1;
+            return;
+        }
         let open = std::mem::take(&mut self.open);
         let column = self.open_column();
         column.starts.push(open.start);
@@ -157,9 +191,17 @@ impl Sink for Chunk {
 
     fn end_record(&mut self, line: u64) {
         self.end_field();
-        for column in self.columns.iter_mut().skip(self.open_field) {
-            column.starts.push(0); // missing fields: empty
-            column.ends.push(0);
+        for c in self.open_field..self.columns.len() {
+            // Missing fields: empty (null).
+            match self.typed.get_mut(c) {
+                Some(Some(values)) => {
+                    values.push_or_null(b"");
+                }
+                _ => {
+                    self.columns[c].starts.push(0);
+                    self.columns[c].ends.push(0);
+                }
+            }
         }
         let extra = self.extra.len() - self.open_field.saturating_sub(self.columns.len());
         self.records.push(Record {
@@ -247,6 +289,8 @@ impl Chunk {
         for column in &mut self.columns {
             column.truncate(r);
         }
+        self.typed.iter_mut().flatten().for_each(|v| v.truncate(r));
+        self.problems.retain(|p| p.0 < r);
         self.extra.truncate(extra);
     }
 }

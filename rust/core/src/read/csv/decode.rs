@@ -1,61 +1,17 @@
-//! Typed decoding of blocks on the pool (projection applied here) and the join of a
-//! group of blocks into one batch.
+//! Typed decoding of blocks on the pool (projection applied here); `join` makes the
+//! batches.
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch, StringArray};
-use arrow_buffer::{NullBufferBuilder, OffsetBuffer};
+use arrow_array::ArrayRef;
 use arrow_schema::{Schema, SchemaRef};
 
 use super::super::ahead::Decoded;
-use super::super::batch_of;
 use super::chunk::*;
+use super::join::Group;
 use super::split::*;
 use super::values::*;
-use crate::error::{Error, Position, Result};
-
-/// A string column's fields in the blocks of a batch, back to back (`total` bytes): each
-/// piece's fields copied into its own region of the new buffer, the pieces in parallel on
-/// the pool when called from it (the copy and the page faults of the new memory are most of
-/// a batch's join).
-pub(super) fn join_fields(pieces: &[Strings], total: usize) -> Vec<u8> {
-    use rayon::prelude::*;
-    use std::mem::MaybeUninit;
-    let mut values = Vec::with_capacity(total);
-    // Not zeroed first: each byte is written once, by the copy.
-    let mut rest: &mut [MaybeUninit<u8>] = &mut values.spare_capacity_mut()[..total];
-    let mut copies = Vec::with_capacity(pieces.len());
-    for piece in pieces {
-        let (into, tail) = rest.split_at_mut(piece.bytes);
-        copies.push((into, piece));
-        rest = tail;
-    }
-    assert!(rest.is_empty(), "the pieces hold `total` bytes");
-    let copy = |(into, piece): (&mut [MaybeUninit<u8>], &Strings)| {
-        let mut at = 0;
-        for i in 0..piece.column.len() {
-            let field = piece.column.field(i, &piece.source);
-            let to = &mut into[at..at + field.len()];
-            // SAFETY: `to` has `field.len()` bytes (sliced so above); a new allocation and a
-            // field do not overlap.
-            unsafe {
-                std::ptr::copy_nonoverlapping(field.as_ptr(), to.as_mut_ptr().cast(), field.len())
-            };
-            at += field.len();
-        }
-        assert_eq!(at, into.len(), "a piece's fields hold its `bytes`");
-    };
-    if rayon::current_thread_index().is_some() {
-        copies.into_par_iter().for_each(copy);
-    } else {
-        // Not on the pool (one thread): rayon would use its global pool.
-        copies.into_iter().for_each(copy);
-    }
-    // SAFETY: the pieces' regions cover the first `total` bytes of the capacity (asserted
-    // above), each filled by its fields (asserted in `copy`).
-    unsafe { values.set_len(total) };
-    values
-}
+use crate::error::Error;
 
 /// The decoding rules, fixed once the types are inferred; shared by the pool's jobs.
 pub(super) struct Decoder {
@@ -70,7 +26,14 @@ pub(super) struct Decoder {
     pub(super) kept: Vec<usize>,
     /// The schema of the batches: the built columns.
     pub(super) output: SchemaRef,
+    /// Block buffers whose records are decoded and joined, for the splitting thread to
+    /// fill again: memory already faulted in (a fresh buffer costs a page fault and the
+    /// kernel's zeroing per page, more than reading into it).
+    pub(super) spare: std::sync::Mutex<Vec<Vec<u8>>>,
 }
+
+/// Spare block buffers kept at most (a few blocks of memory).
+const SPARE_BUFFERS: usize = 4;
 
 /// Whole records of one file as read, split off by the caller's thread for the pool to parse.
 pub(super) struct Block {
@@ -109,63 +72,6 @@ pub(super) struct Part {
     pub(super) error: Option<Error>,
     /// The file and line of its first row (to name in an error about the whole batch).
     pub(super) origin: Option<(Arc<str>, u64)>,
-}
-
-/// The blocks of one output batch: each pool job leaves its decoded block here, and the
-/// job that finishes last joins them into the batch (so the join runs on the pool, not
-/// on the thread reading the input).
-pub(super) struct Group {
-    pub(super) state: std::sync::Mutex<GroupState>,
-}
-
-pub(super) struct GroupState {
-    pub(super) parts: Vec<Option<Part>>,
-    /// Jobs not finished, plus one until the group's last job is queued.
-    pub(super) pending: usize,
-}
-
-impl Group {
-    pub(super) fn new() -> Arc<Group> {
-        Arc::new(Group {
-            state: std::sync::Mutex::new(GroupState {
-                parts: Vec::new(),
-                pending: 1,
-            }),
-        })
-    }
-
-    pub(super) fn state(&self) -> std::sync::MutexGuard<'_, GroupState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.state().parts.is_empty()
-    }
-
-    /// Reserve the slot of the next job's part.
-    pub(super) fn add(&self) -> usize {
-        let mut state = self.state();
-        state.pending += 1;
-        state.parts.push(None);
-        state.parts.len() - 1
-    }
-
-    /// Leave job `index`'s part; the parts of all jobs if it was the last to finish.
-    pub(super) fn finish(&self, index: usize, part: Part, seals: bool) -> Option<Vec<Part>> {
-        let mut state = self.state();
-        state.parts[index] = Some(part);
-        state.pending -= 1 + usize::from(seals);
-        if state.pending == 0 {
-            Some(
-                std::mem::take(&mut state.parts)
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-            )
-        } else {
-            None
-        }
-    }
 }
 
 /// A job of the pool: a block, or the error that ended the input before one, or the end of
@@ -211,16 +117,37 @@ impl Decoder {
             built,
             kept,
             output,
+            spare: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// A block buffer no longer needed (its last reference): kept to be filled again.
+    pub(super) fn release(&self, source: Arc<Vec<u8>>) {
+        if let Ok(mut bytes) = Arc::try_unwrap(source) {
+            let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+            if spare.len() < SPARE_BUFFERS && bytes.capacity() > 0 {
+                bytes.clear();
+                spare.push(bytes);
+            }
+        }
+    }
+
+    /// A spare block buffer of at least `capacity` bytes, if there is one (smaller ones,
+    /// from before blocks grew, are dropped).
+    pub(super) fn take_spare(&self, capacity: usize) -> Option<Vec<u8>> {
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        spare.retain(|b| b.capacity() >= capacity);
+        spare.pop()
     }
 
     /// Parse the typed fields of record `r` onto `values` (one per column, `None` for a
     /// string column), all or none: the message of the first that is not of its column's
-    /// type. Empty is null.
+    /// type. Empty is null. `rows`: the values each column holds before this record.
     pub(super) fn parse_record(
         &self,
         chunk: &Chunk,
         r: usize,
+        rows: usize,
         values: &mut [Option<Values>],
     ) -> Option<String> {
         for (c, column) in values.iter_mut().enumerate() {
@@ -229,17 +156,21 @@ impl Decoder {
             if column.push(bytes) {
                 continue;
             }
-            let rows = column.valid.len();
             values.iter_mut().flatten().for_each(|v| v.truncate(rows));
-            let field = self.schema.field(c);
-            let text = String::from_utf8_lossy(bytes);
-            return Some(format!(
-                "column {:?}: {text:?} is not a {}",
-                field.name(),
-                field.data_type()
-            ));
+            return Some(self.type_message(c, bytes));
         }
         None
+    }
+
+    /// Why `bytes` is not a value of column `c`.
+    pub(super) fn type_message(&self, c: usize, bytes: &[u8]) -> String {
+        let field = self.schema.field(c);
+        let text = String::from_utf8_lossy(bytes);
+        format!(
+            "column {:?}: {text:?} is not a {}",
+            field.name(),
+            field.data_type()
+        )
     }
 
     /// Run a job: decode its block, and if it finishes its group, join the group's parts.
@@ -264,9 +195,14 @@ impl Decoder {
 
     /// A chunk for a block of `records` records, its fields spans of the block.
     pub(super) fn chunk(&self, records: usize) -> Chunk {
+        self.chunk_for(records, &vec![true; self.width])
+    }
+
+    /// The same, room made only for the columns marked in `positions`.
+    pub(super) fn chunk_for(&self, records: usize, positions: &[bool]) -> Chunk {
         Chunk {
-            columns: (0..self.width)
-                .map(|_| Column::with_capacity(records))
+            columns: (positions.iter())
+                .map(|&room| Column::with_capacity(if room { records } else { 0 }))
                 .collect(),
             records: Vec::with_capacity(records),
             spans: true,
@@ -284,8 +220,31 @@ impl Decoder {
             error,
             records,
         } = block;
-        let mut chunk = self.chunk(records);
+        // Fields are cut at ASCII bytes: all are valid UTF-8 if the block is. Then a string
+        // column outside `columns=` needs no field positions (its values are valid strings).
+        // Then too typed values are parsed as the scanner ends their fields: no positions
+        // kept for them, no second pass; room for positions only where they are kept.
+        let utf8 = simdutf8::basic::from_utf8(&bytes).is_ok();
+        let mut chunk = if utf8 {
+            let positions: Vec<bool> = (self.types.iter().zip(&self.built))
+                .map(|(&t, &built)| t == CType::Str && built)
+                .collect();
+            self.chunk_for(records, &positions)
+        } else {
+            self.chunk(records)
+        };
         chunk.paths.push(scan.path.clone());
+        chunk.source_utf8 = utf8;
+        if chunk.source_utf8 {
+            chunk.unrecorded = (self.types.iter().zip(&self.built))
+                .map(|(&t, &built)| t == CType::Str && !built)
+                .collect();
+            chunk.typed = (self.types.iter().zip(&self.built))
+                .map(|(&t, &keep)| Values::new(t, records, keep))
+                .collect();
+        }
+        let bytes = Arc::new(bytes);
+        chunk.source = bytes.clone();
         let parsed = scan
             .scan(&bytes, &mut chunk, usize::MAX, usize::MAX)
             .and_then(|_| {
@@ -296,16 +255,16 @@ impl Decoder {
                 }
             });
         chunk.drop_open();
-        // Fields are cut at ASCII bytes: all are valid UTF-8 if the block is.
-        chunk.source_utf8 = simdutf8::basic::from_utf8(&bytes).is_ok();
-        chunk.source = Arc::new(bytes);
         chunk.tail = parsed.err().or(error);
         self.decode_chunk(chunk)
     }
 
     /// Check the records of `chunk` (all of them, or up to the first bad one) and decode
     /// the good ones (typed values parsed as they are checked: one pass over the fields).
-    pub(super) fn decode_chunk(&self, mut chunk: Chunk) -> Part {
+    pub(super) fn decode_chunk(&self, chunk: Chunk) -> Part {
+        if chunk.source_utf8 {
+            return self.decode_by_column(chunk);
+        }
         let n = chunk.records.len();
         let mut good = Vec::with_capacity(n);
         let (mut skipped, mut error) = (0, None);
@@ -318,7 +277,7 @@ impl Decoder {
             .collect();
         for r in 0..n {
             let problem = shape_problem(self.width, &chunk, r, utf8_checked).or_else(|| {
-                let message = self.parse_record(&chunk, r, &mut values)?;
+                let message = self.parse_record(&chunk, r, good.len(), &mut values)?;
                 Some((message, true))
             });
             match problem {
@@ -331,6 +290,77 @@ impl Decoder {
                 }
             }
         }
+        self.part(chunk, good, values, skipped, error)
+    }
+
+    /// [`Decoder::decode_chunk`] of a chunk known to be valid UTF-8, column by column (a
+    /// tight loop per typed column): the same rows, skips and first error as record by
+    /// record. A record's problem is its shape first, then its first column in order whose
+    /// value is not of the column's type.
+    pub(super) fn decode_by_column(&self, mut chunk: Chunk) -> Part {
+        let n = chunk.records.len();
+        // (row, 0) for a record of the wrong shape, (row, 1 + c) for a bad value in column c.
+        let mut problems: Vec<(usize, usize)> = Vec::new();
+        for (r, record) in chunk.records.iter().enumerate() {
+            if record.fields != self.width {
+                problems.push((r, 0));
+            }
+        }
+        let mut values = std::mem::take(&mut chunk.typed);
+        if values.is_empty() {
+            // Not parsed by the scanner: from the fields' positions.
+            values = (self.types.iter().zip(&self.built))
+                .map(|(&t, &keep)| Values::new(t, n, keep))
+                .collect();
+            let mut bad = Vec::new();
+            for (c, column) in values.iter_mut().enumerate() {
+                let Some(column) = column else { continue };
+                bad.clear();
+                column.push_column(&chunk.columns[c], &chunk.source, &mut bad);
+                problems.extend(bad.iter().map(|&r| (r, 1 + c)));
+            }
+        } else {
+            problems.extend(chunk.problems.iter().map(|p| (p.0, p.1)));
+        }
+        let (mut skipped, mut error) = (0, None);
+        let good: Vec<usize> = if problems.is_empty() {
+            (0..n).collect()
+        } else if self.skip_bad {
+            let mut keep = vec![true; n];
+            problems.iter().for_each(|&(r, _)| keep[r] = false);
+            values.iter_mut().flatten().for_each(|v| v.retain(&keep));
+            skipped = keep.iter().filter(|&&k| !k).count() as u64;
+            (0..n).filter(|&r| keep[r]).collect()
+        } else {
+            let &(r, what) = problems.iter().min().expect("not empty");
+            values.iter_mut().flatten().for_each(|v| v.truncate(r));
+            let (message, mismatch) = match what {
+                0 => shape_problem(self.width, &chunk, r, true).expect("a shape problem"),
+                _ => {
+                    let parsed = chunk.problems.iter().find(|p| (p.0, p.1) == (r, what));
+                    let text = match parsed {
+                        Some(p) => &p.2[..],
+                        None => chunk.field(r, what - 1),
+                    };
+                    (self.type_message(what - 1, text), true)
+                }
+            };
+            let line = chunk.records[r].line;
+            error = Some(record_error(chunk.path(r), line, message, mismatch));
+            (0..r).collect()
+        };
+        self.part(chunk, good, values, skipped, error)
+    }
+
+    /// The part of the `good` records of `chunk`, their typed `values` parsed.
+    pub(super) fn part(
+        &self,
+        mut chunk: Chunk,
+        good: Vec<usize>,
+        values: Vec<Option<Values>>,
+        skipped: u64,
+        error: Option<Error>,
+    ) -> Part {
         let error = error.or(chunk.tail.take());
         let origin = good.first().map(|&r| {
             (
@@ -343,6 +373,8 @@ impl Decoder {
         } else {
             self.columns(&mut chunk, &good, values)
         };
+        // Without string columns built, nothing holds the block any more.
+        self.release(std::mem::take(&mut chunk.source));
         Part {
             columns,
             rows: good.len(),
@@ -387,126 +419,5 @@ impl Decoder {
             }
         }
         columns
-    }
-
-    /// The batch of the parts of a group, in order: their rows up to the first error, then
-    /// that error.
-    pub(super) fn join(&self, parts: Vec<Part>) -> Decoded {
-        let mut skipped = 0;
-        let mut error = None;
-        let mut used = Vec::with_capacity(parts.len());
-        for mut part in parts {
-            skipped += part.skipped;
-            error = part.error.take();
-            if part.rows > 0 {
-                used.push(part);
-            }
-            if error.is_some() {
-                break;
-            }
-        }
-        let batch = if used.is_empty() {
-            None
-        } else {
-            match self.batch(used) {
-                Ok(batch) => Some(batch),
-                Err(e) => {
-                    error = Some(e);
-                    None
-                }
-            }
-        };
-        Decoded {
-            batch,
-            skipped,
-            error,
-        }
-    }
-
-    pub(super) fn batch(&self, parts: Vec<Part>) -> Result<RecordBatch> {
-        let rows: usize = parts.iter().map(|p| p.rows).sum();
-        let origin = (parts[0].origin.clone()).unwrap_or_else(|| (Arc::from(""), 0));
-        let mut by_column: Vec<Vec<PartColumn>> = (0..self.kept.len())
-            .map(|_| Vec::with_capacity(parts.len()))
-            .collect();
-        for part in parts {
-            for (c, column) in part.columns.into_iter().enumerate() {
-                by_column[c].push(column);
-            }
-        }
-        let mut arrays = Vec::with_capacity(by_column.len());
-        for (&c, pieces) in self.kept.iter().zip(by_column) {
-            arrays.push(self.join_column(c, pieces, rows, &origin)?);
-        }
-        batch_of(&self.output, arrays, rows)
-    }
-
-    /// Column `c` of a batch, from its pieces in the batch's blocks.
-    pub(super) fn join_column(
-        &self,
-        c: usize,
-        pieces: Vec<PartColumn>,
-        rows: usize,
-        origin: &(Arc<str>, u64),
-    ) -> Result<ArrayRef> {
-        let mut strings = Vec::with_capacity(pieces.len());
-        let mut arrays = Vec::with_capacity(pieces.len());
-        for piece in pieces {
-            match piece {
-                PartColumn::Str(column) => strings.push(column),
-                PartColumn::Array(array) => arrays.push(array),
-            }
-        }
-        if !arrays.is_empty() {
-            if arrays.len() == 1 {
-                return Ok(arrays.pop().expect("one array"));
-            }
-            let refs: Vec<&dyn arrow_array::Array> = arrays.iter().map(|a| a.as_ref()).collect();
-            return arrow_select::concat::concat(&refs).map_err(|e| {
-                Error::data(
-                    origin.0.to_string(),
-                    Some(Position::Line(origin.1)),
-                    e.to_string(),
-                )
-            });
-        }
-        let total: usize = strings.iter().map(|s| s.bytes).sum();
-        if total > i32::MAX as usize {
-            return Err(Error::data(
-                origin.0.to_string(),
-                Some(Position::Line(origin.1)),
-                format!(
-                    "column {:?} holds more than {} bytes in one batch (use a smaller batch_size)",
-                    self.schema.field(c).name(),
-                    i32::MAX
-                ),
-            ));
-        }
-        let mut offsets = Vec::with_capacity(rows + 1);
-        offsets.push(0i32);
-        let mut nulls = NullBufferBuilder::new(rows);
-        let mut end = 0;
-        for piece in &strings {
-            for (start, stop) in piece.column.starts.iter().zip(&piece.column.ends) {
-                let len = stop - start;
-                nulls.append(len > 0);
-                end += len;
-                offsets.push(end as i32); // at most `total`, checked above
-            }
-        }
-        let values = join_fields(&strings, total).into();
-        drop(strings);
-        // SAFETY: `offsets` start at 0 and never decrease, the last is `values.len()`, and
-        // `values` is the concatenation of the fields in order, each checked to be valid
-        // UTF-8 (by `problem`, or as part of its valid block): every slice between two
-        // offsets is one field. Arrow's own check would read the column a second time.
-        let array = unsafe {
-            StringArray::new_unchecked(
-                OffsetBuffer::new_unchecked(offsets.into()),
-                values,
-                nulls.finish(),
-            )
-        };
-        Ok(Arc::new(array))
     }
 }

@@ -12,27 +12,33 @@
 //! with no non-empty value is string. Empty fields are null.
 //!
 //! One state machine (`Scan`, jumping with `memchr` over unquoted and quoted field
-//! contents) reads the grammar. The calling thread runs it over the decompressed bytes only
-//! to find where records end (storing nothing) and hands whole-record blocks of a few MiB
-//! to the pool, with the scanner's state at the block's start. A pool thread runs the same
-//! scanner from that state over the block (so it finds the same records, lines and errors),
-//! noting where each field lies in the block (a field with a `""` inside is copied aside);
-//! then checks the records (field count, UTF-8 once per block, types). The blocks of one
-//! output batch form a `Group`: the job that finishes last joins them into the batch of
-//! `batch_size` rows (a string field's bytes copied once, from its block into the batch's
-//! buffer, blocks in parallel), so the calling thread only reads and splits.
+//! contents) reads the grammar. The calling thread runs a lean twin of it (`bounds`: the
+//! same states, lines and errors, but it jumps over a record's unquoted fields at once)
+//! over the decompressed bytes only to find where records end, and hands whole-record
+//! blocks of a few MiB to the pool, with the scanner's state at the block's start. A pool
+//! thread runs the scanner from that state over the block (so it finds the same records,
+//! lines and errors). In a block of valid UTF-8 (checked once), typed values are parsed as
+//! their fields end, and only the built string columns note where their fields lie (a
+//! field with a `""` inside is copied aside); otherwise every field's position is noted and
+//! the records are checked one by one. The blocks of one output batch form a `Group`: the
+//! job that finishes last joins them into the batch of `batch_size` rows (a string field's
+//! bytes copied once, from its block into the batch's buffer, blocks in parallel), so the
+//! calling thread only reads and splits.
 //!
 //! Modules: `split` (the state machine and the splitting into blocks, over one [`Input`] of
-//! the shared [`Inputs`]), `chunk` (where parsed fields lie), `infer` (the schema from the
-//! prefix's good records), `values` (the typed value grammar and builders), `decode` (typed
-//! columns on the pool, only the projected ones built, and the join of a batch); this module
-//! holds [`CsvSource`]: the header, the prefix, the read-ahead.
+//! the shared [`Inputs`]), `bounds` (the splitter's boundary finder), `chunk` (where parsed
+//! fields lie), `infer` (the schema from the prefix's good records), `values` (the typed
+//! value grammar and builders), `decode` (typed columns on the pool, only the projected ones
+//! built), `join` (a group's blocks into a batch); this module holds [`CsvSource`]: the
+//! header, the prefix, the read-ahead.
 //!
 //! [`Input`]: super::source::Input
 
+mod bounds;
 mod chunk;
 mod decode;
 mod infer;
+mod join;
 mod split;
 #[cfg(test)]
 mod tests;
@@ -50,6 +56,7 @@ use crate::error::{Error, Position, Result};
 use chunk::*;
 use decode::*;
 use infer::infer_schema;
+use join::*;
 use split::*;
 use values::*;
 
@@ -323,7 +330,8 @@ impl CsvSource {
                     }
                 },
             };
-            let (block, records, stop) = parser.split(rows, CHUNK_BYTES);
+            let spare = |room| decoder.take_spare(room);
+            let (block, records, stop) = parser.split(rows, CHUNK_BYTES, spare);
             self.gathered += records;
             if stop {
                 self.read_done = true;

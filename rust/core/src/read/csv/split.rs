@@ -110,7 +110,7 @@ impl Scan {
                         self.state = 2;
                     }
                 }
-                2 => match memchr::memchr3(d, b'\n', b'\r', &buf[i..]) {
+                2 => match field_end(d, &buf[i..]) {
                     None => {
                         chunk.extend(buf, i, n);
                         i = n;
@@ -184,6 +184,20 @@ impl Scan {
         }
         Ok(())
     }
+}
+
+/// Where the unquoted field at the start of `rest` ends (its delimiter or line break).
+/// Most fields are a few bytes long: a plain loop over the first bytes finds their end
+/// before `memchr3` would have set up its vectors (which it then does for long ones).
+#[inline(always)]
+fn field_end(d: u8, rest: &[u8]) -> Option<usize> {
+    let head = rest.len().min(16);
+    for (k, &b) in rest[..head].iter().enumerate() {
+        if b == d || b == b'\n' || b == b'\r' {
+            return Some(k);
+        }
+    }
+    memchr::memchr3(d, b'\n', b'\r', &rest[head..]).map(|k| k + head)
 }
 
 /// Records of one file.
@@ -301,17 +315,24 @@ impl Parser {
     /// `limit` bytes of fields, or the file ends. Records are only delimited here; the pool
     /// parses them. Also returns how many records the block holds, and whether reading must
     /// stop (an error, met again by the pool).
-    pub(super) fn split(&mut self, rows: usize, limit: usize) -> (Block, usize, bool) {
+    /// `spare`: a buffer to reuse, given the room the block needs.
+    pub(super) fn split(
+        &mut self,
+        rows: usize,
+        limit: usize,
+        spare: impl FnOnce(usize) -> Option<Vec<u8>>,
+    ) -> (Block, usize, bool) {
         let start = self.scan.clone();
         // Room for a block like the largest so far and a read past it: growing the buffer
         // would copy it.
-        let mut bytes = Vec::with_capacity(self.block_hint + self.head.len() + 2 * READ_BYTES);
+        let room = self.block_hint + self.head.len() + 2 * READ_BYTES;
+        let mut bytes = spare(room).unwrap_or_else(|| Vec::with_capacity(room));
         bytes.append(&mut self.head);
         let mut counter = Counter::default();
         let (mut pos, mut last, mut error, mut stop) = (0, false, None, false);
         loop {
             if pos < bytes.len() {
-                match self.scan.scan(&bytes[pos..], &mut counter, rows, limit) {
+                match self.scan.bounds(&bytes[pos..], &mut counter, rows, limit) {
                     Ok(used) => pos += used,
                     Err(_) => {
                         stop = true;

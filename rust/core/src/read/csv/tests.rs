@@ -233,3 +233,177 @@ fn projection_still_checks_utf8_of_unselected_columns() {
     assert_eq!(errors[0], errors[1]);
     assert!(errors[0].contains("line 3"), "{}", errors[0]);
 }
+
+/// The one-pass integer and the fast float paths give what the standard parsers give.
+#[test]
+fn fast_number_paths_equal_the_standard_parsers() {
+    let ints = [
+        "0",
+        "-0",
+        "7",
+        "-7",
+        "42",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "99999999999999999999",
+        "1a",
+        "--1",
+    ];
+    for text in ints {
+        let std = text.parse::<i64>().ok();
+        assert_eq!(parse_int(text.as_bytes()), std, "{text}");
+    }
+    let mut floats: Vec<String> = [
+        "0",
+        "-0",
+        "0.0",
+        "-0.0",
+        "0.893317",
+        "1.000",
+        "123456789012345",
+        "1234567890123456",
+        "0.1",
+        "0.3",
+        "-2.5",
+        "9007199254740993",
+        "0.000000000000001",
+        "1.7976931348623157e308",
+    ]
+    .map(String::from)
+    .into();
+    let mut seed: u64 = 12345;
+    for _ in 0..20_000 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let int = (seed >> 40) % 100_000;
+        let frac = (seed >> 8) % 10_000_000_000;
+        let width = (seed % 11) as usize;
+        floats.push(format!("{int}.{frac:0width$}"));
+    }
+    for text in &floats {
+        let std = text.parse::<f64>().ok();
+        let ours = parse_float(text.as_bytes());
+        assert_eq!(ours.map(f64::to_bits), std.map(f64::to_bits), "{text}");
+        assert!(is_float(text.as_bytes()), "{text}");
+    }
+    assert!(!is_float(b"1e400"));
+    assert!(is_float(&[b'9'; 300]));
+    assert!(!is_float(&[b'9'; 320]));
+}
+
+/// A block decoded column by column (known valid UTF-8; typed values parsed by the
+/// scanner, or after it from the fields' positions) and record by record: the same
+/// rows, skips, first error and values, for every projection.
+#[test]
+fn column_wise_decoding_equals_record_wise() {
+    use arrow_array::Array;
+    let names: Vec<String> = ["i", "f", "b", "s", "t"].map(String::from).into();
+    let mut prefix = Chunk::new(5);
+    prefix.paths.push(Arc::from("t.csv"));
+    let mut scan = split::Scan::new(Arc::from("t.csv"), b',');
+    scan.scan(b"1,1.5,true,x,\"q\"\n", &mut prefix, usize::MAX, usize::MAX)
+        .unwrap();
+    let (types, schema) = infer::infer_schema(&names, &prefix);
+    let lines = [
+        "1,2.5,true,a,\"b,c\"",
+        "2,,False,,\"\"",
+        ",3e2,,\"x\"\"y\",z",
+        "x,1.0,true,a,b",
+        "3,1e400,true,a,b",
+        "4,1.0,maybe,a,b",
+        "5,1.0",
+        "6,1.0,true,a,b,extra",
+        "y,zz,true,a",
+        "7,-0.0,true,\"multi\nline\",b",
+    ];
+    let mut seed: u64 = 7;
+    for _ in 0..200 {
+        let mut data = String::new();
+        for _ in 0..(seed >> 60) + 1 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let pick = (seed >> 33) as usize % (lines.len() * 3);
+            // Mostly good lines, so that errors come after some rows.
+            data.push_str(lines[if pick < lines.len() { pick } else { pick % 3 }]);
+            data.push('\n');
+        }
+        for skip_bad in [false, true] {
+            for keep in [None, Some(vec![0]), Some(vec![3]), Some(vec![1, 4])] {
+                let decoder =
+                    Decoder::new(5, types.clone(), schema.clone(), skip_bad, keep.as_deref());
+                let block = decode::Block {
+                    bytes: data.clone().into_bytes(),
+                    scan: split::Scan::new(Arc::from("t.csv"), b','),
+                    last: true,
+                    error: None,
+                    records: 0,
+                };
+                let in_scan = decoder.decode_block(block);
+                let mut parts: Vec<Part> = [true, false]
+                    .map(|by_column| {
+                        let mut chunk = decoder.chunk(0);
+                        chunk.paths.push(Arc::from("t.csv"));
+                        let mut scan = split::Scan::new(Arc::from("t.csv"), b',');
+                        scan.scan(data.as_bytes(), &mut chunk, usize::MAX, usize::MAX)
+                            .unwrap();
+                        chunk.source = Arc::new(data.clone().into_bytes());
+                        chunk.source_utf8 = by_column;
+                        decoder.decode_chunk(chunk)
+                    })
+                    .into();
+                parts.push(in_scan);
+                let context = format!("{data:?} skip {skip_bad} keep {keep:?}");
+                for (a, b) in [(&parts[0], &parts[1]), (&parts[2], &parts[1])] {
+                    assert_eq!((a.rows, a.skipped), (b.rows, b.skipped), "{context}");
+                    let errors = [&a.error, &b.error].map(|e| e.as_ref().map(|e| e.to_string()));
+                    assert_eq!(errors[0], errors[1], "{context}");
+                    assert_eq!(a.columns.len(), b.columns.len(), "{context}");
+                    for (x, y) in a.columns.iter().zip(&b.columns) {
+                        match (x, y) {
+                            (PartColumn::Array(x), PartColumn::Array(y)) => {
+                                assert_eq!(x.to_data(), y.to_data(), "{context}")
+                            }
+                            (PartColumn::Str(x), PartColumn::Str(y)) => {
+                                let fields = |s: &Strings| -> Vec<Vec<u8>> {
+                                    (0..s.column.len())
+                                        .map(|i| s.column.field(i, &s.source).to_vec())
+                                        .collect()
+                                };
+                                assert_eq!(fields(x), fields(y), "{context}");
+                            }
+                            _ => panic!("different kinds of column: {context}"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A block buffer is kept for reuse only once nothing else holds it, at most a few, and
+/// handed out only if large enough.
+#[test]
+fn block_buffers_are_reused_once_released() {
+    let names: Vec<String> = vec!["a".into()];
+    let (types, schema) = infer::infer_schema(&names, &Chunk::new(1));
+    let decoder = Decoder::new(1, types, schema, false, None);
+    let shared = Arc::new(Vec::with_capacity(100));
+    let other = shared.clone();
+    decoder.release(shared);
+    assert!(decoder.take_spare(1).is_none(), "still held elsewhere");
+    decoder.release(other);
+    assert!(decoder.take_spare(1000).is_none(), "too small: dropped");
+    for _ in 0..10 {
+        decoder.release(Arc::new(Vec::with_capacity(100)));
+    }
+    let mut kept = 0;
+    while let Some(buffer) = decoder.take_spare(100) {
+        assert!(buffer.is_empty() && buffer.capacity() >= 100);
+        kept += 1;
+    }
+    assert!((1..=4).contains(&kept), "{kept}");
+}
