@@ -8,8 +8,10 @@
 //! is a `SchemaMismatch`. Later records must fit the inferred schema (ints widen to float;
 //! a new key is a mismatch).
 
+mod builders;
 mod check;
 mod decode;
+mod direct;
 mod infer;
 mod parse;
 mod split;
@@ -29,7 +31,7 @@ use check::parse_checked;
 use decode::{to_obj, Decoder};
 use infer::{row_kinds, unify_row};
 use parse::Obj;
-use split::Records;
+use split::{Records, Span};
 
 /// Deepest nesting of arrays/objects a record may have (the record object is depth 1).
 /// 63 because a column's Arrow type then has at most 62 nested levels: pyarrow's C data
@@ -128,8 +130,8 @@ fn struct_fields(fields: &[(String, JType)]) -> Fields {
 /// Records gathered on the caller's thread (reading and decompressing), decoded on the pool.
 struct Chunk {
     data: Vec<u8>,
-    /// File, position and end offset in `data` of each record.
-    records: Vec<(Arc<str>, Position, usize)>,
+    /// File, position and span in `data` of each record.
+    records: Vec<Span>,
     /// Records already parsed (and checked) while inferring the types, decoded before
     /// `records` without being parsed again.
     parsed: Vec<Obj<'static>>,
@@ -228,16 +230,9 @@ impl JsonSource {
             spans.clear();
             let mut tail = None;
             let mut stop = None;
-            while spans.len() < want {
-                let start = data.len();
-                match self.records.next_bytes(&mut data) {
-                    Ok(Some((path, position))) => spans.push((path, position, start, data.len())),
-                    Ok(None) => done = true,
-                    Err(e) => (tail, done) = (Some(e), true),
-                }
-                if done {
-                    break;
-                }
+            match self.records.fill(&mut data, &mut spans, want, usize::MAX) {
+                Ok(end) => done = end,
+                Err(e) => (tail, done) = (Some(e), true),
             }
             // Parsed and typed on the pool, once: the parsed rows are kept for the first
             // batches (the bytes are not kept, nor parsed again).
@@ -331,25 +326,20 @@ impl JsonSource {
         }
         let rows = self.batch_size.max(1024);
         let mut chunk = Chunk {
-            data: Vec::new(),
+            // Room for the limit and the block that crosses it: one allocation, no regrowth.
+            data: Vec::with_capacity(CHUNK_BYTES + (CHUNK_BYTES >> 3)),
             records: Vec::new(),
             parsed: Vec::new(),
             tail: None,
         };
-        while chunk.records.len() < rows && chunk.data.len() < CHUNK_BYTES {
-            match self.records.next_bytes(&mut chunk.data) {
-                Ok(Some((path, position))) => {
-                    chunk.records.push((path, position, chunk.data.len()))
-                }
-                Ok(None) => {
-                    self.read_done = true;
-                    break;
-                }
-                Err(e) => {
-                    chunk.tail = Some(e);
-                    self.read_done = true;
-                    break;
-                }
+        match self
+            .records
+            .fill(&mut chunk.data, &mut chunk.records, rows, CHUNK_BYTES)
+        {
+            Ok(end) => self.read_done = end,
+            Err(e) => {
+                chunk.tail = Some(e);
+                self.read_done = true;
             }
         }
         (!chunk.records.is_empty() || chunk.tail.is_some()).then_some(chunk)
