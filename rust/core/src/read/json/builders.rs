@@ -24,15 +24,18 @@ pub(super) struct Validity {
 impl Validity {
     #[inline]
     pub(super) fn push(&mut self, valid: bool) {
-        match &mut self.bits {
-            Some(bits) => bits.push(valid),
-            None if !valid => {
-                let mut bits = vec![true; self.len];
-                bits.push(false);
-                self.bits = Some(bits);
-            }
-            None => {}
+        if valid && self.bits.is_none() {
+            self.len += 1;
+        } else {
+            self.push_stored(valid);
         }
+    }
+
+    /// A value once a null was met (or the first null).
+    #[cold]
+    fn push_stored(&mut self, valid: bool) {
+        let len = self.len;
+        self.bits.get_or_insert_with(|| vec![true; len]).push(valid);
         self.len += 1;
     }
 
@@ -266,6 +269,53 @@ impl Col {
                 valid.truncate(len);
             }
             Col::Struct(s) => s.truncate(len),
+        }
+    }
+
+    /// The sizes of this builder and its children, in a fixed order (values, string bytes,
+    /// list items, struct fields), for [`Col::reserve`] in the next chunk.
+    pub(super) fn sizes(&self, out: &mut Vec<usize>) {
+        out.push(self.len());
+        match self {
+            Col::Str { data, .. } => out.push(data.len()),
+            Col::List { item, .. } => item.sizes(out),
+            Col::Struct(s) => s.fields.iter().for_each(|f| f.sizes(out)),
+            _ => {}
+        }
+    }
+
+    /// Room for `rows` records, scaled from `sizes` (of [`Col::sizes`], measured over
+    /// `seen` records) with a margin: a chunk's buffers are then allocated once, not
+    /// doubled (each doubling moves the values to fresh pages the kernel must zero).
+    pub(super) fn reserve(
+        &mut self,
+        sizes: &mut std::slice::Iter<usize>,
+        rows: usize,
+        seen: usize,
+    ) {
+        let mut room = || {
+            let size = sizes.next().copied().unwrap_or(0);
+            let scaled = (size as u128 * rows as u128 / seen.max(1) as u128) as usize;
+            scaled + scaled / 16 + 16
+        };
+        let values = room();
+        match self {
+            Col::Null(_) => {}
+            Col::Bool(v, _) => v.reserve(values),
+            Col::Int(v, _) => v.reserve(values),
+            Col::Float(v, _) => v.reserve(values),
+            Col::Str { offsets, data, .. } => {
+                offsets.reserve(values);
+                data.reserve(room());
+            }
+            Col::List { offsets, item, .. } => {
+                offsets.reserve(values);
+                item.reserve(sizes, rows, seen);
+            }
+            Col::Struct(s) => s
+                .fields
+                .iter_mut()
+                .for_each(|f| f.reserve(sizes, rows, seen)),
         }
     }
 

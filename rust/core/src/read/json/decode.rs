@@ -2,6 +2,7 @@
 //! ([`Columns`]) first, `serde_json` for the records it gives up on.
 
 use std::borrow::Cow;
+use std::sync::Mutex;
 
 use arrow_schema::SchemaRef;
 use serde_json::{Map, Value};
@@ -122,7 +123,16 @@ pub(super) struct Decoder {
     pub(super) schema: SchemaRef,
     pub(super) skip_bad: bool,
     pub(super) array: bool,
+    /// The column sizes of the last chunk decoded and its record count: the next chunks
+    /// reserve their builders from it.
+    pub(super) sizes: Mutex<Option<(Vec<usize>, usize)>>,
+    /// Chunk buffers decoded and given back, for the reader to fill again (their pages are
+    /// in memory already; fresh ones would be faulted in and zeroed).
+    pub(super) spare: Mutex<Vec<Vec<u8>>>,
 }
+
+/// Chunk buffers kept for reuse (the read-ahead holds a few chunks at a time).
+const SPARE_BUFFERS: usize = 8;
 
 impl Decoder {
     pub(super) fn error(path: &str, position: &Position, b: Bad) -> Error {
@@ -157,8 +167,31 @@ impl Decoder {
         Ok(())
     }
 
+    /// A chunk buffer to fill (a decoded chunk's, emptied, or a new one).
+    pub(super) fn buffer(&self, capacity: usize) -> Vec<u8> {
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        spare.unwrap_or_else(|| Vec::with_capacity(capacity))
+    }
+
+    fn give_back(&self, mut data: Vec<u8>) {
+        data.clear();
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        if data.capacity() > 0 && spare.len() < SPARE_BUFFERS {
+            spare.push(data);
+        }
+    }
+
     pub(super) fn decode(&self, chunk: Chunk) -> Decoded {
         let mut columns = Columns::new(&self.kinds, &self.built);
+        let rows = chunk.parsed.len() + chunk.records.len();
+        if let Some((sizes, seen)) = self
+            .sizes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            columns.reserve(rows, sizes, *seen);
+        }
         for row in &chunk.parsed {
             columns.push_obj(row);
         }
@@ -186,7 +219,11 @@ impl Decoder {
             }
         }
         let error = error.or(chunk.tail);
+        self.give_back(chunk.data);
         let rows = columns.len();
+        if rows > 0 {
+            *self.sizes.lock().unwrap_or_else(|e| e.into_inner()) = Some((columns.sizes(), rows));
+        }
         let (batch, error) = match (rows == 0, error) {
             (true, error) => (None, error),
             (false, error) => match batch_of(&self.schema, columns.finish(), rows) {

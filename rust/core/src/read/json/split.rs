@@ -170,6 +170,43 @@ impl ArraySplitter {
 /// A record's file, position, and span in the chunk's bytes.
 pub(super) type Span = (Arc<str>, Position, usize, usize);
 
+/// Where a chunk of records ends.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limit {
+    /// At most this many records.
+    pub(super) rows: usize,
+    /// Past this many records or bytes, the chunk ends at the next record count that is a
+    /// multiple of `every` (counted from `base`): chunks then hold whole batches, which the
+    /// reader slices without copying (a batch across two chunks is concatenated, a copy).
+    pub(super) soft_rows: usize,
+    pub(super) soft_bytes: usize,
+    pub(super) every: usize,
+    pub(super) base: usize,
+    /// At most this many bytes, aligned or not (records of a huge batch_size).
+    pub(super) bytes: usize,
+}
+
+impl Limit {
+    /// Exactly `rows` records (the inference prefix).
+    pub(super) fn rows(rows: usize) -> Self {
+        Limit {
+            rows,
+            soft_rows: usize::MAX,
+            soft_bytes: usize::MAX,
+            every: 1,
+            base: 0,
+            bytes: usize::MAX,
+        }
+    }
+
+    fn reached(&self, spans: usize, bytes: usize) -> bool {
+        spans >= self.rows
+            || bytes >= self.bytes
+            || ((spans >= self.soft_rows || bytes >= self.soft_bytes)
+                && (self.base + spans) % self.every.max(1) == 0)
+    }
+}
+
 /// The records of all the inputs, in order: lines of JSON Lines, or the elements of each
 /// input's top-level array. Inputs are opened by [`Inputs`] (the one "next file" loop).
 pub(super) struct Records {
@@ -195,18 +232,16 @@ impl Records {
         }
     }
 
-    /// Append records to `data` (their spans to `spans`) until there are `rows` spans or
-    /// `bytes` bytes of data, or the inputs end (Ok(true)). On an error, the spans already
-    /// pushed are good records.
+    /// Append records to `data` (their spans to `spans`) until `limit`, or the inputs end
+    /// (Ok(true)). On an error, the spans already pushed are good records.
     pub(super) fn fill(
         &mut self,
         data: &mut Vec<u8>,
         spans: &mut Vec<Span>,
-        rows: usize,
-        bytes: usize,
+        limit: Limit,
     ) -> Result<bool> {
         loop {
-            if spans.len() >= rows || data.len() >= bytes {
+            if limit.reached(spans.len(), data.len()) {
                 return Ok(false);
             }
             let Some(current) = self.current.as_mut() else {
@@ -223,7 +258,7 @@ impl Records {
             };
             match current {
                 Current::Lines(lines) => {
-                    if lines.fill(data, spans, rows, bytes)? {
+                    if lines.fill(data, spans, limit)? {
                         self.current = None;
                     }
                 }
@@ -271,20 +306,14 @@ impl LineBlocks {
     }
 
     /// As [`Records::fill`], for this input: Ok(true) at its end.
-    fn fill(
-        &mut self,
-        data: &mut Vec<u8>,
-        spans: &mut Vec<Span>,
-        rows: usize,
-        bytes: usize,
-    ) -> Result<bool> {
+    fn fill(&mut self, data: &mut Vec<u8>, spans: &mut Vec<Span>, limit: Limit) -> Result<bool> {
         let mut line_start = data.len();
         data.extend_from_slice(&self.carry);
         self.carry.clear();
         // No `\n` in data[line_start..scan].
         let mut scan = line_start;
         loop {
-            while spans.len() < rows && line_start < bytes {
+            while !limit.reached(spans.len(), line_start) {
                 let Some(k) = memchr::memchr(b'\n', &data[scan..]) else {
                     scan = data.len();
                     break;
@@ -294,7 +323,7 @@ impl LineBlocks {
                 line_start = end + 1;
                 scan = line_start;
             }
-            if spans.len() >= rows || line_start >= bytes {
+            if limit.reached(spans.len(), line_start) {
                 self.carry.extend_from_slice(&data[line_start..]);
                 data.truncate(line_start);
                 return Ok(false);

@@ -262,12 +262,17 @@ fn number_lists_with_nulls_and_widening_build_as_before() {
 
 /// Every record of `data` read through `Records::fill` with the given limits.
 fn spans_of(data: &[u8], rows: usize, bytes: usize) -> (Vec<(Position, Vec<u8>)>, Option<Error>) {
+    let limit = split::Limit {
+        rows,
+        bytes,
+        ..split::Limit::rows(usize::MAX)
+    };
     let path = temp("spans.jsonl", data);
     let mut records = Records::new(Inputs::new(vec![path], None), false);
     let mut out = Vec::new();
     loop {
         let (mut buf, mut spans) = (Vec::new(), Vec::new());
-        let result = records.fill(&mut buf, &mut spans, rows, bytes);
+        let result = records.fill(&mut buf, &mut spans, limit);
         for (_, position, start, end) in spans {
             out.push((position, buf[start..end].to_vec()));
         }
@@ -350,5 +355,28 @@ fn records_across_chunks_and_files_decode_as_one_read() {
             }
         }
         assert_eq!(seen, 6000);
+    }
+}
+
+#[test]
+fn chunks_end_on_batch_boundaries_so_batches_are_slices() {
+    let path = temp("aligned.jsonl", &lines(20000, None));
+    for batch_size in [1, 700, 1000, 4096, 8192] {
+        let mut source =
+            JsonSource::open(vec![path.clone()], false, None, batch_size, false, 2).unwrap();
+        let mut total = 0;
+        let mut ends = Vec::new();
+        while let Some(batch) = source.next_batch().unwrap() {
+            total += batch.num_rows();
+            ends.push(total);
+        }
+        assert_eq!(total, 20000);
+        // After the inference prefix (its own chunk), every chunk but the last ends on a
+        // multiple of batch_size.
+        let inner = &ends[1..ends.len() - 1];
+        assert!(
+            inner.iter().all(|end| end % batch_size == 0),
+            "{batch_size}: {ends:?}"
+        );
     }
 }
