@@ -502,7 +502,7 @@ impl Cursor<'_> {
     }
 
     /// A number (the cursor at its first byte; anything but `-` or a digit gives up).
-    #[inline]
+    #[inline(always)]
     fn number(&mut self) -> Option<Num> {
         let start = self.i;
         let negative = self.peek() == Some(b'-');
