@@ -283,11 +283,11 @@ fn check(c: &mut Cursor, kind: &JType, depth: usize) -> Option<()> {
     match kind {
         JType::Null => None,
         JType::Bool => c.boolean().map(drop),
-        JType::Int => match c.number()? {
+        JType::Int => match c.number_checked()? {
             Num::Int(_) => Some(()),
             Num::Float(_) => None,
         },
-        JType::Float => c.number().map(drop),
+        JType::Float => c.number_checked().map(drop),
         JType::Str => {
             if c.peek()? != b'"' {
                 return None;
@@ -354,7 +354,7 @@ fn leading_digits(word: u64) -> usize {
 }
 
 /// The value of the first `n` (1..=7) bytes of `word`, all digits.
-#[inline]
+#[inline(always)]
 fn digits_value(word: u64, n: usize) -> i64 {
     // The digits moved to the top bytes, zeros (leading zero digits) below: eight digits.
     let x = (word ^ 0x3030_3030_3030_3030) << (8 * (8 - n));
@@ -451,7 +451,7 @@ impl Cursor<'_> {
         loop {
             if self.peek()? == b'n' {
                 self.literal(b"null")?;
-            } else if let Num::Float(_) = self.number()? {
+            } else if let Num::Float(_) = self.number_checked()? {
                 return None;
             }
             if self.peek() == Some(b',') {
@@ -504,6 +504,18 @@ impl Cursor<'_> {
     /// A number (the cursor at its first byte; anything but `-` or a digit gives up).
     #[inline(always)]
     fn number(&mut self) -> Option<Num> {
+        self.number_as::<true>()
+    }
+
+    /// A number checked, its value not needed (an unselected column): an integer of up to
+    /// 7 digits is `Num::Int(0)`, not summed.
+    #[inline(always)]
+    fn number_checked(&mut self) -> Option<Num> {
+        self.number_as::<false>()
+    }
+
+    #[inline(always)]
+    fn number_as<const VALUE: bool>(&mut self) -> Option<Num> {
         let start = self.i;
         let negative = self.peek() == Some(b'-');
         let int_start = start + usize::from(negative);
@@ -512,7 +524,8 @@ impl Cursor<'_> {
             Some(eight) => {
                 let word = u64::from_le_bytes(eight.try_into().unwrap_or_default());
                 match leading_digits(word) {
-                    n @ 0..=7 => (n, digits_value(word, n)),
+                    n @ 0..=7 if VALUE => (n, digits_value(word, n)),
+                    n @ 0..=7 => (n, 0),
                     _ => self.sum_digits(int_start),
                 }
             }
