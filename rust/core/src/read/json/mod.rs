@@ -10,6 +10,7 @@
 
 mod builders;
 mod check;
+mod cursor;
 mod decode;
 mod direct;
 mod infer;
