@@ -8,8 +8,11 @@
 //! is a `SchemaMismatch`. Later records must fit the inferred schema (ints widen to float;
 //! a new key is a mismatch).
 
+mod builders;
 mod check;
+mod cursor;
 mod decode;
+mod direct;
 mod infer;
 mod parse;
 mod split;
@@ -29,7 +32,7 @@ use check::parse_checked;
 use decode::{to_obj, Decoder};
 use infer::{row_kinds, unify_row};
 use parse::Obj;
-use split::Records;
+use split::{Limit, Records, Span};
 
 /// Deepest nesting of arrays/objects a record may have (the record object is depth 1).
 /// 63 because a column's Arrow type then has at most 62 nested levels: pyarrow's C data
@@ -128,8 +131,8 @@ fn struct_fields(fields: &[(String, JType)]) -> Fields {
 /// Records gathered on the caller's thread (reading and decompressing), decoded on the pool.
 struct Chunk {
     data: Vec<u8>,
-    /// File, position and end offset in `data` of each record.
-    records: Vec<(Arc<str>, Position, usize)>,
+    /// File, position and span in `data` of each record.
+    records: Vec<Span>,
     /// Records already parsed (and checked) while inferring the types, decoded before
     /// `records` without being parsed again.
     parsed: Vec<Obj<'static>>,
@@ -137,8 +140,12 @@ struct Chunk {
     tail: Option<Error>,
 }
 
-/// A chunk ends after this many bytes of records (or `batch_size` records, at least 1024).
+/// A chunk ends on a batch boundary after this many bytes of records or 1024 records, and
+/// at 4x this many bytes in any case.
 const CHUNK_BYTES: usize = 4 << 20;
+
+/// The largest `batch_size` whose batches chunks are aligned to (see [`Limit`]).
+const ALIGNED_BATCH: usize = 8192;
 
 pub struct JsonSource {
     records: Records,
@@ -155,6 +162,8 @@ pub struct JsonSource {
     decoder: Option<Arc<Decoder>>,
     chunked: Chunked,
     read_done: bool,
+    /// Records handed to the decoder so far (chunks end on batch boundaries).
+    gathered: usize,
 }
 
 impl JsonSource {
@@ -193,6 +202,7 @@ impl JsonSource {
             decoder: None,
             chunked: Chunked::default(),
             read_done: false,
+            gathered: 0,
         };
         source.infer()?;
         Ok(source)
@@ -228,16 +238,9 @@ impl JsonSource {
             spans.clear();
             let mut tail = None;
             let mut stop = None;
-            while spans.len() < want {
-                let start = data.len();
-                match self.records.next_bytes(&mut data) {
-                    Ok(Some((path, position))) => spans.push((path, position, start, data.len())),
-                    Ok(None) => done = true,
-                    Err(e) => (tail, done) = (Some(e), true),
-                }
-                if done {
-                    break;
-                }
+            match self.records.fill(&mut data, &mut spans, Limit::rows(want)) {
+                Ok(end) => done = end,
+                Err(e) => (tail, done) = (Some(e), true),
             }
             // Parsed and typed on the pool, once: the parsed rows are kept for the first
             // batches (the bytes are not kept, nor parsed again).
@@ -315,6 +318,8 @@ impl JsonSource {
                     schema,
                     skip_bad: self.skip_bad,
                     array: self.records.is_array(),
+                    sizes: Default::default(),
+                    spare: Default::default(),
                 })
             })
             .clone()
@@ -324,34 +329,50 @@ impl JsonSource {
     fn gather(&mut self) -> Option<Chunk> {
         if let Some(buffer) = self.buffer.take() {
             // The records parsed to infer the types: built as the first chunk.
+            self.gathered += buffer.parsed.len();
             return Some(buffer);
         }
         if self.read_done {
             return None;
         }
-        let rows = self.batch_size.max(1024);
+        // Batches of up to ALIGNED_BATCH rows fall on chunk boundaries; larger ones (one
+        // batch for the whole of read_table) are concatenated whatever the chunks, which
+        // then stay small for the pool.
+        let every = if self.batch_size <= ALIGNED_BATCH {
+            self.batch_size
+        } else {
+            1
+        };
+        let limit = Limit {
+            rows: usize::MAX,
+            soft_rows: 1024,
+            soft_bytes: CHUNK_BYTES,
+            every,
+            base: self.gathered % every.max(1),
+            bytes: 4 * CHUNK_BYTES,
+        };
+        let data = match &self.decoder {
+            Some(decoder) => decoder.buffer(CHUNK_BYTES + (CHUNK_BYTES >> 3)),
+            None => Vec::new(),
+        };
         let mut chunk = Chunk {
-            data: Vec::new(),
+            // Room for the limit and the block that crosses it: one allocation, no regrowth.
+            data,
             records: Vec::new(),
             parsed: Vec::new(),
             tail: None,
         };
-        while chunk.records.len() < rows && chunk.data.len() < CHUNK_BYTES {
-            match self.records.next_bytes(&mut chunk.data) {
-                Ok(Some((path, position))) => {
-                    chunk.records.push((path, position, chunk.data.len()))
-                }
-                Ok(None) => {
-                    self.read_done = true;
-                    break;
-                }
-                Err(e) => {
-                    chunk.tail = Some(e);
-                    self.read_done = true;
-                    break;
-                }
+        match self
+            .records
+            .fill(&mut chunk.data, &mut chunk.records, limit)
+        {
+            Ok(end) => self.read_done = end,
+            Err(e) => {
+                chunk.tail = Some(e);
+                self.read_done = true;
             }
         }
+        self.gathered += chunk.records.len();
         (!chunk.records.is_empty() || chunk.tail.is_some()).then_some(chunk)
     }
 }

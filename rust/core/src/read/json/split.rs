@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use super::super::source::{read_error, Input, Inputs, Lines};
+use std::io::BufRead;
+
+use super::super::source::{read_error, Input, Inputs, MAX_LINE};
 use crate::error::{Error, Position, Result};
 
 // ---------------------------------------------------------------------------
@@ -165,6 +167,46 @@ impl ArraySplitter {
     }
 }
 
+/// A record's file, position, and span in the chunk's bytes.
+pub(super) type Span = (Arc<str>, Position, usize, usize);
+
+/// Where a chunk of records ends.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limit {
+    /// At most this many records.
+    pub(super) rows: usize,
+    /// Past this many records or bytes, the chunk ends at the next record count that is a
+    /// multiple of `every` (counted from `base`): chunks then hold whole batches, which the
+    /// reader slices without copying (a batch across two chunks is concatenated, a copy).
+    pub(super) soft_rows: usize,
+    pub(super) soft_bytes: usize,
+    pub(super) every: usize,
+    pub(super) base: usize,
+    /// At most this many bytes, aligned or not (records of a huge batch_size).
+    pub(super) bytes: usize,
+}
+
+impl Limit {
+    /// Exactly `rows` records (the inference prefix).
+    pub(super) fn rows(rows: usize) -> Self {
+        Limit {
+            rows,
+            soft_rows: usize::MAX,
+            soft_bytes: usize::MAX,
+            every: 1,
+            base: 0,
+            bytes: usize::MAX,
+        }
+    }
+
+    fn reached(&self, spans: usize, bytes: usize) -> bool {
+        spans >= self.rows
+            || bytes >= self.bytes
+            || ((spans >= self.soft_rows || bytes >= self.soft_bytes)
+                && (self.base + spans) % self.every.max(1) == 0)
+    }
+}
+
 /// The records of all the inputs, in order: lines of JSON Lines, or the elements of each
 /// input's top-level array. Inputs are opened by [`Inputs`] (the one "next file" loop).
 pub(super) struct Records {
@@ -176,7 +218,7 @@ pub(super) struct Records {
 }
 
 enum Current {
-    Lines(Arc<str>, Lines),
+    Lines(LineBlocks),
     Array(Arc<str>, ArraySplitter),
 }
 
@@ -190,37 +232,42 @@ impl Records {
         }
     }
 
-    /// The next record's bytes, appended to `out`, with its file and position.
-    pub(super) fn next_bytes(&mut self, out: &mut Vec<u8>) -> Result<Option<(Arc<str>, Position)>> {
+    /// Append records to `data` (their spans to `spans`) until `limit`, or the inputs end
+    /// (Ok(true)). On an error, the spans already pushed are good records.
+    pub(super) fn fill(
+        &mut self,
+        data: &mut Vec<u8>,
+        spans: &mut Vec<Span>,
+        limit: Limit,
+    ) -> Result<bool> {
         loop {
+            if limit.reached(spans.len(), data.len()) {
+                return Ok(false);
+            }
             let Some(current) = self.current.as_mut() else {
                 let Some(input) = self.inputs.next_input()? else {
-                    return Ok(None);
+                    return Ok(true);
                 };
                 let path = input.path.clone();
                 self.current = Some(if self.array {
                     Current::Array(path, ArraySplitter::new(input)?)
                 } else {
-                    Current::Lines(path, Lines::new(input))
+                    Current::Lines(LineBlocks::new(input))
                 });
                 continue;
             };
             match current {
-                Current::Lines(path, lines) => match lines.next_line()? {
-                    None => self.current = None,
-                    Some((number, line)) => {
-                        if line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
-                            continue;
-                        }
-                        out.extend_from_slice(line);
-                        return Ok(Some((path.clone(), Position::Line(number))));
+                Current::Lines(lines) => {
+                    if lines.fill(data, spans, limit)? {
+                        self.current = None;
                     }
-                },
+                }
                 Current::Array(path, splitter) => match splitter.next_element(&mut self.buf)? {
                     None => self.current = None,
                     Some(index) => {
-                        out.extend_from_slice(&self.buf);
-                        return Ok(Some((path.clone(), Position::Row(index))));
+                        let start = data.len();
+                        data.extend_from_slice(&self.buf);
+                        spans.push((path.clone(), Position::Row(index), start, data.len()));
                     }
                 },
             }
@@ -229,5 +276,109 @@ impl Records {
 
     pub(super) fn is_array(&self) -> bool {
         self.array
+    }
+}
+
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// The lines of one JSON Lines input, read a block at a time straight into the chunk's
+/// bytes (one copy) and split there: 1-based line numbers, records without their `\n`,
+/// blank lines (spaces, tabs, `\r`) skipped, a leading UTF-8 BOM dropped.
+struct LineBlocks {
+    path: Arc<str>,
+    input: Box<dyn BufRead + Send>,
+    line: u64,
+    first: bool,
+    /// Bytes read past the last line handed out (a partial line, or whole lines beyond a
+    /// chunk's limit): the start of the next chunk.
+    carry: Vec<u8>,
+}
+
+impl LineBlocks {
+    fn new(input: Input) -> Self {
+        LineBlocks {
+            path: input.path.clone(),
+            input: input.into_bytes(),
+            line: 0,
+            first: true,
+            carry: Vec::new(),
+        }
+    }
+
+    /// As [`Records::fill`], for this input: Ok(true) at its end.
+    fn fill(&mut self, data: &mut Vec<u8>, spans: &mut Vec<Span>, limit: Limit) -> Result<bool> {
+        let mut line_start = data.len();
+        data.extend_from_slice(&self.carry);
+        self.carry.clear();
+        // No `\n` in data[line_start..scan].
+        let mut scan = line_start;
+        loop {
+            while !limit.reached(spans.len(), line_start) {
+                let Some(k) = memchr::memchr(b'\n', &data[scan..]) else {
+                    scan = data.len();
+                    break;
+                };
+                let end = scan + k;
+                self.line(data, line_start, end, spans)?;
+                line_start = end + 1;
+                scan = line_start;
+            }
+            if limit.reached(spans.len(), line_start) {
+                self.carry.extend_from_slice(&data[line_start..]);
+                data.truncate(line_start);
+                return Ok(false);
+            }
+            if data.len() - line_start > MAX_LINE {
+                self.line += 1;
+                return Err(self.too_long());
+            }
+            let block = self
+                .input
+                .fill_buf()
+                .map_err(|e| read_error(&self.path, e))?;
+            if block.is_empty() {
+                if line_start < data.len() {
+                    self.line(data, line_start, data.len(), spans)?;
+                }
+                return Ok(true);
+            }
+            let n = block.len();
+            data.extend_from_slice(block);
+            self.input.consume(n);
+        }
+    }
+
+    /// The line `data[start..end]` (without its `\n`): numbered, and a record unless blank.
+    fn line(&mut self, data: &[u8], start: usize, end: usize, spans: &mut Vec<Span>) -> Result<()> {
+        self.line += 1;
+        if self.line % crate::cancel::EVERY as u64 == 0 {
+            crate::cancel::check()?;
+        }
+        if end - start > MAX_LINE {
+            return Err(self.too_long());
+        }
+        let mut start = start;
+        if self.first {
+            self.first = false;
+            if data[start..end].starts_with(BOM) {
+                start += BOM.len();
+            }
+        }
+        if data[start..end]
+            .iter()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\r'))
+        {
+            return Ok(());
+        }
+        spans.push((self.path.clone(), Position::Line(self.line), start, end));
+        Ok(())
+    }
+
+    fn too_long(&self) -> Error {
+        Error::data(
+            self.path.to_string(),
+            Some(Position::Line(self.line)),
+            format!("line longer than {MAX_LINE} bytes (the limit of one Arrow string)"),
+        )
     }
 }

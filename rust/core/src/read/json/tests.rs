@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use super::check::{check_text, parse_record};
+use super::split::Records;
 use super::*;
 
 fn temp(name: &str, data: &[u8]) -> String {
@@ -257,4 +258,125 @@ fn number_lists_with_nulls_and_widening_build_as_before() {
         (items.value(1), items.is_null(2), items.value(3)),
         (2.5, true, 4.0)
     );
+}
+
+/// Every record of `data` read through `Records::fill` with the given limits.
+fn spans_of(data: &[u8], rows: usize, bytes: usize) -> (Vec<(Position, Vec<u8>)>, Option<Error>) {
+    let limit = split::Limit {
+        rows,
+        bytes,
+        ..split::Limit::rows(usize::MAX)
+    };
+    let path = temp("spans.jsonl", data);
+    let mut records = Records::new(Inputs::new(vec![path], None), false);
+    let mut out = Vec::new();
+    loop {
+        let (mut buf, mut spans) = (Vec::new(), Vec::new());
+        let result = records.fill(&mut buf, &mut spans, limit);
+        for (_, position, start, end) in spans {
+            out.push((position, buf[start..end].to_vec()));
+        }
+        match result {
+            Ok(true) => return (out, None),
+            Ok(false) => {}
+            Err(e) => return (out, Some(e)),
+        }
+    }
+}
+
+#[test]
+fn lines_split_in_blocks_keep_numbers_blank_lines_crlf_and_bom() {
+    let long = format!("{{\"a\": \"{}\"}}", "x".repeat(150_000)); // spans several read blocks
+    let text =
+        format!("\u{feff}{{\"a\": 1}}\r\n\n  \t\r\n{long}\n{{\"a\": 2}}\r\n\r\n{{\"a\": 3}}");
+    let want = vec![
+        (Position::Line(1), b"{\"a\": 1}\r".to_vec()),
+        (Position::Line(4), long.clone().into_bytes()),
+        (Position::Line(5), b"{\"a\": 2}\r".to_vec()),
+        (Position::Line(7), b"{\"a\": 3}".to_vec()),
+    ];
+    for (rows, bytes) in [
+        (usize::MAX, usize::MAX),
+        (1, usize::MAX),
+        (2, 10),
+        (usize::MAX, 1),
+    ] {
+        let (got, error) = spans_of(text.as_bytes(), rows, bytes);
+        assert!(error.is_none());
+        assert_eq!(got, want, "rows {rows} bytes {bytes}");
+    }
+    // A BOM alone, or only blank lines: no records.
+    assert!(spans_of(b"\xef\xbb\xbf", 1, 1).0.is_empty());
+    assert!(spans_of(b"\n \n\r\n", 1, 1).0.is_empty());
+}
+
+#[test]
+fn records_across_chunks_and_files_decode_as_one_read() {
+    // Many chunks (small batches), lists, a record the fast path leaves to serde_json.
+    let mut data = String::new();
+    for i in 0..3000 {
+        if i == 1700 {
+            data.push_str("{\"ids\": [1], \"ids\": [5, 6], \"s\": \"dup\"}\n");
+        } else {
+            data.push_str(&format!(
+                "{{\"ids\": [{i}, {}, -3], \"s\": \"r{i}\"}}\n",
+                i * 2
+            ));
+        }
+    }
+    let path = temp("many.jsonl", data.as_bytes());
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    for threads in [1, 2] {
+        let mut source = JsonSource::open(
+            vec![path.clone(), path.clone()],
+            false,
+            None,
+            700,
+            false,
+            threads,
+        )
+        .unwrap();
+        let mut seen = 0usize;
+        while let Some(batch) = source.next_batch().unwrap() {
+            let ids = batch.column(0).as_list::<i32>();
+            let strings = batch.column(1).as_string::<i32>();
+            for r in 0..batch.num_rows() {
+                let i = seen % 3000;
+                let values = ids.value(r);
+                let values = values.as_primitive::<Int64Type>().values().to_vec();
+                if i == 1700 {
+                    assert_eq!((values, strings.value(r)), (vec![5, 6], "dup"));
+                } else {
+                    assert_eq!(values, vec![i as i64, 2 * i as i64, -3]);
+                    assert_eq!(strings.value(r), format!("r{i}"));
+                }
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 6000);
+    }
+}
+
+#[test]
+fn chunks_end_on_batch_boundaries_so_batches_are_slices() {
+    let path = temp("aligned.jsonl", &lines(20000, None));
+    for batch_size in [1, 700, 1000, 4096, 8192] {
+        let mut source =
+            JsonSource::open(vec![path.clone()], false, None, batch_size, false, 2).unwrap();
+        let mut total = 0;
+        let mut ends = Vec::new();
+        while let Some(batch) = source.next_batch().unwrap() {
+            total += batch.num_rows();
+            ends.push(total);
+        }
+        assert_eq!(total, 20000);
+        // After the inference prefix (its own chunk), every chunk but the last ends on a
+        // multiple of batch_size.
+        let inner = &ends[1..ends.len() - 1];
+        assert!(
+            inner.iter().all(|end| end % batch_size == 0),
+            "{batch_size}: {ends:?}"
+        );
+    }
 }
