@@ -166,6 +166,8 @@ impl<'py> FromPyObject<'_, 'py> for OnError {
     }
 }
 
+// The arguments are the kernel's Python signature, converted once here into ReadOptions.
+#[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (paths, format, compression, batch_size, columns, on_error, num_threads=0, row_groups=None))]
 pub fn open_reader(
