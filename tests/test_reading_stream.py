@@ -196,7 +196,10 @@ def test_peak_memory_bounded_by_read_ahead_not_file(impl: str, tmp_path: Path, f
     assert rows == n
     # The reference reads Parquet a row group at a time through pyarrow, whose memory pool
     # keeps freed buffers (158 MiB here): it is held to "not the whole file" only.
-    bound = decoded_mib if (impl, fmt) == ("fallback", "parquet") else decoded_mib // 4
+    # Native JSON Lines keeps its read-ahead's chunks and presized builders: 61-94 MiB here
+    # (2026-12-04), and 75-89 MiB for a file twice the size: flat in the file's size, so a
+    # third of this file is the bound (a quarter was within 1 MiB of the peaks seen in CI).
+    bound = decoded_mib if (impl, fmt) == ("fallback", "parquet") else decoded_mib // 3
     assert growth < bound, f"peak RSS grew by {growth} MiB reading {decoded_mib} MiB of data"
 
 
