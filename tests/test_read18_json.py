@@ -167,3 +167,14 @@ def test_schema_mismatch_in_an_unselected_column_is_still_a_mismatch(impl: str, 
     path = write(tmp_path, "mm.jsonl", '{"a": 1, "b": "x"}\n{"a": 2, "b": 3}\n')
     with pytest.raises(SchemaMismatchError, match="line 2"):
         fa.read_table(path, format="jsonl", columns=["a"])
+
+
+def test_a_list_where_the_prefix_typed_an_int_is_a_mismatch(impl: str, tmp_path: Path) -> None:
+    """Found by `nox -s parity`: the fast number path read eight bytes of `[false]` as a
+    number of zero digits (a shift overflow: InternalError) instead of giving up."""
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"c": 0}\n' * 1000 + '{"c": [false]}\n')
+    with pytest.raises(SchemaMismatchError, match="line 1001"):
+        fa.read_table(path)
+    with pytest.warns(RuntimeWarning, match="skipped 1"):
+        assert fa.read_table(path, on_error="skip").num_rows == 1000

@@ -168,6 +168,15 @@ class TwoNodeCluster:
 
 
 @contextlib.contextmanager
+def _temp_root() -> Path:
+    """Where clusters keep their temp dirs: the system's temp dir, unless it lies inside this
+    interpreter's virtualenv (nox points TMPDIR into the session's venv), which Ray refuses
+    ("temp_dir must not be child directory of virtualenv root"): then /tmp."""
+    root = Path(tempfile.gettempdir()).resolve()
+    venv = Path(os.environ.get("VIRTUAL_ENV") or sys.prefix).resolve()
+    return Path("/tmp") if root == venv or venv in root.parents else root
+
+
 def local_cluster(
     num_cpus: int = 2,
     *,
@@ -189,7 +198,7 @@ def local_cluster(
     if ray.is_initialized():
         raise ClusterError("ray is already initialized in this process: shut it down before local_cluster()")
     _remove_stale_workdirs()
-    temp_dir = Path(tempfile.mkdtemp(prefix=f"fa-ray-local-{os.getpid()}-"))
+    temp_dir = Path(tempfile.mkdtemp(prefix=f"fa-ray-local-{os.getpid()}-", dir=_temp_root()))
     # Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER when ray_constants is imported (ray may have been imported
     # before this runs), and each process it starts reads it again: set both for the cluster's life.
     saved_flag = ray_constants.ENABLE_RAY_CLUSTER
@@ -297,7 +306,7 @@ def two_node_cluster(
     head_ip, worker_ip = f"{subnet}.1", f"{subnet}.2"
     head_namespace, worker_namespace = f"fa-head-{tag}", f"fa-work-{tag}"
     with contextlib.ExitStack() as teardown:
-        workdir = Path(tempfile.mkdtemp(prefix=f"fa-ray-{tag}-"))
+        workdir = Path(tempfile.mkdtemp(prefix=f"fa-ray-{tag}-", dir=_temp_root()))
         teardown.callback(_remove_tree, workdir)  # registered first, so it runs last: after the processes died
         for namespace in (head_namespace, worker_namespace):
             # Only a killed earlier process whose pid this one has now could have left this very name.
@@ -447,7 +456,7 @@ def _remove_stale_namespaces() -> None:
 
 def _remove_stale_workdirs() -> None:
     """Remove the temp dirs of clusters whose process was killed (named fa-ray-[local-]<pid>-...)."""
-    for path in Path(tempfile.gettempdir()).glob("fa-ray-*"):
+    for path in _temp_root().glob("fa-ray-*"):
         match = re.match(r"fa-ray-(?:local-)?(\d+)-", path.name)
         if match is not None and path.is_dir() and not _is_running(int(match.group(1))):
             _remove_tree(path)

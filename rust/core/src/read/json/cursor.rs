@@ -18,6 +18,7 @@ fn leading_digits(word: u64) -> usize {
 /// The value of the first `n` (1..=7) bytes of `word`, all digits.
 #[inline(always)]
 fn digits_value(word: u64, n: usize) -> i64 {
+    debug_assert!((1..=7).contains(&n), "digits_value of {n} digits");
     // The digits moved to the top bytes, zeros (leading zero digits) below: eight digits.
     let x = (word ^ 0x3030_3030_3030_3030) << (8 * (8 - n));
     // Pairs, then quads, then the eight: each step joins neighbouring lanes.
@@ -190,8 +191,10 @@ impl Cursor<'_> {
             Some(eight) => {
                 let word = u64::from_le_bytes(eight.try_into().unwrap_or_default());
                 match leading_digits(word) {
-                    n @ 0..=7 if VALUE => (n, digits_value(word, n)),
-                    n @ 0..=7 => (n, 0),
+                    // Not a number (`[`, `t`...: a value of another type); given up below.
+                    0 => (0, 0),
+                    n @ 1..=7 if VALUE => (n, digits_value(word, n)),
+                    n @ 1..=7 => (n, 0),
                     _ => self.sum_digits(int_start),
                 }
             }
@@ -322,5 +325,40 @@ impl Cursor<'_> {
         }
         self.i += 4;
         Some(code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_that_is_not_a_number_gives_up_long_or_short() {
+        // Eight bytes or more after the cursor (the word path), and fewer.
+        for text in [
+            &b"[false], \"x\": 1}"[..],
+            b"[false]}",
+            b"-[1]  xxxxxxxx",
+            b"true",
+        ] {
+            let mut cursor = Cursor {
+                b: text,
+                i: 0,
+                scratch: Vec::new(),
+            };
+            assert!(cursor.number().is_none(), "{:?}", std::str::from_utf8(text));
+            let mut cursor = Cursor {
+                b: text,
+                i: 0,
+                scratch: Vec::new(),
+            };
+            assert!(cursor.number_checked().is_none());
+        }
+        let mut cursor = Cursor {
+            b: b"1234567, ",
+            i: 0,
+            scratch: Vec::new(),
+        };
+        assert!(matches!(cursor.number(), Some(Num::Int(1_234_567))));
     }
 }
