@@ -167,7 +167,6 @@ class TwoNodeCluster:
 # --- one node on loopback -------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
 def _temp_root() -> Path:
     """Where clusters keep their temp dirs: the system's temp dir, unless it lies inside this
     interpreter's virtualenv (nox points TMPDIR into the session's venv), which Ray refuses
@@ -177,6 +176,7 @@ def _temp_root() -> Path:
     return Path("/tmp") if root == venv or venv in root.parents else root
 
 
+@contextlib.contextmanager
 def local_cluster(
     num_cpus: int = 2,
     *,
