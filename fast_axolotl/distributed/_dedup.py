@@ -29,10 +29,12 @@ import ray
 import ray.data
 
 from .._inputs import check_int
-from ..errors import ArgumentTypeError
+from ..errors import ArgumentTypeError, InvalidArgumentError
 from ._blocks import check_dataset, from_blocks, ordered_blocks
 
 DIGEST = 32
+#: Partitions at most (``B x P`` object references are made; docs/distributed.md).
+MAX_PARTITIONS = 65_536
 Pairs = tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]
 
 
@@ -191,6 +193,9 @@ def deduplicate(
         return ds
     partitions = default_partitions(len(blocks)) if num_partitions is None else num_partitions
     check_int("num_partitions", partitions, minimum=1)
+    if partitions > MAX_PARTITIONS:
+        # Each block's hash task returns one object per partition: the count is bounded.
+        raise InvalidArgumentError(f"num_partitions must be at most {MAX_PARTITIONS:,}, got {partitions:,}")
     seen_parts = _seen_parts(seen, partitions)
     hash_block = ray.remote(_hash_block).options(num_returns=partitions + 1)
     hashed = [hash_block.remote(b, partitions, cols) for b in blocks]

@@ -198,6 +198,8 @@ def test_arguments_are_checked() -> None:
         fd.deduplicate(ray.data.from_arrow(pa.table({"a": [1]})), seen=[b"x" * 32])
     with pytest.raises(InvalidArgumentError):
         fd.pack(ray.data.from_arrow(pa.table({"a": [[1]]})), 8, 0, 2)
+    with pytest.raises(InvalidArgumentError, match="at most 65,536"):
+        fd.deduplicate(ray.data.from_arrow(pa.table({"a": [1]})), num_partitions=2**31)
     with pytest.raises(DatasetNotFoundError):
         fd.read(["/nonexistent/*.parquet"])
 
