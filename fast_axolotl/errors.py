@@ -21,6 +21,7 @@ __all__ = [
     "DatasetReadError",
     "NativeBackendError",
     "InternalError",
+    "UnsupportedConfigError",
 ]
 
 
@@ -82,3 +83,15 @@ class NativeBackendError(FastAxolotlError, ImportError):
 
 class InternalError(FastAxolotlError, RuntimeError):
     """A bug in fast-axolotl (a native panic caught at the boundary). Please report it."""
+
+
+class UnsupportedConfigError(FastAxolotlError, ValueError):
+    """An Axolotl config holds a key (or value) fast-axolotl's preparation cannot reproduce exactly.
+
+    ``key`` names it (``datasets[1].type``, ``rl``, ``tokenizer``...). The plugin then leaves the
+    whole preparation to Axolotl; ``fast-axolotl prepare CONFIG.yml`` exits with status 2."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason

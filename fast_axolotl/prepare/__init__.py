@@ -1,0 +1,92 @@
+"""Axolotl's dataset preparation without Axolotl's per-row Python: ``prepare_config``.
+
+Given an Axolotl config (a YAML path, a raw mapping, or Axolotl's validated config) and
+the tokenizer, writes the prepared train dataset that ``axolotl preprocess`` would write,
+in the same ``dataset_prepared_path/<hash>`` directory, with the same rows, columns and
+Arrow types. The types covered and their semantics are those of Axolotl 0.21: see
+:mod:`fast_axolotl.prepare._strategies` and :mod:`fast_axolotl.prepare._steps`; anything
+else raises :class:`~fast_axolotl.errors.UnsupportedConfigError` naming the key, before
+anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import UnsupportedConfigError
+from ._config import PrepConfig, apply_axolotl_defaults, read_config
+from ._hash import prepared_dataset_hash
+from ._pipeline import DatasetReport, PrepareResult, run
+
+__all__ = [
+    "DatasetReport",
+    "PrepConfig",
+    "PrepareResult",
+    "UnsupportedConfigError",
+    "load_config",
+    "load_tokenizer",
+    "prepare_config",
+    "prepared_path",
+    "read_config",
+]
+
+
+def load_config(config: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
+    """A YAML file (or a raw mapping) with Axolotl's defaults for the keys used here."""
+    if isinstance(config, Mapping):
+        raw = dict(config)
+    else:
+        import yaml
+
+        with open(config, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh) or {}
+        if not isinstance(raw, dict):
+            raise UnsupportedConfigError("config", f"{os.fspath(config)} does not hold a mapping")
+    return apply_axolotl_defaults(raw)
+
+
+def load_tokenizer(cfg: Mapping[str, Any]) -> Any:
+    """The tokenizer Axolotl's ``load_tokenizer`` would give for the keys ``read_config``
+    accepts (``AutoTokenizer.from_pretrained(tokenizer_config)``; the pad-token fixes it
+    applies do not change any id)."""
+    from transformers import AutoTokenizer
+
+    kwargs: dict[str, Any] = {}
+    if cfg.get("tokenizer_legacy") is not None:
+        kwargs["legacy"] = cfg["tokenizer_legacy"]
+    if cfg.get("revision_of_model"):
+        kwargs["revision"] = cfg["revision_of_model"]
+    name = cfg.get("tokenizer_config") or cfg.get("base_model")
+    tokenizer = AutoTokenizer.from_pretrained(
+        name, trust_remote_code=bool(cfg.get("trust_remote_code")), use_fast=True, **kwargs
+    )
+    if type(tokenizer).__name__ == "GPTNeoXTokenizerFast":
+        raise UnsupportedConfigError("tokenizer", "Axolotl adds a [PAD] token to GPT-NeoX tokenizers")
+    return tokenizer
+
+
+def prepared_path(cfg: Mapping[str, Any], tokenizer_name: str) -> Path:
+    root = cfg.get("dataset_prepared_path") or "last_run_prepared"
+    return Path(root) / prepared_dataset_hash(cfg, tokenizer_name)
+
+
+def prepare_config(
+    config: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    tokenizer: Any = None,
+    output_dir: str | os.PathLike[str] | None = None,
+    progress: Any = None,
+) -> PrepareResult:
+    """Prepare the train datasets of ``config`` as ``axolotl preprocess`` would.
+
+    ``output_dir`` replaces ``dataset_prepared_path/<hash>``. Raises
+    UnsupportedConfigError when the config needs Axolotl's own code."""
+    cfg = load_config(config)
+    plan = read_config(cfg)
+    if tokenizer is None:
+        tokenizer = load_tokenizer(cfg)
+    target = Path(output_dir) if output_dir is not None else prepared_path(cfg, plan.tokenizer_name)
+    return run(plan, tokenizer, target, progress)

@@ -1,0 +1,98 @@
+"""Bulk tokenization with the user's own tokenizer, checked against its ``__call__``.
+
+Axolotl calls ``tokenizer(text, truncation=True, max_length=L, padding=False)`` once per
+text. A transformers fast tokenizer does that with its Rust ``backend_tokenizer``:
+truncation ``longest_first`` to ``L`` on the tokenizer's ``truncation_side``, no padding,
+special tokens added. We run the same backend (a copy, so the user's object keeps its
+settings) with ``encode_batch`` over thousands of texts per call: the work runs in
+Rust threads, without the GIL.
+
+"The same ids" is not assumed: the first texts of every call and a spread of others are
+also tokenized through ``tokenizer.__call__``; one difference makes the whole config
+unsupported (:class:`~fast_axolotl.errors.UnsupportedConfigError` on ``tokenizer``), so
+Axolotl prepares it instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import UnsupportedConfigError
+from ._ragged import Ragged, concat
+
+#: Texts per ``encode_batch`` call: bounds the memory of the Encoding objects.
+BATCH_TEXTS = 8_192
+#: Texts of each call compared with ``tokenizer.__call__``.
+CHECKED_FIRST = 8
+CHECKED_SPREAD = 8
+
+
+class BulkTokenizer:
+    def __init__(self, tokenizer: Any) -> None:
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is None or not hasattr(backend, "to_str"):
+            raise UnsupportedConfigError("tokenizer", f"{type(tokenizer).__name__} is not a fast (Rust) tokenizer")
+        probe = tokenizer("fast axolotl", truncation=True, max_length=8, padding=False)
+        if set(probe.keys()) != {"input_ids", "attention_mask"}:
+            raise UnsupportedConfigError("tokenizer", f"it returns {sorted(probe.keys())}, not input_ids/attention_mask")
+        if tokenizer.eos_token_id is None:
+            raise UnsupportedConfigError("tokenizer", "it has no eos_token_id (Axolotl would append None)")
+        self.hf = tokenizer
+        self.eos_token_id = int(tokenizer.eos_token_id)
+        self.bos_token_id = None if tokenizer.bos_token_id is None else int(tokenizer.bos_token_id)
+        self._serialized = backend.to_str()
+        self._split_special = bool(getattr(backend, "encode_special_tokens", False))
+        self._direction = getattr(tokenizer, "truncation_side", "right") or "right"
+        self._encoders: dict[int, Any] = {}
+
+    def _encoder(self, max_length: int) -> Any:
+        encoder = self._encoders.get(max_length)
+        if encoder is None:
+            from tokenizers import Tokenizer
+
+            encoder = Tokenizer.from_str(self._serialized)
+            encoder.no_padding()
+            encoder.enable_truncation(max_length, stride=0, strategy="longest_first", direction=self._direction)
+            encoder.encode_special_tokens = self._split_special
+            self._encoders[max_length] = encoder
+        return encoder
+
+    def encode(
+        self,
+        texts: Sequence[str | None],
+        max_length: int,
+        progress: Callable[[int], None] | None = None,
+    ) -> Ragged:
+        """One row of ids per text; ``None`` and ``""`` give an empty row without a
+        tokenizer call (Axolotl's ``_tokenize`` returns early for them)."""
+        encoder = self._encoder(max_length)
+        parts = []
+        for start in range(0, len(texts), BATCH_TEXTS):
+            batch = texts[start : start + BATCH_TEXTS]
+            present = [i for i, text in enumerate(batch) if text]
+            encodings = encoder.encode_batch([batch[i] for i in present], add_special_tokens=True)
+            rows: list[list[int]] = [[] for _ in batch]
+            for i, encoding in zip(present, encodings, strict=True):
+                rows[i] = encoding.ids
+            self._check(batch, rows, max_length)
+            parts.append(Ragged.from_lists(rows))
+            if progress is not None:
+                progress(len(batch))
+        return concat(parts)
+
+    def _check(self, texts: Sequence[str | None], rows: list[list[int]], max_length: int) -> None:
+        present = [i for i, text in enumerate(texts) if text]
+        if not present:
+            return
+        picked = set(present[:CHECKED_FIRST])
+        picked.update(present[int(k)] for k in np.linspace(0, len(present) - 1, CHECKED_SPREAD))
+        for i in sorted(picked):
+            want = self.hf(texts[i], truncation=True, max_length=max_length, padding=False)
+            if list(want["input_ids"]) != rows[i] or any(v != 1 for v in want["attention_mask"]):
+                raise UnsupportedConfigError(
+                    "tokenizer",
+                    f"its backend's encode_batch differs from tokenizer(...) on text {texts[i][:60]!r}",
+                )
