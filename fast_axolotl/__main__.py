@@ -19,6 +19,7 @@ examples:
   fast-axolotl prepare train.jsonl.zst --dedupe --pack 2048 -o prepared.parquet
   fast-axolotl prepare data/ --dedupe --multipack 4096 -o prepared/   # HF save_to_disk folder
   fast-axolotl prepare --ray auto shards/ --dedupe --pack 2048 -o prepared/   # on a Ray cluster
+  fast-axolotl prepare axolotl.yml      # the config's datasets, as `axolotl preprocess` prepares them
   fast-axolotl bench --quick
   fast-axolotl info
 """
@@ -100,7 +101,8 @@ def _add_prepare(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     prepare.add_argument(
-        "inputs", nargs="*", metavar="INPUT", help="files, directories or globs (default: the bundled sample dataset)"
+        "inputs", nargs="*", metavar="INPUT", help="files, directories or globs (default: the bundled sample dataset), or one Axolotl config "
+        "(.yml/.yaml): its datasets prepared as `axolotl preprocess` would, into its dataset_prepared_path"
     )
     prepare.add_argument(
         "-o", "--output", metavar="OUT", help="where to write: .parquet, .arrow/.feather, or a folder (dir/)"

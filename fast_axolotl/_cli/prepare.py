@@ -109,6 +109,10 @@ def _multipack(table: pa.Table, args: argparse.Namespace, summary: Summary, leng
 def run(args: argparse.Namespace) -> int:
     import fast_axolotl as fa
 
+    from . import prepare_config
+
+    if prepare_config.is_config(args.inputs):
+        return prepare_config.run(args)
     if args.ray is not None:
         from .prepare_ray import run as run_on_ray
 

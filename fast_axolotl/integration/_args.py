@@ -30,6 +30,13 @@ class FastAxolotlArgs(BaseModel):
         default=None,
         description="fast-axolotl 0.2.0's name of dataset_exact_deduplication (the same switch).",
     )
+    fast_axolotl_prepare: bool | None = Field(
+        default=None,
+        description=(
+            "Prepare the datasets with fast-axolotl's pipeline when the config is one it reproduces exactly "
+            "(unset or true); false leaves all of the preparation to Axolotl."
+        ),
+    )
     fast_axolotl_patches: list[str] | None = Field(
         default=None,
         description="Which fast-axolotl patch groups to install (default: all; see fast_axolotl.integration).",

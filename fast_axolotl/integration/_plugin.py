@@ -42,8 +42,10 @@ class FastAxolotlPlugin(_Base):  # type: ignore[misc]
     ``dataset_use_rust_streaming`` (local files read by our reader, see
     :mod:`fast_axolotl.integration._loading`), ``dedupe`` (0.2.0's name of
     ``dataset_exact_deduplication``) and ``fast_axolotl_patches``.
-    ``load_datasets(cfg, ...)`` hands the validated config to the loader and returns None,
-    so Axolotl prepares the datasets itself (through the patched functions).
+    ``load_datasets(cfg, preprocess)`` prepares the datasets with :mod:`fast_axolotl.prepare`
+    when the config is one it reproduces exactly (see
+    :mod:`fast_axolotl.integration._prepare`); otherwise it returns None and Axolotl prepares
+    them itself (through the patched functions).
     """
 
     def __init__(self) -> None:
@@ -63,6 +65,8 @@ class FastAxolotlPlugin(_Base):  # type: ignore[misc]
         if install(patches):
             LOG.info("fast-axolotl plugin: %s", report())
 
-    def load_datasets(self, cfg: Any, preprocess: bool = False) -> None:
+    def load_datasets(self, cfg: Any, preprocess: bool = False) -> Any:
+        from ._prepare import prepare_for_axolotl
+
         set_config(cfg)
-        return None
+        return prepare_for_axolotl(cfg, preprocess)

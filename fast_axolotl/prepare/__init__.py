@@ -48,21 +48,47 @@ def load_config(config: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str,
     return apply_axolotl_defaults(raw)
 
 
+def _tokenizer_class(name: str) -> Any:
+    """The class named by a local ``tokenizer_config.json`` (``tokenizer_class``), as
+    AutoTokenizer resolves it, or None. Naming the class avoids AutoTokenizer's import of
+    the model configuration code, which imports torch (~3-5 s)."""
+    import json
+
+    config_file = Path(name) / "tokenizer_config.json"
+    if not config_file.is_file():
+        return None
+    try:
+        class_name = json.loads(config_file.read_text(encoding="utf-8")).get("tokenizer_class")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(class_name, str):
+        return None
+    import transformers
+
+    for candidate in (class_name, class_name.removesuffix("Fast"), f"{class_name}Fast"):
+        try:
+            return getattr(transformers, candidate)
+        except (AttributeError, ImportError):
+            continue
+    return None
+
+
 def load_tokenizer(cfg: Mapping[str, Any]) -> Any:
     """The tokenizer Axolotl's ``load_tokenizer`` would give for the keys ``read_config``
     accepts (``AutoTokenizer.from_pretrained(tokenizer_config)``; the pad-token fixes it
-    applies do not change any id)."""
-    from transformers import AutoTokenizer
-
+    applies change no id)."""
     kwargs: dict[str, Any] = {}
     if cfg.get("tokenizer_legacy") is not None:
         kwargs["legacy"] = cfg["tokenizer_legacy"]
     if cfg.get("revision_of_model"):
         kwargs["revision"] = cfg["revision_of_model"]
     name = cfg.get("tokenizer_config") or cfg.get("base_model")
-    tokenizer = AutoTokenizer.from_pretrained(
-        name, trust_remote_code=bool(cfg.get("trust_remote_code")), use_fast=True, **kwargs
-    )
+    cls = _tokenizer_class(str(name)) if not cfg.get("trust_remote_code") else None
+    if cls is None:
+        from transformers import AutoTokenizer
+
+        cls = AutoTokenizer
+    tokenizer = cls.from_pretrained(name, trust_remote_code=bool(cfg.get("trust_remote_code")), use_fast=True, **kwargs)
     if type(tokenizer).__name__ == "GPTNeoXTokenizerFast":
         raise UnsupportedConfigError("tokenizer", "Axolotl adds a [PAD] token to GPT-NeoX tokenizers")
     return tokenizer

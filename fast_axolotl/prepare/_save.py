@@ -49,6 +49,8 @@ def save(table: pa.Table, path: Path, dataset_num_proc: int, num_shards: int | N
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".{path.name}.fast-axolotl-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
+    bars_were_on = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # ours report the stage
     try:
         dataset.save_to_disk(str(staging), num_shards=shards)
         if path.exists():
@@ -59,5 +61,7 @@ def save(table: pa.Table, path: Path, dataset_num_proc: int, num_shards: int | N
         else:
             os.replace(staging, path)
     finally:
+        if bars_were_on:
+            datasets.enable_progress_bars()
         shutil.rmtree(staging, ignore_errors=True)
     return datasets.load_from_disk(str(path))
