@@ -169,7 +169,45 @@ def bench_collators(dataset: Any, repeat: int) -> None:
         row(f"{name}.__call__ (pt)", size, t_fast, {AXOLOTL: t_slow})
 
 
+def _tokenizer_floor(config: Path) -> tuple[float, int]:
+    """``tokenizers``' ``encode_batch`` alone on exactly the strings the pipeline tokenizes
+    (each call with its truncation length, as the pipeline makes them): the floor."""
+    from tokenizers import Tokenizer
+
+    from fast_axolotl import prepare
+    from fast_axolotl.prepare import _pipeline, _strategies
+
+    cfg = prepare.load_config(config)
+    plan = prepare.read_config(cfg)
+    tokenizer = prepare.load_tokenizer(cfg)
+    calls: list[tuple[list[str], int]] = []
+    for spec in plan.datasets:
+        table = _pipeline.read_source(spec)
+        if spec.base_type == "alpaca":
+            inputs = table.column("input").to_pylist() if "input" in table.column_names else [""] * table.num_rows
+            style = _strategies.ALPACA_STYLES[spec.style or "instruct"]
+            prompts = _strategies._alpaca_prompts(table.column("instruction").to_pylist(), inputs, style)
+            calls += [(prompts, plan.sequence_len), (table.column("output").to_pylist(), plan.sequence_len)]
+        else:
+            calls.append((table.column(spec.field).to_pylist(), plan.sequence_len * 64))
+    start = time.perf_counter()
+    strings = 0
+    for texts, max_length in calls:
+        encoder = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        encoder.enable_truncation(max_length)
+        present = [t for t in texts if t]
+        strings += len(present)
+        encoder.encode_batch(present)
+    return time.perf_counter() - start, strings
+
+
 def bench_preprocess(rows: int) -> None:
+    """``axolotl preprocess`` on the mixed config (alpaca JSONL + completion Parquet, packing,
+    dedup, val_set_size 0.1, dataset_num_proc 2): Axolotl alone, with the plugin's patches
+    only (``fast_axolotl_prepare: false``), with the plugin's pipeline, and ``fast-axolotl
+    prepare CONFIG.yml``; every prepared dataset asserted equal to Axolotl's."""
+    import subprocess
+
     import pyarrow.parquet as pq
     import test_axolotl_preprocess as e2e
     from datasets import load_from_disk
@@ -178,25 +216,51 @@ def bench_preprocess(rows: int) -> None:
     try:
         data = e2e.write_datasets(root / "data", n_alpaca=rows * 6 // 10, n_text=rows * 4 // 10)
         e2e.write_model(root / "model", data["corpus"])
-        seconds, prepared = {}, {}
-        for mode, disabled in (("fast-axolotl", False), (AXOLOTL, True)):
-            work = root / mode.replace(" ", "_")
+        seconds, prepared, cli_log = {}, {}, ""
+        modes = {
+            AXOLOTL: {"disabled": True},
+            "patches only": {"fast_axolotl_prepare": False},
+            "plugin pipeline": {},
+            "fast-axolotl prepare CONFIG.yml": {"cli": True},
+        }
+        for mode, how in modes.items():
+            work = root / mode.replace(" ", "_").replace(".", "_")
             work.mkdir()
             config = work / "config.yml"
-            e2e.write_config(config, root / "model", data, work / "prepared", dataset_num_proc=2)
+            extra = {"fast_axolotl_prepare": False} if "fast_axolotl_prepare" in how else {}
+            e2e.write_config(config, root / "model", data, work / "prepared", dataset_num_proc=2, **extra)
             # Each run starts from a cold datasets cache: the second would otherwise reuse the
             # first one's JSON/Parquet -> Arrow conversion of the raw files.
             os.environ["HF_DATASETS_CACHE"] = str(work / "hf-datasets-cache")
             start = time.perf_counter()
-            e2e.preprocess(config, work, disabled)
+            if how.get("cli"):
+                done = subprocess.run(
+                    [sys.executable, "-m", "fast_axolotl", "prepare", str(config)],
+                    cwd=work, env=e2e.run_env(False), capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                cli_log = done.stdout
+            else:
+                e2e.preprocess(config, work, bool(how.get("disabled")))
             seconds[mode] = time.perf_counter() - start
             prepared[mode] = load_from_disk(str(e2e.prepared_dir(work / "prepared")))
-        fast, base = prepared["fast-axolotl"], prepared[AXOLOTL]
-        assert fast.column_names == base.column_names and fast.data.table.equals(base.data.table)
+        base = prepared[AXOLOTL]
+        for mode, got in prepared.items():
+            assert got.column_names == base.column_names and got.data.table.equals(base.data.table), mode
         with data["jsonl"].open(encoding="utf-8") as fh:
             raw = sum(1 for _ in fh) + pq.read_metadata(data["parquet"]).num_rows
         size = f"{raw:,} raw rows -> {base.num_rows:,} prepared"
-        row("axolotl preprocess (CLI, whole process)", size, seconds["fast-axolotl"], {AXOLOTL: seconds[AXOLOTL]})
+        for mode in ("patches only", "plugin pipeline", "fast-axolotl prepare CONFIG.yml"):
+            row(f"axolotl preprocess: {mode}" if "prepare" not in mode else mode, size, seconds[mode],
+                {f"axolotl preprocess, {AXOLOTL} alone": seconds[AXOLOTL]})  # fmt: skip
+        stages = next((line for line in cli_log.splitlines() if line.startswith("time per stage")), "")
+        print(f"\nfast-axolotl prepare stages: {stages.split(':', 1)[-1].strip()}")
+        config = root / "plugin_pipeline" / "config.yml"
+        floor, strings = _tokenizer_floor(config)
+        tokenize = float(stages.split("tokenize ")[1].split(" s")[0]) if "tokenize " in stages else float("nan")
+        print(
+            f"tokenize stage {tokenize:.2f} s vs encode_batch alone on the same {strings:,} strings "
+            f"{floor:.2f} s: {tokenize / floor:.2f}x the floor"
+        )
     finally:
         os.environ.pop("HF_DATASETS_CACHE", None)
         shutil.rmtree(root, ignore_errors=True)

@@ -101,8 +101,11 @@ def _add_prepare(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     prepare.add_argument(
-        "inputs", nargs="*", metavar="INPUT", help="files, directories or globs (default: the bundled sample dataset), or one Axolotl config "
-        "(.yml/.yaml): its datasets prepared as `axolotl preprocess` would, into its dataset_prepared_path"
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="files, directories or globs (default: the bundled sample dataset), or one Axolotl config "
+        "(.yml/.yaml): its datasets prepared as `axolotl preprocess` would, into its dataset_prepared_path",
     )
     prepare.add_argument(
         "-o", "--output", metavar="OUT", help="where to write: .parquet, .arrow/.feather, or a folder (dir/)"

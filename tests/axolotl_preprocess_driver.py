@@ -6,7 +6,9 @@ installed), loads the prepared dataset that ``axolotl preprocess`` saved, and wr
 the train/eval splits, ``total_num_steps``, the multipack sampler's length and batches
 (a seeded RandomSampler, built like ``calculate_total_num_steps`` builds it) and
 digests of the first collated batches (V2 collator, as ``build_collator`` picks it for
-llama). Nothing here imports fast_axolotl: only the plugin can.
+llama). Nothing here imports fast_axolotl: only the plugin can. With ``--plugin-hook``
+the plugins' ``load_datasets(cfg, preprocess=False)`` is asked first, as ``axolotl
+train`` asks it.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def _digest_batch(batch: Any) -> dict[str, str]:
     return out
 
 
-def main(config: str, out_path: str) -> None:
+def main(config: str, out_path: str, plugin_hook: bool = False) -> None:
     import torch
     from axolotl.cli.args import TrainerCliArgs
     from axolotl.cli.config import load_cfg
@@ -48,7 +50,12 @@ def main(config: str, out_path: str) -> None:
 
     cfg = load_cfg(config)
     torch.manual_seed(cfg.seed or 0)  # calculate_total_num_steps draws from the global RNG
-    meta = load_datasets(cfg=cfg, cli_args=TrainerCliArgs())
+    hooked = None
+    if plugin_hook:  # as `axolotl train` does: the plugins are asked first
+        from axolotl.integrations.base import PluginManager
+
+        hooked = PluginManager.get_instance().load_datasets(cfg, preprocess=False)
+    meta = hooked or load_datasets(cfg=cfg, cli_args=TrainerCliArgs())
     train, evaluation = meta.train_dataset, meta.eval_dataset
 
     sampler = MultipackBatchSampler(
@@ -72,6 +79,7 @@ def main(config: str, out_path: str) -> None:
     fast = sys.modules.get("fast_axolotl.integration")
     result = {
         "fast_axolotl": fast.report() if fast is not None else None,
+        "hook_returned": None if hooked is None else type(hooked).__name__,
         "train": _digest_table(train),
         "eval": _digest_table(evaluation) if evaluation is not None else None,
         "total_num_steps": meta.total_num_steps,
@@ -85,4 +93,4 @@ def main(config: str, out_path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], plugin_hook="--plugin-hook" in sys.argv[3:])

@@ -30,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     config = args.inputs[0]
     given = [f"--{name.replace('_', '-')}" for name in _FILE_MODE_OPTIONS if getattr(args, name, None)]
     if given:
-        print(f"fast-axolotl prepare {config}: {', '.join(given)} apply to INPUT files, not to a config", file=sys.stderr)
+        print(
+            f"fast-axolotl prepare {config}: {', '.join(given)} apply to INPUT files, not to a config", file=sys.stderr
+        )
         return 2
     say = (lambda _: None) if args.quiet else print
     progress = Progress(args.quiet)

@@ -31,6 +31,7 @@ __all__ = [
     "prepare_config",
     "prepared_path",
     "read_config",
+    "run",
 ]
 
 

@@ -53,7 +53,7 @@ REFUSED_MODEL_TYPES = {"gemma3": "sample packing drops attention_mask for gemma3
 #: Keys of a ``datasets:`` entry that the pipeline reads; any other non-empty key is refused.
 DATASET_KEYS = {"path", "type", "ds_type", "split", "field", "weight"}
 #: Keys Axolotl's validation adds to every entry (with these values they change nothing).
-DATASET_NEUTRAL = {
+DATASET_NEUTRAL: dict[str, tuple[Any, ...]] = {
     "message_property_mappings": ({"role": "role", "content": "content"},),
     "trust_remote_code": (False,),
 }
@@ -157,8 +157,8 @@ def apply_axolotl_defaults(raw: Mapping[str, Any]) -> dict[str, Any]:
     for entry in cfg.get("datasets") or []:
         entry = dict(entry) if isinstance(entry, Mapping) else entry
         if isinstance(entry, dict):
-            for key, (value, *_) in DATASET_NEUTRAL.items():
-                entry.setdefault(key, value)
+            for key, values in DATASET_NEUTRAL.items():
+                entry.setdefault(key, values[0])
         datasets.append(entry)
     cfg["datasets"] = datasets
     return cfg

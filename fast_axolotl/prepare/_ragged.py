@@ -119,10 +119,9 @@ class Ragged:
 
     def any_not_equal(self, value: int) -> npt.NDArray[np.bool_]:
         """Per row: does any value differ from ``value`` (False for an empty row)."""
-        differs = (self.values != value).astype(np.int64)
-        counts = np.add.reduceat(differs, self.offsets[:-1]) if len(differs) else np.zeros(self.rows, np.int64)
-        counts = np.where(self.lengths > 0, counts, 0)  # reduceat gives the next value for an empty segment
-        return counts > 0
+        running = np.zeros(len(self.values) + 1, dtype=np.int64)
+        np.cumsum(self.values != value, out=running[1:])
+        return (running[self.offsets[1:]] - running[self.offsets[:-1]]) > 0
 
     def positions(self) -> Ragged:
         """0, 1, ... within each row (``add_position_ids``)."""
@@ -139,7 +138,9 @@ class Ragged:
             stop = int(np.searchsorted(self.offsets, self.offsets[start] + _CHUNK_VALUES, side="right")) - 1
             stop = min(max(stop, start + 1), self.rows)
             offsets = (self.offsets[start : stop + 1] - self.offsets[start]).astype(np.int32)
-            values = pa.array(self.values[self.offsets[start] : self.offsets[stop]].astype(value_type.to_pandas_dtype()))
+            values = pa.array(
+                self.values[self.offsets[start] : self.offsets[stop]].astype(value_type.to_pandas_dtype())
+            )
             chunks.append(pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values))
             start = stop
             if start >= self.rows:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +40,8 @@ class StepCounts:
 def permutation(rows: int, seed: int | None) -> npt.NDArray[np.int64]:
     """``Dataset.shuffle(seed=seed)``'s order (an unset seed draws one, as datasets does)."""
     if seed is None:
-        _, state, pos, *_ = np.random.get_state()
+        legacy: Any = np.random.get_state(legacy=True)
+        state, pos = legacy[1], int(legacy[2])
         seed = int(state[pos] if pos < 624 else state[0])
         np.random.random()
     return np.random.default_rng(seed).permutation(rows).astype(np.int64)
@@ -102,15 +104,14 @@ def _truncated(table: pa.Table, order: npt.NDArray[np.int64], limit: int) -> pa.
     columns = {}
     for name in table.column_names:
         if name in TRUNCATED_COLUMNS:
-            columns[name] = Ragged.from_arrow(table.column(name)).take(order).truncate(limit).to_arrow()
+            cut = Ragged.from_arrow(table.column(name)).take(order).truncate(limit)
+            columns[name] = cut.to_arrow(table.column(name).type.value_type)  # datasets keeps the types
         else:
             columns[name] = table.column(name).take(pa.array(order))
     return pa.table(columns)
 
 
-def drop_untrainable(
-    table: pa.Table, order: npt.NDArray[np.int64], counts: StepCounts
-) -> npt.NDArray[np.int64]:
+def drop_untrainable(table: pa.Table, order: npt.NDArray[np.int64], counts: StepCounts) -> npt.NDArray[np.int64]:
     """``drop_no_trainable_tokens``: rows whose labels are all -100 go; none left raises."""
     trainable = Ragged.from_arrow(table.column("labels")).any_not_equal(-100)[order]
     counts.dropped_untrainable += int((~trainable).sum())

@@ -31,7 +31,9 @@ SYSTEM = (
     "Below is an instruction that describes a task, paired with an input that provides further context. "
     "Write a response that appropriately completes the request."
 )
-SYSTEM_NO_INPUT = "Below is an instruction that describes a task. Write a response that appropriately completes the request."
+SYSTEM_NO_INPUT = (
+    "Below is an instruction that describes a task. Write a response that appropriately completes the request."
+)
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,9 @@ ALPACA_STYLES = {
         "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n",
         "### Instruction:\n{instruction}\n\n### Response:\n",
     ),
-    "chat": AlpacaStyle("SYSTEM: {system}\n", "USER: {instruction}\n{input}\nASSISTANT:", "USER: {instruction}\nASSISTANT:"),
+    "chat": AlpacaStyle(
+        "SYSTEM: {system}\n", "USER: {instruction}\n{input}\nASSISTANT:", "USER: {instruction}\nASSISTANT:"
+    ),
     "chatml": AlpacaStyle(
         "<|im_start|>system\n{system}<|im_end|>\n",
         "<|im_start|>user\n{instruction}\n{input}<|im_end|>\n<|im_start|>assistant\n",
@@ -82,10 +86,14 @@ def is_pretokenized(table: pa.Table) -> bool:
 
 def _strings(table: pa.Table, name: str, spec: DatasetSpec) -> list[str | None]:
     if name not in table.column_names:
-        raise UnsupportedConfigError(f"{spec.key}.path", f"{spec.path} has no column {name!r} (Axolotl raises KeyError)")
+        raise UnsupportedConfigError(
+            f"{spec.key}.path", f"{spec.path} has no column {name!r} (Axolotl raises KeyError)"
+        )
     column = table.column(name)
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type) or pa.types.is_null(column.type)):
-        raise UnsupportedConfigError(f"{spec.key}.path", f"column {name!r} of {spec.path} holds {column.type}, not text")
+        raise UnsupportedConfigError(
+            f"{spec.key}.path", f"column {name!r} of {spec.path} holds {column.type}, not text"
+        )
     return column.to_pylist()  # type: ignore[no-any-return]
 
 
@@ -104,9 +112,7 @@ def completion(
     return Tokenized(chunks, chunks)
 
 
-def _alpaca_prompts(
-    instructions: list[str | None], inputs: list[str | None], style: AlpacaStyle
-) -> list[str | None]:
+def _alpaca_prompts(instructions: list[str | None], inputs: list[str | None], style: AlpacaStyle) -> list[str | None]:
     with_input = style.system.format(system=SYSTEM) + style.turn
     without_input = style.system.format(system=SYSTEM_NO_INPUT) + style.turn_no_input
     return [
@@ -121,7 +127,9 @@ def alpaca(
     table: pa.Table, spec: DatasetSpec, cfg: PrepConfig, tok: BulkTokenizer, progress: Callable[[int], None]
 ) -> Tokenized:
     instructions = _strings(table, "instruction", spec)
-    inputs = _strings(table, "input", spec) if "input" in table.column_names else [""] * table.num_rows
+    inputs: list[str | None] = (
+        _strings(table, "input", spec) if "input" in table.column_names else [""] * table.num_rows
+    )
     outputs = _strings(table, "output", spec)
     prompts = _alpaca_prompts(instructions, inputs, ALPACA_STYLES[spec.style or "instruct"])
     length = cfg.sequence_len
@@ -149,4 +157,3 @@ def tokenize(
     if is_pretokenized(table):
         return table
     return STRATEGIES[spec.base_type](table, spec, cfg, tok, progress).table()
-

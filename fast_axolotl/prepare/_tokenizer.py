@@ -37,7 +37,9 @@ class BulkTokenizer:
             raise UnsupportedConfigError("tokenizer", f"{type(tokenizer).__name__} is not a fast (Rust) tokenizer")
         probe = tokenizer("fast axolotl", truncation=True, max_length=8, padding=False)
         if set(probe.keys()) != {"input_ids", "attention_mask"}:
-            raise UnsupportedConfigError("tokenizer", f"it returns {sorted(probe.keys())}, not input_ids/attention_mask")
+            raise UnsupportedConfigError(
+                "tokenizer", f"it returns {sorted(probe.keys())}, not input_ids/attention_mask"
+            )
         if tokenizer.eos_token_id is None:
             raise UnsupportedConfigError("tokenizer", "it has no eos_token_id (Axolotl would append None)")
         self.hf = tokenizer
@@ -94,5 +96,5 @@ class BulkTokenizer:
             if list(want["input_ids"]) != rows[i] or any(v != 1 for v in want["attention_mask"]):
                 raise UnsupportedConfigError(
                     "tokenizer",
-                    f"its backend's encode_batch differs from tokenizer(...) on text {texts[i][:60]!r}",
+                    f"its backend's encode_batch differs from tokenizer(...) on text {str(texts[i])[:60]!r}",
                 )
