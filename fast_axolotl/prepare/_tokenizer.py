@@ -69,24 +69,39 @@ class BulkTokenizer:
         progress: Callable[[int], None] | None = None,
     ) -> Ragged:
         """One row of ids per text; ``None`` and ``""`` give an empty row without a
-        tokenizer call (Axolotl's ``_tokenize`` returns early for them)."""
+        tokenizer call (Axolotl's ``_tokenize`` returns early for them). Each distinct
+        text is tokenized once (duplicated rows, repeated outputs)."""
         encoder = self._encoder(max_length)
+        # encode_batch_fast skips the offsets, which nothing here reads (tokenizers >= 0.21)
+        encode_batch = getattr(encoder, "encode_batch_fast", encoder.encode_batch)
+        slots: dict[str, int] = {}
+        unique: list[str] = []
+        index = np.empty(len(texts), dtype=np.int64)
+        for i, text in enumerate(texts):
+            if not text:
+                index[i] = -1
+                continue
+            slot = slots.get(text)  # type: ignore[arg-type]
+            if slot is None:
+                slot = slots[text] = len(unique)  # type: ignore[index]
+                unique.append(text)  # type: ignore[arg-type]
+            index[i] = slot
         parts = []
-        for start in range(0, len(texts), BATCH_TEXTS):
-            batch = texts[start : start + BATCH_TEXTS]
-            present = [i for i, text in enumerate(batch) if text]
-            encodings = encoder.encode_batch([batch[i] for i in present], add_special_tokens=True)
-            rows: list[list[int]] = [[] for _ in batch]
-            for i, encoding in zip(present, encodings, strict=True):
-                rows[i] = encoding.ids
+        for start in range(0, len(unique), BATCH_TEXTS):
+            batch = unique[start : start + BATCH_TEXTS]
+            rows = [encoding.ids for encoding in encode_batch(batch, add_special_tokens=True)]
             self._check(batch, rows, max_length)
             parts.append(Ragged.from_lists(rows))
             if progress is not None:
                 progress(len(batch))
-        return concat(parts)
+        if progress is not None:
+            progress(len(texts) - len(unique))
+        parts.append(Ragged(np.empty(0, dtype=np.int64), np.zeros(2, dtype=np.int64)))  # the empty row
+        index[index < 0] = len(unique)
+        return concat(parts).take(index)
 
-    def _check(self, texts: Sequence[str | None], rows: list[list[int]], max_length: int) -> None:
-        present = [i for i, text in enumerate(texts) if text]
+    def _check(self, texts: Sequence[str], rows: list[list[int]], max_length: int) -> None:
+        present = list(range(len(texts)))
         if not present:
             return
         picked = set(present[:CHECKED_FIRST])
