@@ -20,7 +20,7 @@ from ..packing import _list_lengths
 from . import _steps
 from ._config import DatasetSpec, PrepConfig
 from ._save import save
-from ._strategies import is_pretokenized, texts_per_row, tokenize
+from ._strategies import TOKEN_COLUMNS, texts_per_row, tokenize
 from ._tokenizer import BulkTokenizer
 
 LOG = logging.getLogger("fast_axolotl.prepare")
@@ -63,11 +63,12 @@ def _timed(stages: dict[str, float], name: str) -> Iterator[None]:
 
 
 def _columns(spec: DatasetSpec, schema: pa.Schema) -> list[str] | None:
-    names = schema.names
-    if is_pretokenized(pa.table({n: pa.array([], pa.null()) for n in names})):
+    """The raw columns to decode: all of a pre-tokenized file (it passes through), else
+    those the type reads."""
+    if all(name in schema.names for name in TOKEN_COLUMNS):
         return None
     wanted = NEEDED_COLUMNS.get(spec.base_type, (spec.field,))
-    return [n for n in names if n in wanted]
+    return [n for n in schema.names if n in wanted]
 
 
 def read_source(spec: DatasetSpec) -> pa.Table:

@@ -44,7 +44,9 @@ def save(table: pa.Table, path: Path, dataset_num_proc: int, num_shards: int | N
     import datasets
 
     dataset = as_dataset(table)
-    shards = shard_count(table.num_rows, dataset._estimate_nbytes(), dataset_num_proc, num_shards)
+    estimate = getattr(dataset, "_estimate_nbytes", None)  # what save_to_disk sizes shards by
+    nbytes = estimate() if callable(estimate) else table.nbytes
+    shards = shard_count(table.num_rows, nbytes, dataset_num_proc, num_shards)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".{path.name}.fast-axolotl-{os.getpid()}")
