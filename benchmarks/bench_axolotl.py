@@ -5,7 +5,7 @@ end to end with and without fast-axolotl (the prepared datasets asserted equal).
 Needs Axolotl installed (the ``nox -s axolotl`` environment, e.g.
 ``.nox/axolotl/bin/python benchmarks/bench_axolotl.py``).
 
-    python benchmarks/bench_axolotl.py [--rows 20000] [--e2e-rows 100000] [--skip-e2e]
+    python benchmarks/bench_axolotl.py [--rows 20000] [--e2e-rows 100000] [--skip-e2e | --only-e2e]
 """
 
 from __future__ import annotations
@@ -169,9 +169,10 @@ def bench_collators(dataset: Any, repeat: int) -> None:
         row(f"{name}.__call__ (pt)", size, t_fast, {AXOLOTL: t_slow})
 
 
-def _tokenizer_floor(config: Path) -> tuple[float, int]:
-    """``tokenizers``' ``encode_batch`` alone on exactly the strings the pipeline tokenizes
-    (each call with its truncation length, as the pipeline makes them): the floor."""
+def _tokenizer_floor(config: Path) -> dict[str, tuple[float, int]]:
+    """``tokenizers``' ``encode_batch`` alone (each call with its truncation length, as the
+    pipeline makes them) on the strings Axolotl tokenizes (every non-empty text), and on the
+    distinct ones the pipeline tokenizes: the floor."""
     from tokenizers import Tokenizer
 
     from fast_axolotl import prepare
@@ -190,15 +191,19 @@ def _tokenizer_floor(config: Path) -> tuple[float, int]:
             calls += [(prompts, plan.sequence_len), (table.column("output").to_pylist(), plan.sequence_len)]
         else:
             calls.append((table.column(spec.field).to_pylist(), plan.sequence_len * 64))
-    start = time.perf_counter()
-    strings = 0
-    for texts, max_length in calls:
-        encoder = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
-        encoder.enable_truncation(max_length)
-        present = [t for t in texts if t]
-        strings += len(present)
-        encoder.encode_batch(present)
-    return time.perf_counter() - start, strings
+    out = {}
+    for name, distinct in (("every text", False), ("distinct texts", True)):
+        start, strings = time.perf_counter(), 0
+        for texts, max_length in calls:
+            encoder = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+            encoder.enable_truncation(max_length)
+            present = [t for t in texts if t]
+            if distinct:
+                present = list(dict.fromkeys(present))
+            strings += len(present)
+            encoder.encode_batch(present)
+        out[name] = (time.perf_counter() - start, strings)
+    return out
 
 
 def bench_preprocess(rows: int) -> None:
@@ -255,12 +260,12 @@ def bench_preprocess(rows: int) -> None:
         stages = next((line for line in cli_log.splitlines() if line.startswith("time per stage")), "")
         print(f"\nfast-axolotl prepare stages: {stages.split(':', 1)[-1].strip()}")
         config = root / "plugin_pipeline" / "config.yml"
-        floor, strings = _tokenizer_floor(config)
         tokenize = float(stages.split("tokenize ")[1].split(" s")[0]) if "tokenize " in stages else float("nan")
-        print(
-            f"tokenize stage {tokenize:.2f} s vs encode_batch alone on the same {strings:,} strings "
-            f"{floor:.2f} s: {tokenize / floor:.2f}x the floor"
-        )
+        for name, (floor, strings) in _tokenizer_floor(config).items():
+            print(
+                f"tokenize stage {tokenize:.2f} s vs encode_batch alone on {name} ({strings:,} strings) "
+                f"{floor:.2f} s: {tokenize / floor:.2f}x the floor"
+            )
     finally:
         os.environ.pop("HF_DATASETS_CACHE", None)
         shutil.rmtree(root, ignore_errors=True)
@@ -271,6 +276,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000, help="rows of the per-function datasets")
     parser.add_argument("--e2e-rows", type=int, default=100_000, help="raw rows of the preprocess run")
     parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--only-e2e", action="store_true", help="only the axolotl preprocess / prepare runs")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     sys.path.insert(0, str(TESTS))
@@ -286,6 +292,10 @@ def main() -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print()
+    if args.only_e2e:
+        header(f"axolotl preprocess end to end ({AXOLOTL}; prepared datasets asserted equal)")
+        bench_preprocess(args.e2e_rows)
+        return
     header(f"fast-axolotl patches inside {AXOLOTL} (patched vs original, outputs asserted equal)")
     rng = np.random.default_rng(0)
     dataset, _ = tokenized_dataset(rng, args.rows)

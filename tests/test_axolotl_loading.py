@@ -124,6 +124,9 @@ def preprocessed(setup: dict[str, Path]) -> dict[str, dict[str, Any]]:
     }  # fmt: skip
     out: dict[str, dict[str, Any]] = {}
     for name, keys in variants.items():
+        # The loading patch is what runs here: the plugin's own pipeline (which reads the
+        # files itself) is off; tests/test_axolotl_prepare.py covers it.
+        keys = {**keys, "fast_axolotl_prepare": False}
         config, work = _config(setup, name.replace(" ", "-").replace(",", ""), **keys)
         cache = work / "hf-cache"
         env = run_env(disabled=False) | {"HF_DATASETS_CACHE": str(cache)}
