@@ -13,7 +13,8 @@ plugin hook first, then Axolotl's loader) must find the directory the plugin wro
 give the same splits, step count and batches as Axolotl alone.
 
 The configs cover each dataset type (alpaca in four styles, completion, pre-tokenized
-rows) and the keys the issue lists: packing on and off, ``train_on_inputs``,
+rows, chat_template with the tokenizer's template and with Axolotl's chatml, ShareGPT
+keys and roles, ``train_on_eos`` turn / all / last, ``drop_system_message``) and the keys the issue lists: packing on and off, ``train_on_inputs``,
 ``val_set_size: 0``, ``excess_length_strategy: truncate``, ``dataset_num_proc`` 1 and 2,
 a tokenizer that adds BOS (so the response's BOS is stripped) and one that does not,
 ``weight < 1``, dedup on and off.
@@ -73,6 +74,43 @@ def _pretokenized(path: Path, source: Path, model_dir: Path) -> None:
             out.write(json.dumps({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}) + "\n")
 
 
+#: The harness tokenizer's own chat template: EOS closes assistant turns (train_on_eos has work).
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}{{ '<|' + m['role'] + '|>\\n' + m['content'] }}"
+    "{% if m['role'] == 'assistant' %}{{ eos_token }}{% endif %}{{ '\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}"
+)
+
+
+def _chat_model(model_dir: Path, corpus: Path) -> None:
+    from transformers import AutoTokenizer
+
+    write_model(model_dir, corpus)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(str(model_dir))
+
+
+def _conversations(source: Path, path: Path, sharegpt: bool) -> None:
+    """Conversations built from the alpaca rows: one or two exchanges, some with a system
+    message, (ShareGPT style: ``from``/``value`` keys, ``human``/``gpt`` roles)."""
+    role_key, content_key = ("from", "value") if sharegpt else ("role", "content")
+    user, assistant = ("human", "gpt") if sharegpt else ("user", "assistant")
+    with source.open(encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    with path.open("w", encoding="utf-8") as out:
+        for i, row in enumerate(rows):
+            messages = []
+            if i % 5 == 0:
+                messages.append({role_key: "system", content_key: "answer briefly"})
+            messages.append({role_key: user, content_key: (row["instruction"] + " " + row["input"]).strip()})
+            messages.append({role_key: assistant, content_key: row["output"]})
+            if i % 3 == 0:
+                messages.append({role_key: user, content_key: row["input"] or "more"})
+                messages.append({role_key: assistant, content_key: row["instruction"]})
+            out.write(json.dumps({"conversations" if sharegpt else "messages": messages}) + "\n")
+
+
 def _config(path: Path, model: Path, datasets: list[dict[str, Any]], prepared: Path, **extra: Any) -> Path:
     import yaml
 
@@ -126,7 +164,18 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     write_model(root / "plain", data["corpus"])
     _bos_model(root / "bos", data["corpus"])
     _pretokenized(root / "data" / "tokenized.jsonl", data["jsonl"], root / "bos")
-    return {**data, "plain": root / "plain", "bos": root / "bos", "tokenized": root / "data" / "tokenized.jsonl"}
+    _chat_model(root / "chat", data["corpus"])
+    _conversations(data["jsonl"], root / "data" / "messages.jsonl", sharegpt=False)
+    _conversations(data["jsonl"], root / "data" / "sharegpt.jsonl", sharegpt=True)
+    return {
+        **data,
+        "plain": root / "plain",
+        "bos": root / "bos",
+        "chat": root / "chat",
+        "tokenized": root / "data" / "tokenized.jsonl",
+        "messages": root / "data" / "messages.jsonl",
+        "sharegpt": root / "data" / "sharegpt.jsonl",
+    }
 
 
 def _variants(inputs: dict[str, Path]) -> dict[str, tuple[Path, list[dict[str, Any]], dict[str, Any]]]:
@@ -148,6 +197,42 @@ def _variants(inputs: dict[str, Path]) -> dict[str, tuple[Path, list[dict[str, A
             [{**alpaca, "type": "alpaca:phi"}, {**texts, "weight": 0.5}],
             {"excess_length_strategy": "truncate", "sample_packing": True, "dataset_num_proc": 1},
         ),
+        "chat-mixed": (
+            inputs["chat"],
+            [{"path": str(inputs["messages"]), "type": "chat_template"}, alpaca, texts],
+            {"sample_packing": True, "dataset_exact_deduplication": True, "val_set_size": 0.1, "dataset_num_proc": 2},
+        ),
+        "chat-sharegpt": (
+            inputs["chat"],
+            [
+                {
+                    "path": str(inputs["sharegpt"]),
+                    "type": "chat_template",
+                    "field_messages": "conversations",
+                    "message_property_mappings": {"role": "from", "content": "value"},
+                    "roles_to_train": ["gpt"],
+                    "train_on_eos": "all",
+                }
+            ],
+            {"chat_template": "chatml", "sample_packing": False, "val_set_size": 0, "dataset_num_proc": 1},
+        ),
+        "chat-inputs": (
+            inputs["chat"],
+            [
+                {
+                    "path": str(inputs["messages"]),
+                    "type": "chat_template",
+                    "train_on_eos": "last",
+                    "drop_system_message": True,
+                }
+            ],
+            {
+                "train_on_inputs": True,
+                "excess_length_strategy": "truncate",
+                "sample_packing": True,
+                "dataset_num_proc": 1,
+            },
+        ),
         "pretokenized": (
             inputs["bos"],
             [{"path": str(inputs["tokenized"]), "type": "completion"}],
@@ -156,7 +241,7 @@ def _variants(inputs: dict[str, Path]) -> dict[str, tuple[Path, list[dict[str, A
     }
 
 
-VARIANTS = ("mixed", "inputs-unpacked", "truncate", "pretokenized")
+VARIANTS = ("mixed", "inputs-unpacked", "truncate", "pretokenized", "chat-mixed", "chat-sharegpt", "chat-inputs")
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -188,7 +273,7 @@ def test_train_uses_the_directory_the_plugin_prepares(inputs: dict[str, Path], t
     """``axolotl train``'s order: the plugin hook (which prepares and returns None), then
     Axolotl's loader, which must find the prepared directory and give training the same
     view as Axolotl preparing it alone."""
-    model, datasets, extra = _variants(inputs)["mixed"]
+    model, datasets, extra = _variants(inputs)["chat-mixed"]
     views = {}
     for mode in ("axolotl", "plugin"):
         work = tmp_path / mode

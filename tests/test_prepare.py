@@ -175,9 +175,14 @@ def test_directory_name_is_the_config_hash(workdir: Path) -> None:
     ("change", "key"),
     [
         ({"rl": "dpo"}, "rl"),
-        ({"chat_template": "chatml"}, "chat_template"),
+        ({"eot_tokens": ["<|im_end|>"]}, "eot_tokens"),
         ({"datasets": [{"path": "x.jsonl", "type": "alpaca"}]}, "datasets[0].path"),
-        ({"datasets": [{"path": "ALPACA", "type": "chat_template"}]}, "datasets[0].type"),
+        ({"datasets": [{"path": "ALPACA", "type": "pygmalion"}]}, "datasets[0].type"),
+        (
+            {"datasets": [{"path": "ALPACA", "type": "chat_template", "message_field_training": "train"}]},
+            "datasets[0].message_field_training",
+        ),
+        ({"datasets": [{"path": "ALPACA", "type": "chat_template", "train_on_eos": "x"}]}, "datasets[0].train_on_eos"),
         ({"datasets": [{"path": "ALPACA", "type": "alpaca", "roles_to_train": ["gpt"]}]}, "datasets[0].roles_to_train"),
         ({"datasets": [{"path": "ALPACA", "type": "alpaca:vicuna"}]}, "datasets[0].type"),
         ({"datasets": [{"path": "ALPACA", "type": "alpaca", "split": "test"}]}, "datasets[0].split"),
@@ -258,7 +263,7 @@ def test_cli_refuses_a_config_with_exit_status_2_naming_the_key(workdir: Path, t
     import yaml
 
     cfg = _cfg(workdir)
-    cfg["datasets"][0]["type"] = "chat_template"
+    cfg["datasets"][0]["type"] = "pygmalion"
     config = tmp_path / "chat.yaml"
     config.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     done = _cli(str(config), cwd=tmp_path)
@@ -270,3 +275,115 @@ def test_cli_refuses_a_config_with_exit_status_2_naming_the_key(workdir: Path, t
     )
     both = _cli(str(config), "--dedupe", cwd=tmp_path)
     assert both.returncode == 2 and "--dedupe" in both.stderr
+
+
+# --- chat_template: the kernels against their per-row definitions ---------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(full=st.text("abc", max_size=12), dummy=st.text("abc", max_size=12))
+def test_diff_char_span_is_axolotls_prefix_then_bounded_suffix(full: str, dummy: str) -> None:
+    from fast_axolotl.prepare._chat import diff_char_span
+
+    limit = min(len(full), len(dummy))
+    start = 0
+    while start < limit and full[start] == dummy[start]:
+        start += 1
+    suffix = 0
+    while suffix < limit - start and full[len(full) - 1 - suffix] == dummy[len(dummy) - 1 - suffix]:
+        suffix += 1
+    assert diff_char_span(full, dummy) == (start, len(full) - suffix)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(st.lists(st.integers(0, 20), max_size=8), min_size=1, max_size=6),
+    queries=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 22)), max_size=10),
+    sort=st.booleans(),
+)
+def test_bisect_per_row_is_pythons_bisect(rows: list[list[int]], queries: list[tuple[int, int]], sort: bool) -> None:
+    from bisect import bisect_left, bisect_right
+
+    from fast_axolotl.prepare._chat import _bisect
+
+    rows = [sorted(r) for r in rows] if sort else rows  # unsorted rows too: bisect's answer on them
+    queries = [(r % len(rows), k) for r, k in queries]
+    r = Ragged.from_lists(rows)
+    row = np.array([q[0] for q in queries], dtype=np.int64)
+    key = np.array([q[1] for q in queries], dtype=np.int64)
+    for side, search in (("right", bisect_right), ("left", bisect_left)):
+        got = _bisect(r.values, r.offsets, row, key, side).tolist()
+        assert got == [search(rows[q], k) for q, k in queries]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(st.lists(st.integers(0, 3), min_size=1, max_size=9), min_size=1, max_size=5),
+    turns=st.lists(st.tuples(st.integers(0, 4), st.integers(-1, 10)), max_size=8),
+)
+def test_first_token_after_is_axolotls_scan_within_reach(rows: list[list[int]], turns: list[tuple[int, int]]) -> None:
+    from fast_axolotl.prepare._chat import EOS_REACH, _first_token_after
+
+    turns = [(r % len(rows), end) for r, end in turns]
+    ids = Ragged.from_lists(rows)
+    got = _first_token_after(
+        ids,
+        np.array([t[0] for t in turns], dtype=np.int64),
+        np.array([t[1] for t in turns], dtype=np.int64),
+        np.array([3], dtype=np.int64),
+    ).tolist()
+    want = []
+    for r, end in turns:
+        found = next((i for i in range(end, len(rows[r])) if rows[r][i] == 3), -1)  # find_first_eos_token
+        want.append(found if found != -1 and abs(found - end) <= EOS_REACH else -1)
+    assert got == want
+
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}{{ '<|' + m['role'] + '|>' + m['content'] }}"
+    "{% if m['role'] == 'assistant' %}{{ eos_token }}{% endif %}{% endfor %}"
+)
+
+
+def test_chat_template_trains_assistant_turns_and_their_eos(workdir: Path, tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    conversations = [
+        [("system", "alpha"), ("user", "say word1"), ("assistant", "beta gamma"), ("user", "again"), ("gpt", "delta")],
+        [("human", "word2"), ("assistant", "")],
+    ]
+    path = tmp_path / "chat.jsonl"
+    with path.open("w", encoding="utf-8") as fh:
+        for turns in conversations:
+            fh.write(json.dumps({"messages": [{"role": r, "content": c} for r, c in turns]}) + "\n")
+    cfg = _cfg(
+        workdir,
+        sample_packing=False,
+        shuffle_merged_datasets=False,
+        sequence_len=256,
+        base_model=str(workdir / "plain"),
+    )
+    cfg["datasets"] = [
+        {"path": str(path), "type": "chat_template", "chat_template": "jinja", "chat_template_jinja": CHAT_TEMPLATE}
+    ]
+    result = prepare_config(cfg, output_dir=tmp_path / "out")
+    tokenizer = AutoTokenizer.from_pretrained(str(workdir / "plain"))
+    eos = tokenizer.eos_token_id
+    rows = result.dataset.data.table.to_pylist()
+    assert len(rows) == 2
+    for row, turns in zip(rows, conversations, strict=True):
+        text = "".join(
+            f"<|{'assistant' if r == 'gpt' else 'user' if r == 'human' else r}|>{c}"
+            + ("</s>" if r in ("assistant", "gpt") else "")
+            for r, c in turns
+        )
+        assert row["input_ids"] == tokenizer(text, add_special_tokens=False)["input_ids"]
+        trained = [t for t, label in zip(row["input_ids"], row["labels"], strict=True) if label != -100]
+        want = []
+        for r, c in turns:
+            if r in ("assistant", "gpt") and c:
+                # the content's tokens, then its EOS. An empty turn trains nothing, not even
+                # its EOS: find_turn gives (-1, -1), and the EOS scan from -1 first reads
+                # input_ids[-1], an EOS here, whose index -1 means "not found".
+                want += tokenizer(c, add_special_tokens=False)["input_ids"] + [eos]
+        assert trained == want

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UnsupportedConfigError
+from ._chat import apply_config_template
 from ._config import PrepConfig, apply_axolotl_defaults, read_config
 from ._hash import prepared_dataset_hash
 from ._pipeline import DatasetReport, PrepareResult, run
@@ -77,7 +78,7 @@ def _tokenizer_class(name: str) -> Any:
 def load_tokenizer(cfg: Mapping[str, Any]) -> Any:
     """The tokenizer Axolotl's ``load_tokenizer`` would give for the keys ``read_config``
     accepts (``AutoTokenizer.from_pretrained(tokenizer_config)``; the pad-token fixes it
-    applies change no id)."""
+    applies change no id; a top-level ``chat_template`` becomes its template)."""
     kwargs: dict[str, Any] = {}
     if cfg.get("tokenizer_legacy") is not None:
         kwargs["legacy"] = cfg["tokenizer_legacy"]
@@ -92,6 +93,7 @@ def load_tokenizer(cfg: Mapping[str, Any]) -> Any:
     tokenizer = cls.from_pretrained(name, trust_remote_code=bool(cfg.get("trust_remote_code")), use_fast=True, **kwargs)
     if type(tokenizer).__name__ == "GPTNeoXTokenizerFast":
         raise UnsupportedConfigError("tokenizer", "Axolotl adds a [PAD] token to GPT-NeoX tokenizers")
+    apply_config_template(tokenizer, cfg)
     return tokenizer
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UnsupportedConfigError
+from ._chat import ChatOptions, chat_options
 
 #: Top-level keys that change the prepared dataset in ways this pipeline does not
 #: implement (set to anything but an empty value, they send the config to Axolotl).
@@ -41,9 +42,7 @@ REFUSED_TOP_LEVEL = {
     "tokenizer_type": "a tokenizer class other than AutoTokenizer",
     "tokenizer_use_mistral_common": "the mistral-common tokenizer",
     "is_qwen_derived_model": "Qwen special-token fixes",
-    "chat_template": "chat templates",
-    "chat_template_jinja": "chat templates",
-    "eot_tokens": "chat templates",
+    "eot_tokens": "EOT tokens other than the EOS token",
     "sequence_parallel_degree": "sequence parallelism",
 }
 
@@ -52,6 +51,18 @@ REFUSED_MODEL_TYPES = {"gemma3": "sample packing drops attention_mask for gemma3
 
 #: Keys of a ``datasets:`` entry that the pipeline reads; any other non-empty key is refused.
 DATASET_KEYS = {"path", "type", "ds_type", "split", "field", "weight"}
+#: More keys read for ``type: chat_template`` (``_chat.chat_options``).
+CHAT_KEYS = {
+    "chat_template",
+    "chat_template_jinja",
+    "field_messages",
+    "message_property_mappings",
+    "roles",
+    "roles_to_train",
+    "train_on_eos",
+    "train_on_eot",
+    "drop_system_message",
+}
 #: Keys Axolotl's validation adds to every entry (with these values they change nothing).
 DATASET_NEUTRAL: dict[str, tuple[Any, ...]] = {
     "message_property_mappings": ({"role": "role", "content": "content"},),
@@ -60,7 +71,7 @@ DATASET_NEUTRAL: dict[str, tuple[Any, ...]] = {
 
 #: ``type:`` values done natively. ``alpaca`` takes a style (``alpaca:chat``).
 ALPACA_STYLES = ("instruct", "chat", "chatml", "phi")
-TYPES = ("alpaca", "completion")
+TYPES = ("alpaca", "completion", "chat_template")
 
 DEFAULT_PREPARED_PATH = "last_run_prepared"
 
@@ -86,6 +97,7 @@ class DatasetSpec:
     field: str
     weight: float | None
     raw: Mapping[str, Any]
+    chat: ChatOptions | None = None
 
     @property
     def key(self) -> str:
@@ -119,6 +131,7 @@ class PrepConfig:
     num_shards_to_save: int | None
     prepared_root: str
     tokenizer_name: str
+    chat_template_kwargs: Mapping[str, Any] | None = None
 
 
 def default_process_count() -> int:
@@ -127,6 +140,24 @@ def default_process_count() -> int:
     if env:
         return int(env)
     return os.cpu_count() or 1
+
+
+def _dataset_defaults(entry: dict[str, Any]) -> None:
+    """``SFTDataset``'s validators: legacy message fields folded into
+    ``message_property_mappings`` (role and content always mapped), and a chat_template
+    entry's template choice (``tokenizer_default``, or ``jinja`` when one is given)."""
+    mappings = dict(entry.get("message_property_mappings") or {})
+    for legacy, name in (("message_field_role", "role"), ("message_field_content", "content")):
+        if legacy in entry:
+            mappings[name] = entry.pop(legacy) or name
+        else:
+            mappings.setdefault(name, name)
+    entry["message_property_mappings"] = mappings
+    entry.setdefault("trust_remote_code", False)
+    if entry.get("type") == "chat_template" and not entry.get("chat_template"):
+        entry["chat_template"] = "tokenizer_default"
+    if entry.get("chat_template_jinja") and not entry.get("chat_template"):
+        entry["chat_template"] = "jinja"
 
 
 def apply_axolotl_defaults(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -157,8 +188,7 @@ def apply_axolotl_defaults(raw: Mapping[str, Any]) -> dict[str, Any]:
     for entry in cfg.get("datasets") or []:
         entry = dict(entry) if isinstance(entry, Mapping) else entry
         if isinstance(entry, dict):
-            for key, values in DATASET_NEUTRAL.items():
-                entry.setdefault(key, values[0])
+            _dataset_defaults(entry)
         datasets.append(entry)
     cfg["datasets"] = datasets
     return cfg
@@ -169,8 +199,10 @@ def _dataset_spec(index: int, entry: Any) -> DatasetSpec:
     if not hasattr(entry, "get"):
         raise UnsupportedConfigError(key, "not a mapping")
     items = entry.items() if hasattr(entry, "items") else []
+    dataset_type = entry.get("type")
+    is_chat = isinstance(dataset_type, str) and dataset_type == "chat_template"
     for name, value in items:
-        if name in DATASET_KEYS or _empty(value):
+        if name in DATASET_KEYS or _empty(value) or (is_chat and name in CHAT_KEYS):
             continue
         if name in DATASET_NEUTRAL and value in DATASET_NEUTRAL[name]:
             continue
@@ -178,7 +210,6 @@ def _dataset_spec(index: int, entry: Any) -> DatasetSpec:
     path = entry.get("path")
     if not isinstance(path, str) or not os.path.isfile(path):
         raise UnsupportedConfigError(f"{key}.path", f"{path!r} is not a local file")
-    dataset_type = entry.get("type")
     if not isinstance(dataset_type, str):
         raise UnsupportedConfigError(f"{key}.type", f"{dataset_type!r} (only a named type is implemented)")
     base, _, style = dataset_type.partition(":")
@@ -207,6 +238,7 @@ def _dataset_spec(index: int, entry: Any) -> DatasetSpec:
         field=field if isinstance(field, str) else "text",
         weight=float(weight) if weight is not None else None,
         raw=entry,
+        chat=chat_options(entry, key) if is_chat else None,
     )
     if spec.reader_format() not in ("json", "parquet", "arrow"):
         raise UnsupportedConfigError(
@@ -223,6 +255,15 @@ def _int(cfg: Any, key: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise UnsupportedConfigError(key, f"{value!r} is not an integer")
     return value
+
+
+def _mapping(cfg: Any, key: str) -> Mapping[str, Any] | None:
+    value = _get(cfg, key)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise UnsupportedConfigError(key, f"{value!r} is not a mapping")
+    return dict(value)
 
 
 def read_config(cfg: Any) -> PrepConfig:
@@ -267,4 +308,5 @@ def read_config(cfg: Any) -> PrepConfig:
         num_shards_to_save=_int(cfg, "num_dataset_shards_to_save"),
         prepared_root=str(_get(cfg, "dataset_prepared_path", DEFAULT_PREPARED_PATH)),
         tokenizer_name=tokenizer_name,
+        chat_template_kwargs=_mapping(cfg, "chat_template_kwargs"),
     )

@@ -67,7 +67,10 @@ def _columns(spec: DatasetSpec, schema: pa.Schema) -> list[str] | None:
     those the type reads."""
     if all(name in schema.names for name in TOKEN_COLUMNS):
         return None
-    wanted = NEEDED_COLUMNS.get(spec.base_type, (spec.field,))
+    if spec.chat is not None:
+        wanted: tuple[str, ...] = (spec.chat.field_messages, "system", "tools")
+    else:
+        wanted = NEEDED_COLUMNS.get(spec.base_type, (spec.field,))
     return [n for n in schema.names if n in wanted]
 
 

@@ -49,6 +49,11 @@ def permutation(rows: int, seed: int | None) -> npt.NDArray[np.int64]:
 
 def merge(tables: list[pa.Table], cfg: PrepConfig) -> tuple[pa.Table, npt.NDArray[np.int64]]:
     """The concatenated table and the row order ``merge_datasets`` gives it."""
+    # concatenate_datasets takes the first dataset's column order (a chat_template
+    # strategy returns input_ids, labels, attention_mask; the others input_ids first
+    # and attention_mask second)
+    names = tables[0].column_names
+    tables = [t.select(names) if set(t.column_names) == set(names) else t for t in tables]
     schemas = {t.schema.remove_metadata() for t in tables}
     if len(schemas) > 1:
         raise UnsupportedConfigError("datasets", "the datasets' columns differ (datasets would align or refuse them)")

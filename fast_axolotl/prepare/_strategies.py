@@ -7,6 +7,8 @@
 - ``alpaca`` (styles instruct, chat, chatml, phi): the prompter's user text and the
   output tokenized apart (each truncated to sequence_len), a leading BOS stripped from
   the output after the EOS rule; labels -100 over the prompt unless ``train_on_inputs``.
+- ``chat_template``: messages rendered with the chat template, trainable turns located
+  by sentinel re-renders (:mod:`fast_axolotl.prepare._chat`).
 
 The EOS rule (``PromptTokenizingStrategy._tokenize``): EOS is appended when the ids are
 not empty, do not end with EOS and are shorter than the truncation length.
@@ -71,13 +73,18 @@ ALPACA_STYLES = {
 class Tokenized:
     input_ids: Ragged
     labels: Ragged
+    #: the order of the strategy's output dict (becomes the column order)
+    columns: tuple[str, ...] = ("input_ids", "attention_mask", "labels")
 
     def table(self) -> pa.Table:
         """The columns as ``datasets.map`` writes a strategy's lists: its ArrowWriter
         narrows ``input_ids`` to int32 and ``attention_mask`` to int8 (by column name)."""
-        ids = self.input_ids.to_arrow(pa.int32())
-        mask = self.input_ids.like(1).to_arrow(pa.int8())
-        return pa.table({"input_ids": ids, "attention_mask": mask, "labels": self.labels.to_arrow()})
+        arrays = {
+            "input_ids": self.input_ids.to_arrow(pa.int32()),
+            "attention_mask": self.input_ids.like(1).to_arrow(pa.int8()),
+            "labels": self.labels.to_arrow(),
+        }
+        return pa.table({name: arrays[name] for name in self.columns})
 
 
 def is_pretokenized(table: pa.Table) -> bool:
@@ -143,7 +150,16 @@ def alpaca(
     return Tokenized(input_ids, labels)
 
 
-STRATEGIES = {"completion": completion, "alpaca": alpaca}
+def chat_template(
+    table: pa.Table, spec: DatasetSpec, cfg: PrepConfig, tok: BulkTokenizer, progress: Callable[[int], None]
+) -> Tokenized:
+    from ._chat import chat_template as run_chat_template
+
+    input_ids, labels = run_chat_template(table, spec, cfg, tok, progress)
+    return Tokenized(input_ids, labels, ("input_ids", "labels", "attention_mask"))
+
+
+STRATEGIES = {"completion": completion, "alpaca": alpaca, "chat_template": chat_template}
 
 
 def texts_per_row(spec: DatasetSpec) -> int:

@@ -16,6 +16,7 @@ Axolotl prepares it instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,15 @@ BATCH_TEXTS = 8_192
 #: Texts of each call compared with ``tokenizer.__call__``.
 CHECKED_FIRST = 8
 CHECKED_SPREAD = 8
+
+
+def _sample(count: int) -> list[int]:
+    """The indices checked against ``tokenizer.__call__``: the first few and a spread."""
+    if not count:
+        return []
+    picked = set(range(min(count, CHECKED_FIRST)))
+    picked.update(int(k) for k in np.linspace(0, count - 1, CHECKED_SPREAD))
+    return sorted(picked)
 
 
 class BulkTokenizer:
@@ -48,16 +58,21 @@ class BulkTokenizer:
         self._serialized = backend.to_str()
         self._split_special = bool(getattr(backend, "encode_special_tokens", False))
         self._direction = getattr(tokenizer, "truncation_side", "right") or "right"
-        self._encoders: dict[int, Any] = {}
+        self._encoders: dict[int | None, Any] = {}
 
-    def _encoder(self, max_length: int) -> Any:
+    def _encoder(self, max_length: int | None) -> Any:
+        """The backend with ``tokenizer.__call__``'s settings: truncation to ``max_length``
+        (None: no truncation), no padding."""
         encoder = self._encoders.get(max_length)
         if encoder is None:
             from tokenizers import Tokenizer
 
             encoder = Tokenizer.from_str(self._serialized)
             encoder.no_padding()
-            encoder.enable_truncation(max_length, stride=0, strategy="longest_first", direction=self._direction)
+            if max_length is None:
+                encoder.no_truncation()
+            else:
+                encoder.enable_truncation(max_length, stride=0, strategy="longest_first", direction=self._direction)
             encoder.encode_special_tokens = self._split_special
             self._encoders[max_length] = encoder
         return encoder
@@ -100,13 +115,59 @@ class BulkTokenizer:
         index[index < 0] = len(unique)
         return concat(parts).take(index)
 
+    def eot_token_ids(self) -> list[int]:
+        """``ChatTemplateStrategy._eot_token_ids`` for the default ``eot_tokens``
+        (``[eos_token]``): its ids without special tokens, if it is one token."""
+        ids = self.hf.encode(self.hf.eos_token, add_special_tokens=False)
+        return [int(ids[0])] if len(ids) == 1 else []
+
+    def encode_with_offsets(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> tuple[Ragged, Ragged, Ragged]:
+        """``tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)`` for
+        every text (no truncation): ids, offset starts, offset ends (characters). Each
+        distinct text is tokenized once."""
+        encoder = self._encoder(None)
+        slots: dict[str, int] = {}
+        unique: list[str] = []
+        index = np.empty(len(texts), dtype=np.int64)
+        for i, text in enumerate(texts):
+            slot = slots.get(text)
+            if slot is None:
+                slot = slots[text] = len(unique)
+                unique.append(text)
+            index[i] = slot
+        ids_parts, start_parts, end_parts = [], [], []
+        for first in range(0, len(unique), BATCH_TEXTS):
+            batch = unique[first : first + BATCH_TEXTS]
+            encodings = encoder.encode_batch(batch, add_special_tokens=False)
+            rows = [encoding.ids for encoding in encodings]
+            offsets = [encoding.offsets for encoding in encodings]
+            self._check_offsets(batch, rows, offsets)
+            ids = Ragged.from_lists(rows)
+            pairs = np.fromiter(
+                chain.from_iterable(chain.from_iterable(offsets)), dtype=np.int64, count=2 * len(ids.values)
+            )
+            ids_parts.append(ids)
+            start_parts.append(Ragged(pairs[0::2].copy(), ids.offsets))
+            end_parts.append(Ragged(pairs[1::2].copy(), ids.offsets))
+            if progress is not None:
+                progress(len(batch))
+        if progress is not None:
+            progress(len(texts) - len(unique))
+        return (concat(ids_parts).take(index), concat(start_parts).take(index), concat(end_parts).take(index))
+
+    def _check_offsets(self, texts: Sequence[str], rows: list[list[int]], offsets: list[list[tuple[int, int]]]) -> None:
+        for i in _sample(len(texts)):
+            want = self.hf(texts[i], add_special_tokens=False, return_offsets_mapping=True)
+            if list(want["input_ids"]) != rows[i] or [tuple(o) for o in want["offset_mapping"]] != list(offsets[i]):
+                raise UnsupportedConfigError(
+                    "tokenizer",
+                    f"its backend's encode_batch differs from tokenizer(...) on text {texts[i][:60]!r}",
+                )
+
     def _check(self, texts: Sequence[str], rows: list[list[int]], max_length: int) -> None:
-        present = list(range(len(texts)))
-        if not present:
-            return
-        picked = set(present[:CHECKED_FIRST])
-        picked.update(present[int(k)] for k in np.linspace(0, len(present) - 1, CHECKED_SPREAD))
-        for i in sorted(picked):
+        for i in _sample(len(texts)):
             want = self.hf(texts[i], truncation=True, max_length=max_length, padding=False)
             if list(want["input_ids"]) != rows[i] or any(v != 1 for v in want["attention_mask"]):
                 raise UnsupportedConfigError(
