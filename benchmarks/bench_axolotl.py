@@ -171,56 +171,75 @@ def bench_collators(dataset: Any, repeat: int) -> None:
 
 def _tokenizer_floor(config: Path) -> dict[str, tuple[float, int]]:
     """``tokenizers``' ``encode_batch`` alone (each call with its truncation length, as the
-    pipeline makes them) on the strings Axolotl tokenizes (every non-empty text), and on the
-    distinct ones the pipeline tokenizes: the floor."""
+    pipeline makes them) on the strings Axolotl tokenizes (every non-empty text; for
+    chat_template rows the rendered conversation, which Axolotl tokenizes twice and we
+    once), and on the distinct ones the pipeline tokenizes: the floor."""
     from tokenizers import Tokenizer
 
     from fast_axolotl import prepare
-    from fast_axolotl.prepare import _pipeline, _strategies
+    from fast_axolotl.prepare import _chat, _pipeline, _strategies
 
     cfg = prepare.load_config(config)
     plan = prepare.read_config(cfg)
     tokenizer = prepare.load_tokenizer(cfg)
-    calls: list[tuple[list[str], int]] = []
+    calls: list[tuple[list[str], int | None, bool]] = []  # texts, truncation, special tokens
     for spec in plan.datasets:
         table = _pipeline.read_source(spec)
         if spec.base_type == "alpaca":
             inputs = table.column("input").to_pylist() if "input" in table.column_names else [""] * table.num_rows
             style = _strategies.ALPACA_STYLES[spec.style or "instruct"]
             prompts = _strategies._alpaca_prompts(table.column("instruction").to_pylist(), inputs, style)
-            calls += [(prompts, plan.sequence_len), (table.column("output").to_pylist(), plan.sequence_len)]
+            calls += [(prompts, plan.sequence_len, True), (table.column("output").to_pylist(), plan.sequence_len, True)]
+        elif spec.chat is not None:
+            template = _chat.resolve_template(spec.chat.choice, spec.chat.jinja, tokenizer, "chat_template")
+            rows = _chat._Rows(spec.chat, spec.key)
+            messages = _chat.remove_none_values(table.column(spec.chat.field_messages).to_pylist())
+            conversations = [rows.turns(m, (False, None), i) for i, m in enumerate(messages)]
+            texts = _chat._Renderer(tokenizer, template, {}).render(conversations, [None] * len(conversations))
+            calls.append((texts, None, False))
         else:
-            calls.append((table.column(spec.field).to_pylist(), plan.sequence_len * 64))
+            calls.append((table.column(spec.field).to_pylist(), plan.sequence_len * 64, True))
     out = {}
     for name, distinct in (("every text", False), ("distinct texts", True)):
         start, strings = time.perf_counter(), 0
-        for texts, max_length in calls:
+        for texts, max_length, special in calls:
             encoder = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
-            encoder.enable_truncation(max_length)
+            if max_length is not None:
+                encoder.enable_truncation(max_length)
             present = [t for t in texts if t]
             if distinct:
                 present = list(dict.fromkeys(present))
             strings += len(present)
-            encoder.encode_batch(present)
+            encoder.encode_batch(present, add_special_tokens=special)
         out[name] = (time.perf_counter() - start, strings)
     return out
 
 
 def bench_preprocess(rows: int) -> None:
-    """``axolotl preprocess`` on the mixed config (alpaca JSONL + completion Parquet, packing,
-    dedup, val_set_size 0.1, dataset_num_proc 2): Axolotl alone, with the plugin's patches
-    only (``fast_axolotl_prepare: false``), with the plugin's pipeline, and ``fast-axolotl
+    """``axolotl preprocess`` on the mixed config (alpaca JSONL, chat_template messages JSONL
+    built from the same rows, completion Parquet; packing, dedup, val_set_size 0.1,
+    dataset_num_proc 2): Axolotl alone, with the plugin's patches only
+    (``fast_axolotl_prepare: false``), with the plugin's pipeline, and ``fast-axolotl
     prepare CONFIG.yml``; every prepared dataset asserted equal to Axolotl's."""
     import subprocess
 
     import pyarrow.parquet as pq
+    import test_axolotl_prepare as prepare_tests
     import test_axolotl_preprocess as e2e
     from datasets import load_from_disk
 
     root = Path(tempfile.mkdtemp(prefix="bench-axolotl-"))
     try:
-        data = e2e.write_datasets(root / "data", n_alpaca=rows * 6 // 10, n_text=rows * 4 // 10)
-        e2e.write_model(root / "model", data["corpus"])
+        # 35% alpaca, 35% chat_template (conversations made of the same rows), 30% completion
+        data = e2e.write_datasets(root / "data", n_alpaca=rows * 35 // 100, n_text=rows * 30 // 100)
+        data["messages"] = root / "data" / "messages.jsonl"
+        prepare_tests._conversations(data["jsonl"], data["messages"], sharegpt=False)
+        prepare_tests._chat_model(root / "model", data["corpus"])
+        datasets = [
+            {"path": str(data["jsonl"]), "type": "alpaca", "ds_type": "json"},
+            {"path": str(data["messages"]), "type": "chat_template"},
+            {"path": str(data["parquet"]), "type": "completion", "ds_type": "parquet"},
+        ]
         seconds, prepared, cli_log = {}, {}, ""
         modes = {
             AXOLOTL: {"disabled": True},
@@ -233,7 +252,9 @@ def bench_preprocess(rows: int) -> None:
             work.mkdir()
             config = work / "config.yml"
             extra = {"fast_axolotl_prepare": False} if "fast_axolotl_prepare" in how else {}
-            e2e.write_config(config, root / "model", data, work / "prepared", dataset_num_proc=2, **extra)
+            e2e.write_config(
+                config, root / "model", data, work / "prepared", dataset_num_proc=2, datasets=datasets, **extra
+            )
             # Each run starts from a cold datasets cache: the second would otherwise reuse the
             # first one's JSON/Parquet -> Arrow conversion of the raw files.
             os.environ["HF_DATASETS_CACHE"] = str(work / "hf-datasets-cache")
@@ -253,6 +274,8 @@ def bench_preprocess(rows: int) -> None:
             assert got.column_names == base.column_names and got.data.table.equals(base.data.table), mode
         with data["jsonl"].open(encoding="utf-8") as fh:
             raw = sum(1 for _ in fh) + pq.read_metadata(data["parquet"]).num_rows
+        with data["messages"].open(encoding="utf-8") as fh:
+            raw += sum(1 for _ in fh)
         size = f"{raw:,} raw rows -> {base.num_rows:,} prepared"
         for mode in ("patches only", "plugin pipeline", "fast-axolotl prepare CONFIG.yml"):
             row(f"axolotl preprocess: {mode}" if "prepare" not in mode else mode, size, seconds[mode],

@@ -283,7 +283,7 @@ def test_cli_refuses_a_config_with_exit_status_2_naming_the_key(workdir: Path, t
 @settings(max_examples=300, deadline=None)
 @given(full=st.text("abc", max_size=12), dummy=st.text("abc", max_size=12))
 def test_diff_char_span_is_axolotls_prefix_then_bounded_suffix(full: str, dummy: str) -> None:
-    from fast_axolotl.prepare._chat import diff_char_span
+    from fast_axolotl.prepare._chat_spans import diff_char_span
 
     limit = min(len(full), len(dummy))
     start = 0
@@ -295,25 +295,35 @@ def test_diff_char_span_is_axolotls_prefix_then_bounded_suffix(full: str, dummy:
     assert diff_char_span(full, dummy) == (start, len(full) - suffix)
 
 
-@settings(max_examples=200, deadline=None)
+class _Offsets:
+    """An Encoding's ``token_to_chars`` over given offsets."""
+
+    def __init__(self, offsets: list[tuple[int, int]]) -> None:
+        self.offsets = offsets
+
+    def token_to_chars(self, index: int) -> tuple[int, int]:
+        return self.offsets[index]
+
+
+@settings(max_examples=300, deadline=None)
 @given(
-    rows=st.lists(st.lists(st.integers(0, 20), max_size=8), min_size=1, max_size=6),
-    queries=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 22)), max_size=10),
+    offsets=st.lists(st.tuples(st.integers(0, 20), st.integers(0, 20)), max_size=9),
+    char_start=st.integers(0, 22),
+    char_end=st.integers(0, 22),
     sort=st.booleans(),
 )
-def test_bisect_per_row_is_pythons_bisect(rows: list[list[int]], queries: list[tuple[int, int]], sort: bool) -> None:
+def test_token_span_is_bisect_on_the_offsets(
+    offsets: list[tuple[int, int]], char_start: int, char_end: int, sort: bool
+) -> None:
     from bisect import bisect_left, bisect_right
 
-    from fast_axolotl.prepare._chat import _bisect
+    from fast_axolotl.prepare._chat_spans import token_span
 
-    rows = [sorted(r) for r in rows] if sort else rows  # unsorted rows too: bisect's answer on them
-    queries = [(r % len(rows), k) for r, k in queries]
-    r = Ragged.from_lists(rows)
-    row = np.array([q[0] for q in queries], dtype=np.int64)
-    key = np.array([q[1] for q in queries], dtype=np.int64)
-    for side, search in (("right", bisect_right), ("left", bisect_left)):
-        got = _bisect(r.values, r.offsets, row, key, side).tolist()
-        assert got == [search(rows[q], k) for q, k in queries]
+    offsets = sorted(offsets) if sort else offsets  # unsorted too: bisect's answer on them
+    got = token_span(_Offsets(offsets), len(offsets), char_start, char_end)
+    start = bisect_right([e for _, e in offsets], char_start)  # _find_turn_from_text
+    end = bisect_left([s for s, _ in offsets], char_end)
+    assert got == (None if start >= len(offsets) else (start, end))
 
 
 @settings(max_examples=200, deadline=None)
@@ -322,7 +332,7 @@ def test_bisect_per_row_is_pythons_bisect(rows: list[list[int]], queries: list[t
     turns=st.lists(st.tuples(st.integers(0, 4), st.integers(-1, 10)), max_size=8),
 )
 def test_first_token_after_is_axolotls_scan_within_reach(rows: list[list[int]], turns: list[tuple[int, int]]) -> None:
-    from fast_axolotl.prepare._chat import EOS_REACH, _first_token_after
+    from fast_axolotl.prepare._chat_spans import EOS_REACH, _first_token_after
 
     turns = [(r % len(rows), end) for r, end in turns]
     ids = Ragged.from_lists(rows)

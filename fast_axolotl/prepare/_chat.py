@@ -40,16 +40,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 
 from ..errors import UnsupportedConfigError
-from ._ragged import Ragged
+from ._chat_spans import Located, OffsetsUnavailable, diff_char_span, labels, token_span
+from ._ragged import Ragged, concat
 
-IGNORE_INDEX = -100
 SENTINELS = ("[[dummy_message]]", "zzdummymessagezz")
-#: How far after a turn's end an EOT / EOS token still belongs to it (Axolotl's "template padding").
-EOS_REACH = 3
 #: The columns of a row that Axolotl's prompt reads besides the messages.
 SYSTEM_COLUMN = "system"
 TOOLS_COLUMN = "tools"
@@ -273,185 +270,106 @@ def _tools(value: Any, row: int, where: str) -> list[Any] | None:
 # --- rendering and text diffs --------------------------------------------------------------------
 
 
+def _plain_turns(conversation: list[dict[str, Any]]) -> bool:
+    """Turns transformers hands to the template unchanged: only ``role`` and ``content``,
+    both text (no None to drop, no reasoning field to alias, no objects to convert)."""
+    return all(
+        turn.keys() <= {"role", "content"} and all(isinstance(v, str) for v in turn.values()) for turn in conversation
+    )
+
+
+def _plain_value(value: Any) -> bool:
+    return value is None or isinstance(value, (str, bool, int, float))
+
+
 class _Renderer:
-    """``apply_chat_template(tokenize=False)`` in batches (rows with tools one by one)."""
+    """``tokenizer.apply_chat_template(conversation, tokenize=False, chat_template=...,
+    add_generation_prompt=False, **chat_template_kwargs)`` for many conversations.
+
+    For plain conversations (text roles and contents, no tools) the template transformers
+    compiled (``_compile_jinja_template``, its Jinja environment) is rendered directly
+    with the variables ``apply_chat_template`` passes it (the special tokens map, the
+    kwargs, ``tools``/``documents`` None): a third of the cost per conversation. Checked
+    once against ``apply_chat_template`` on a sample of the first conversations; any
+    difference, or another transformers, sends everything through ``apply_chat_template``.
+    """
 
     def __init__(self, tokenizer: Any, template: str, kwargs: Mapping[str, Any]) -> None:
         self.tokenizer = tokenizer
         self.kwargs = {"chat_template": template, "add_generation_prompt": False, **kwargs}
+        self.compiled: Any = None
+        self.variables: dict[str, Any] = {}
+        self.checked = False
+        if all(_plain_value(v) for v in kwargs.values()) and not {"tools", "documents"} & kwargs.keys():
+            try:
+                from transformers.utils.chat_template_utils import _compile_jinja_template
 
-    def render(self, conversations: Sequence[list[dict[str, Any]]], tools: Sequence[list[Any] | None]) -> list[str]:
+                self.compiled = _compile_jinja_template(template)
+            except Exception:  # another transformers: its apply_chat_template only
+                self.compiled = None
+            self.variables = {**tokenizer.special_tokens_map, **kwargs}
+
+    def _apply(self, conversations: Sequence[list[dict[str, Any]]], tools: list[Any] | None = None) -> list[str]:
+        extra = {"tools": tools} if tools else {}
+        texts = self.tokenizer.apply_chat_template(list(conversations), tokenize=False, **self.kwargs, **extra)
+        return list(texts)
+
+    def _direct(self, conversation: list[dict[str, Any]]) -> str:
+        text = self.compiled.render(
+            messages=conversation, tools=None, documents=None, add_generation_prompt=False, **self.variables
+        )
+        return str(text)
+
+    def _check_direct(self, conversations: Sequence[list[dict[str, Any]]], plain: list[int]) -> None:
+        self.checked = True
+        if self.compiled is None or not plain:
+            return
+        sample = sorted({plain[int(k)] for k in np.linspace(0, len(plain) - 1, 16)} | set(plain[:8]))
+        try:
+            same = [self._direct(conversations[i]) for i in sample] == self._apply([conversations[i] for i in sample])
+        except Exception:
+            same = False
+        if not same:
+            self.compiled = None
+
+    def render(
+        self,
+        conversations: Sequence[list[dict[str, Any]]],
+        tools: Sequence[list[Any] | None],
+        plain_turns: Sequence[bool] | None = None,
+    ) -> list[str]:
+        """The texts; ``plain_turns[i]``: whether conversation i is ``_plain_turns`` (computed
+        here when not given)."""
         out: list[str | None] = [None] * len(conversations)
+        if plain_turns is None:
+            plain_turns = [_plain_turns(c) for c in conversations]
         plain = [i for i, t in enumerate(tools) if not t]
-        for start in range(0, len(plain), RENDER_BATCH):
-            batch = plain[start : start + RENDER_BATCH]
-            texts = self.tokenizer.apply_chat_template([conversations[i] for i in batch], tokenize=False, **self.kwargs)
-            for i, text in zip(batch, texts, strict=True):
+        if not self.checked:
+            self._check_direct(conversations, [i for i in plain if plain_turns[i]])
+        others = []
+        for i in plain:
+            if self.compiled is not None and plain_turns[i]:
+                out[i] = self._direct(conversations[i])
+            else:
+                others.append(i)
+        for start in range(0, len(others), RENDER_BATCH):
+            batch = others[start : start + RENDER_BATCH]
+            for i, text in zip(batch, self._apply([conversations[i] for i in batch]), strict=True):
                 out[i] = text
         for i, tool_list in enumerate(tools):
             if tool_list:
-                out[i] = self.tokenizer.apply_chat_template(
-                    conversations[i], tokenize=False, tools=tool_list, **self.kwargs
-                )
+                out[i] = self._apply([conversations[i]], tool_list)[0]
         return out  # type: ignore[return-value]
 
 
-def _common_prefix(a: str, b: str, limit: int) -> int:
-    """Length of the common prefix of ``a`` and ``b`` within ``limit`` characters (by
-    halving: each step one slice comparison in C)."""
-    if a[:limit] == b[:limit]:
-        return limit
-    low, high = 0, limit  # a[:low] == b[:low], a[:high] != b[:high]
-    while high - low > 1:
-        middle = (low + high) // 2
-        if a[low:middle] == b[low:middle]:
-            low = middle
-        else:
-            high = middle
-    return low
-
-
-def _common_suffix(a: str, b: str, limit: int) -> int:
-    la, lb = len(a), len(b)
-    if a[la - limit :] == b[lb - limit :] or limit == 0:
-        return limit
-    low, high = 0, limit
-    while high - low > 1:
-        middle = (low + high) // 2
-        if a[la - middle : la - low] == b[lb - middle : lb - low]:
-            low = middle
-        else:
-            high = middle
-    return low
-
-
-def diff_char_span(full: str, dummy: str) -> tuple[int, int]:
-    """``ChatTemplateStrategy._diff_char_span``: the characters of ``full`` that differ
-    from ``dummy`` (the suffix bounded by the prefix)."""
-    limit = min(len(full), len(dummy))
-    start = _common_prefix(full, dummy, limit)
-    suffix = _common_suffix(full, dummy, limit - start)
-    return start, len(full) - suffix
-
-
-# --- token spans, labels -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Located:
-    """The turns to locate, flat: row, whether it trains, and its token span (-1, -1 if none)."""
-
-    row: npt.NDArray[np.int64]
-    trains: npt.NDArray[np.bool_]
-    start: npt.NDArray[np.int64]
-    end: npt.NDArray[np.int64]
-
-
-def _bisect(
-    values: npt.NDArray[np.int64],
-    offsets: npt.NDArray[np.int64],
-    rows: npt.NDArray[np.int64],
-    keys: npt.NDArray[np.int64],
-    side: str,
-) -> npt.NDArray[np.int64]:
-    """Per query, ``bisect_{side}(values[row], key)`` within its row. Rows whose values are
-    sorted (all, for usual offsets) are searched at once; others one by one, as bisect
-    does on an unsorted list."""
-    out = np.empty(len(rows), dtype=np.int64)
-    lengths = np.diff(offsets)
-    step = np.zeros(len(values), dtype=bool)
-    if len(values) > 1:
-        step[1:] = values[1:] < values[:-1]
-        step[offsets[:-1][lengths > 0]] = False  # a row's first value follows another row
-    running = np.zeros(len(values) + 1, dtype=np.int64)
-    np.cumsum(step, out=running[1:])
-    unsorted_row = (running[offsets[1:]] - running[offsets[:-1]]) > 0
-    from bisect import bisect_left, bisect_right
-
-    search = bisect_right if side == "right" else bisect_left
-    for q in np.flatnonzero(unsorted_row[rows]):
-        row = rows[q]
-        out[q] = search(values[offsets[row] : offsets[row + 1]].tolist(), int(keys[q]))
-    sorted_queries = np.flatnonzero(~unsorted_row[rows])
-    if len(sorted_queries):
-        # shift every row above the previous one's values, then one global search
-        span = int(max(values.max(initial=0), keys.max(initial=0))) + 2
-        base = np.repeat(np.arange(len(lengths), dtype=np.int64) * span, lengths)
-        shifted = values + base
-        r = rows[sorted_queries]
-        found = np.searchsorted(shifted, keys[sorted_queries] + r * span, side=side)  # type: ignore[call-overload]
-        out[sorted_queries] = np.clip(found - offsets[r], 0, lengths[r])
-    return out
-
-
-def _first_token_after(
-    ids: Ragged, rows: npt.NDArray[np.int64], ends: npt.NDArray[np.int64], targets: npt.NDArray[np.int64]
-) -> npt.NDArray[np.int64]:
-    """``find_first_eos_token(input_ids, turn_end)`` kept only when within EOS_REACH of the
-    turn's end: the index, or -1. ``turn_end == -1`` scans from ``input_ids[-1]`` (a
-    match there reads as "not found"), then from 0."""
-    found = np.full(len(rows), -1, dtype=np.int64)
-    lengths = ids.lengths[rows]
-    starts = ids.offsets[:-1][rows]
-    is_target = np.isin(ids.values, targets)
-    normal = ends >= 0
-    for step in range(EOS_REACH + 1):
-        at = ends + step
-        ok = normal & (found < 0) & (at < lengths)
-        hit = ok.copy()
-        hit[ok] = is_target[starts[ok] + at[ok]]
-        found[hit] = at[hit]
-    wrapped = ~normal & (lengths > 0)
-    if wrapped.any():
-        last_hit = np.zeros(len(rows), dtype=bool)
-        last_hit[wrapped] = is_target[starts[wrapped] + lengths[wrapped] - 1]
-        candidates = wrapped & ~last_hit
-        for position in range(EOS_REACH):  # |i - (-1)| <= 3: i in 0, 1, 2
-            ok = candidates & (found < 0) & (position < lengths)
-            hit = ok.copy()
-            hit[ok] = is_target[starts[ok] + position]
-            found[hit] = position
-    return found
-
-
-def _labels(ids: Ragged, located: _Located, eot_ids: Sequence[int], eos_id: int, options: ChatOptions) -> Ragged:
-    values = np.full(len(ids.values), IGNORE_INDEX, dtype=np.int64)
-    valid = located.trains & (located.start >= 0) & (located.end >= 0) & (located.end > located.start)
-    base = ids.offsets[:-1][located.row[valid]]
-    mark = np.zeros(len(ids.values) + 1, dtype=np.int64)
-    np.add.at(mark, base + located.start[valid], 1)
-    np.add.at(mark, base + located.end[valid], -1)
-    inside = np.cumsum(mark[:-1]) > 0
-    values[inside] = ids.values[inside]
-    eot_option = options.train_on_eot if options.train_on_eot is not None else options.train_on_eos
-    for targets, option in (
-        (np.asarray(eot_ids, dtype=np.int64), eot_option),
-        (np.asarray([eos_id]), options.train_on_eos),
-    ):
-        if not len(targets):
-            continue
-        found = _first_token_after(ids, located.row, located.end, targets)
-        hit = found >= 0
-        if option == "all":
-            chosen = hit
-        elif option == "turn":
-            chosen = hit & located.trains
-        elif option == "last":
-            # the last located turn of each row that found one
-            chosen = np.zeros(len(found), dtype=bool)
-            rows_hit = located.row[hit]
-            if len(rows_hit):
-                positions = np.flatnonzero(hit)
-                last = np.r_[rows_hit[1:] != rows_hit[:-1], True]
-                chosen[positions[last]] = True
-        else:
-            continue
-        at = ids.offsets[:-1][located.row[chosen]] + found[chosen]
-        values[at] = ids.values[at]
-    return Ragged(values, ids.offsets)
-
-
 # --- the strategy -------------------------------------------------------------------------------------
+
+#: Rows per chunk: renders, Encodings and spans of one chunk at a time (bounded memory).
+CHUNK_ROWS = 4096
+
+
+def _column(table: pa.Table, name: str) -> list[Any] | None:
+    return remove_none_values(table.column(name).to_pylist()) if name in table.column_names else None
 
 
 def chat_template(
@@ -468,78 +386,96 @@ def chat_template(
         raise UnsupportedConfigError(
             f"{spec.key}.field_messages", f"{spec.path} has no column {options.field_messages!r}"
         )
-    messages = remove_none_values(table.column(options.field_messages).to_pylist())
-    has_system = SYSTEM_COLUMN in table.column_names
-    systems = remove_none_values(table.column(SYSTEM_COLUMN).to_pylist()) if has_system else None
-    tool_values = (
-        remove_none_values(table.column(TOOLS_COLUMN).to_pylist()) if TOOLS_COLUMN in table.column_names else None
-    )
-    builder = _Rows(options, spec.key)
-    conversations = []
-    tools: list[list[Any] | None] = []
-    for i, row_messages in enumerate(messages):
-        system = (True, systems[i]) if systems is not None else (False, None)
-        conversations.append(builder.turns(row_messages, system, i))
-        tools.append(_tools(tool_values[i], i, spec.key) if tool_values is not None else None)
-
     renderer = _Renderer(tok.hf, template, dict(getattr(cfg, "chat_template_kwargs", None) or {}))
-    full_texts = renderer.render(conversations, tools)
-    if any(not text for text in full_texts):
-        raise UnsupportedConfigError(f"{spec.key}.chat_template", "a conversation renders to no text")
+    chunk = _Chunker(spec, cfg, tok, renderer)
+    ids_parts, label_parts = [], []
+    for start in range(0, table.num_rows, CHUNK_ROWS):
+        ids, labels = chunk.run(table.slice(start, CHUNK_ROWS), start)
+        ids_parts.append(ids)
+        label_parts.append(labels)
+        progress(min(CHUNK_ROWS, table.num_rows - start))
+    return concat(ids_parts), concat(label_parts)
 
-    # the turns to locate (find_turn), in row order then turn order
-    locate_all = options.train_on_eos == "all" or (options.train_on_eot or options.train_on_eos) == "all"
-    mistral = "mistral" in str(getattr(tok.hf, "name_or_path", "")).lower()
-    rows, trains, skipped = [], [], []
-    dummies: list[list[dict[str, Any]]] = []
-    dummy_tools: list[list[Any] | None] = []
-    for r, turns in enumerate(conversations):
-        for t, turn in enumerate(turns):
-            should = cfg.train_on_inputs or turn.get("role") in options.roles_to_train
-            if not should and not locate_all:
+
+class _Chunker:
+    def __init__(self, spec: Any, cfg: Any, tok: Any, renderer: _Renderer) -> None:
+        self.spec = spec
+        self.options: ChatOptions = spec.chat
+        self.train_on_inputs = bool(cfg.train_on_inputs)
+        self.tok = tok
+        self.renderer = renderer
+        self.rows = _Rows(self.options, spec.key)
+        eot = self.options.train_on_eot if self.options.train_on_eot is not None else self.options.train_on_eos
+        self.eot_option, self.eos_option = eot, self.options.train_on_eos
+        self.locate_all = "all" in (eot, self.options.train_on_eos)
+        self.mistral = "mistral" in str(getattr(tok.hf, "name_or_path", "")).lower()
+        self.eot_ids = tok.eot_token_ids()
+
+    def _refuse(self, reason: str) -> UnsupportedConfigError:
+        return UnsupportedConfigError(f"{self.spec.key}.chat_template", reason)
+
+    def run(self, table: pa.Table, first_row: int) -> tuple[Ragged, Ragged]:
+        messages = _column(table, self.options.field_messages) or []
+        systems = _column(table, SYSTEM_COLUMN)
+        tool_values = _column(table, TOOLS_COLUMN)
+        conversations, tools = [], []
+        for i, row_messages in enumerate(messages):
+            system = (True, systems[i]) if systems is not None else (False, None)
+            conversations.append(self.rows.turns(row_messages, system, first_row + i))
+            tools.append(_tools(tool_values[i], first_row + i, self.spec.key) if tool_values is not None else None)
+        plain = [_plain_turns(turns) for turns in conversations]
+        full_texts = self.renderer.render(conversations, tools, plain)
+        if any(not text for text in full_texts):
+            raise self._refuse("a conversation renders to no text (Axolotl's token-diff fallback)")
+
+        # the turns find_turn is called for, in row then turn order
+        rows, trains, skipped = [], [], []
+        dummies: list[list[dict[str, Any]]] = []
+        dummy_tools: list[list[Any] | None] = []
+        dummy_plain: list[bool] = []
+        for r, turns in enumerate(conversations):
+            for t, turn in enumerate(turns):
+                should_train = self.train_on_inputs or turn.get("role") in self.options.roles_to_train
+                if not should_train and not self.locate_all:
+                    continue
+                rows.append(r)
+                trains.append(should_train)
+                # Mistral templates print no lone system turn: find_turn returns (-1, -1)
+                lone_system = t == 0 and turn.get("role") == "system" and self.mistral
+                skipped.append(lone_system)
+                if lone_system:
+                    continue
+                for sentinel in SENTINELS:
+                    dummies.append([*turns[:t], {"role": turn.get("role"), "content": sentinel}, *turns[t + 1 :]])
+                    dummy_tools.append(tools[r])
+                    dummy_plain.append(plain[r] and isinstance(turn.get("role"), str))
+        dummy_texts = self.renderer.render(dummies, dummy_tools, dummy_plain)
+        if any(not text for text in dummy_texts):
+            raise self._refuse("a conversation renders to no text (Axolotl's token-diff fallback)")
+
+        ids, encodings = self.tok.encode_for_offsets(full_texts)
+        lengths = ids.lengths
+        start = np.full(len(rows), -1, dtype=np.int64)
+        end = np.full(len(rows), -1, dtype=np.int64)
+        k = 0
+        for q, r in enumerate(rows):
+            if skipped[q]:
                 continue
-            rows.append(r)
-            trains.append(bool(should))
-            if t == 0 and turn.get("role") == "system" and mistral:
-                skipped.append(True)  # Mistral templates print no lone system turn
+            full = full_texts[r]
+            first = diff_char_span(full, dummy_texts[k])
+            second = diff_char_span(full, dummy_texts[k + 1])
+            k += 2
+            # the widest of the two sentinels' spans; an empty one is no turn
+            char_start, char_end = min(first[0], second[0]), max(first[1], second[1])
+            if char_end <= char_start:
                 continue
-            skipped.append(False)
-            for sentinel in SENTINELS:
-                dummies.append([*turns[:t], {"role": turn.get("role"), "content": sentinel}, *turns[t + 1 :]])
-                dummy_tools.append(tools[r])
-    dummy_texts = renderer.render(dummies, dummy_tools)
-    if any(not text for text in dummy_texts):
-        raise UnsupportedConfigError(f"{spec.key}.chat_template", "a conversation renders to no text")
-
-    ids, starts, ends = tok.encode_with_offsets(full_texts, progress)
-
-    row = np.asarray(rows, dtype=np.int64)
-    char_start = np.full(len(rows), 0, dtype=np.int64)
-    char_end = np.full(len(rows), 0, dtype=np.int64)
-    k = 0
-    for q, is_skipped in enumerate(skipped):
-        if is_skipped:
-            continue
-        full = full_texts[rows[q]]
-        first = diff_char_span(full, dummy_texts[k])
-        second = diff_char_span(full, dummy_texts[k + 1])
-        k += 2
-        char_start[q] = min(first[0], second[0])
-        char_end[q] = max(first[1], second[1])
-    skipped_mask = np.asarray(skipped, dtype=bool)
-    empty = skipped_mask | (char_end <= char_start)
-    start = _bisect(ends.values, ends.offsets, row, char_start, "right")
-    end = _bisect(starts.values, starts.offsets, row, char_end, "left")
-    n_tokens = ids.lengths[row]
-    if bool(((start >= n_tokens) & ~empty).any()):
-        raise UnsupportedConfigError(
-            f"{spec.key}.chat_template", "a turn lies past the last token (Axolotl's token-diff fallback)"
-        )
-    start[empty] = -1
-    end[empty] = -1
-    bad = (end <= start) & ~empty
-    start[bad] = -1
-    end[bad] = -1
-    located = _Located(row, np.asarray(trains, dtype=bool), start, end)
-    labels = _labels(ids, located, tok.eot_token_ids(), tok.eos_token_id, options)
-    return ids, labels
+            try:
+                span = token_span(encodings[r], int(lengths[r]), char_start, char_end)
+            except OffsetsUnavailable:
+                span = None
+            if span is None:
+                raise self._refuse("a turn Axolotl locates with its token-diff fallback")
+            if span[1] > span[0]:  # find_turn: an end before or at the start is no turn
+                start[q], end[q] = span
+        located = Located(np.asarray(rows, dtype=np.int64), np.asarray(trains, dtype=bool), start, end)
+        return ids, labels(ids, located, self.eot_ids, self.tok.eos_token_id, self.eot_option, self.eos_option)

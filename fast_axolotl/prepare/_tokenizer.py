@@ -16,7 +16,6 @@ Axolotl prepares it instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -121,12 +120,10 @@ class BulkTokenizer:
         ids = self.hf.encode(self.hf.eos_token, add_special_tokens=False)
         return [int(ids[0])] if len(ids) == 1 else []
 
-    def encode_with_offsets(
-        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
-    ) -> tuple[Ragged, Ragged, Ragged]:
-        """``tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)`` for
-        every text (no truncation): ids, offset starts, offset ends (characters). Each
-        distinct text is tokenized once."""
+    def encode_for_offsets(self, texts: Sequence[str]) -> tuple[Ragged, list[Any]]:
+        """``tokenizer(text, add_special_tokens=False)`` for every text (no truncation):
+        the ids, and each text's ``Encoding`` (whose ``token_to_chars`` gives the offsets
+        ``return_offsets_mapping=True`` would). Each distinct text is tokenized once."""
         encoder = self._encoder(None)
         slots: dict[str, int] = {}
         unique: list[str] = []
@@ -137,30 +134,21 @@ class BulkTokenizer:
                 slot = slots[text] = len(unique)
                 unique.append(text)
             index[i] = slot
-        ids_parts, start_parts, end_parts = [], [], []
+        encodings: list[Any] = []
         for first in range(0, len(unique), BATCH_TEXTS):
             batch = unique[first : first + BATCH_TEXTS]
-            encodings = encoder.encode_batch(batch, add_special_tokens=False)
-            rows = [encoding.ids for encoding in encodings]
-            offsets = [encoding.offsets for encoding in encodings]
-            self._check_offsets(batch, rows, offsets)
-            ids = Ragged.from_lists(rows)
-            pairs = np.fromiter(
-                chain.from_iterable(chain.from_iterable(offsets)), dtype=np.int64, count=2 * len(ids.values)
-            )
-            ids_parts.append(ids)
-            start_parts.append(Ragged(pairs[0::2].copy(), ids.offsets))
-            end_parts.append(Ragged(pairs[1::2].copy(), ids.offsets))
-            if progress is not None:
-                progress(len(batch))
-        if progress is not None:
-            progress(len(texts) - len(unique))
-        return (concat(ids_parts).take(index), concat(start_parts).take(index), concat(end_parts).take(index))
+            encoded = encoder.encode_batch(batch, add_special_tokens=False)
+            self._check_offsets(batch, encoded)
+            encodings.extend(encoded)
+        ids = Ragged.from_lists([encoding.ids for encoding in encodings])
+        return ids.take(index), [encodings[slot] for slot in index]
 
-    def _check_offsets(self, texts: Sequence[str], rows: list[list[int]], offsets: list[list[tuple[int, int]]]) -> None:
+    def _check_offsets(self, texts: Sequence[str], encodings: list[Any]) -> None:
         for i in _sample(len(texts)):
             want = self.hf(texts[i], add_special_tokens=False, return_offsets_mapping=True)
-            if list(want["input_ids"]) != rows[i] or [tuple(o) for o in want["offset_mapping"]] != list(offsets[i]):
+            got = encodings[i]
+            chars = [got.token_to_chars(t) for t in range(len(got.ids))]
+            if list(want["input_ids"]) != got.ids or [tuple(o) for o in want["offset_mapping"]] != chars:
                 raise UnsupportedConfigError(
                     "tokenizer",
                     f"its backend's encode_batch differs from tokenizer(...) on text {texts[i][:60]!r}",
