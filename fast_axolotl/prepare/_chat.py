@@ -35,6 +35,7 @@ import importlib.util
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -387,19 +388,22 @@ def chat_template(
             f"{spec.key}.field_messages", f"{spec.path} has no column {options.field_messages!r}"
         )
     renderer = _Renderer(tok.hf, template, dict(getattr(cfg, "chat_template_kwargs", None) or {}))
-    chunk = _Chunker(spec, cfg, tok, renderer)
     ids_parts, label_parts = [], []
-    for start in range(0, table.num_rows, CHUNK_ROWS):
-        ids, labels = chunk.run(table.slice(start, CHUNK_ROWS), start)
-        ids_parts.append(ids)
-        label_parts.append(labels)
-        progress(min(CHUNK_ROWS, table.num_rows - start))
+    # one thread tokenizes a chunk's texts while this one locates its turns
+    with ThreadPoolExecutor(1, thread_name_prefix="fast-axolotl-tokenize") as pool:
+        chunk = _Chunker(spec, cfg, tok, renderer, pool)
+        for start in range(0, table.num_rows, CHUNK_ROWS):
+            ids, labels = chunk.run(table.slice(start, CHUNK_ROWS), start)
+            ids_parts.append(ids)
+            label_parts.append(labels)
+            progress(min(CHUNK_ROWS, table.num_rows - start))
     return concat(ids_parts), concat(label_parts)
 
 
 class _Chunker:
-    def __init__(self, spec: Any, cfg: Any, tok: Any, renderer: _Renderer) -> None:
+    def __init__(self, spec: Any, cfg: Any, tok: Any, renderer: _Renderer, pool: ThreadPoolExecutor) -> None:
         self.spec = spec
+        self.pool = pool
         self.options: ChatOptions = spec.chat
         self.train_on_inputs = bool(cfg.train_on_inputs)
         self.tok = tok
@@ -427,6 +431,7 @@ class _Chunker:
         full_texts = self.renderer.render(conversations, tools, plain)
         if any(not text for text in full_texts):
             raise self._refuse("a conversation renders to no text (Axolotl's token-diff fallback)")
+        encoded = self.pool.submit(self.tok.encode_for_offsets, full_texts)
 
         # the turns find_turn is called for, in row then turn order
         rows, trains, skipped = [], [], []
@@ -453,10 +458,8 @@ class _Chunker:
         if any(not text for text in dummy_texts):
             raise self._refuse("a conversation renders to no text (Axolotl's token-diff fallback)")
 
-        ids, encodings = self.tok.encode_for_offsets(full_texts)
-        lengths = ids.lengths
-        start = np.full(len(rows), -1, dtype=np.int64)
-        end = np.full(len(rows), -1, dtype=np.int64)
+        # the character spans (Python) while the other thread tokenizes (Rust, GIL released)
+        char_spans: list[tuple[int, int, int]] = []  # (located turn, start, end)
         k = 0
         for q, r in enumerate(rows):
             if skipped[q]:
@@ -467,8 +470,14 @@ class _Chunker:
             k += 2
             # the widest of the two sentinels' spans; an empty one is no turn
             char_start, char_end = min(first[0], second[0]), max(first[1], second[1])
-            if char_end <= char_start:
-                continue
+            if char_end > char_start:
+                char_spans.append((q, char_start, char_end))
+        ids, encodings = encoded.result()
+        lengths = ids.lengths
+        start = np.full(len(rows), -1, dtype=np.int64)
+        end = np.full(len(rows), -1, dtype=np.int64)
+        for q, char_start, char_end in char_spans:
+            r = rows[q]
             try:
                 span = token_span(encodings[r], int(lengths[r]), char_start, char_end)
             except OffsetsUnavailable:
