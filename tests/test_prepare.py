@@ -397,3 +397,25 @@ def test_chat_template_trains_assistant_turns_and_their_eos(workdir: Path, tmp_p
                 # input_ids[-1], an EOS here, whose index -1 means "not found".
                 want += tokenizer(c, add_special_tokens=False)["input_ids"] + [eos]
         assert trained == want
+
+
+def test_plugin_run_gives_the_tokenizer_its_threads_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Axolotl's CLI sets TOKENIZERS_PARALLELISM=false; the plugin's pipeline forks no
+    worker, so it turns the tokenizer's threads on for its run and restores the value."""
+    import os
+
+    from fast_axolotl.integration._prepare import _tokenizer_threads
+
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+    monkeypatch.delenv("FAST_AXOLOTL_NUM_THREADS", raising=False)
+    with _tokenizer_threads():
+        assert os.environ["TOKENIZERS_PARALLELISM"] == "true"
+    assert os.environ["TOKENIZERS_PARALLELISM"] == "false"
+    monkeypatch.setenv("FAST_AXOLOTL_NUM_THREADS", "1")
+    with _tokenizer_threads():
+        assert os.environ["TOKENIZERS_PARALLELISM"] == "false"
+    monkeypatch.delenv("TOKENIZERS_PARALLELISM")
+    monkeypatch.delenv("FAST_AXOLOTL_NUM_THREADS")
+    with _tokenizer_threads():
+        assert os.environ["TOKENIZERS_PARALLELISM"] == "true"
+    assert "TOKENIZERS_PARALLELISM" not in os.environ

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import UnsupportedConfigError
@@ -40,6 +42,25 @@ def _summary(result: Any) -> str:
         f"at {result.path}: {counts.dropped_length:,} outside the length range, {counts.dropped_untrainable:,} "
         f"without trainable tokens, {counts.duplicates:,} duplicates dropped; {stages}"
     )
+
+
+@contextmanager
+def _tokenizer_threads() -> Iterator[None]:
+    """Axolotl's CLI sets ``TOKENIZERS_PARALLELISM=false`` (``os.environ.setdefault`` at
+    import) because ``datasets`` forks workers that tokenize. The pipeline forks none, so
+    for its run the tokenizer's ``encode_batch`` gets its threads back (one per core),
+    unless ``FAST_AXOLOTL_NUM_THREADS=1``; the variable is restored afterwards (a process
+    forked later sees Axolotl's value, and tokenizers turns its threads off in a fork)."""
+    before = os.environ.get("TOKENIZERS_PARALLELISM")
+    if os.environ.get("FAST_AXOLOTL_NUM_THREADS", "").strip() != "1":
+        os.environ["TOKENIZERS_PARALLELISM"] = "true"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = before
 
 
 def prepare_for_axolotl(cfg: Any, preprocess: bool) -> Any:
@@ -64,7 +85,8 @@ def prepare_for_axolotl(cfg: Any, preprocess: bool) -> Any:
     if not preprocess and path.is_dir() and any(path.glob("*")):
         return None  # prepared before: Axolotl's loader reads it
     try:
-        result = run(plan, tokenizer, path)
+        with _tokenizer_threads():
+            result = run(plan, tokenizer, path)
     except UnsupportedConfigError as why:
         LOG.info("fast-axolotl: Axolotl prepares the datasets itself (%s)", why)
         return None
