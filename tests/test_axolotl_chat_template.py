@@ -1,7 +1,7 @@
 """``type: chat_template`` row by row against Axolotl 0.21's own strategy (``nox -s axolotl``).
 
 Hypothesis draws conversations (roles Axolotl renames, empty contents, a ``system``
-column, ShareGPT-style keys) and dataset options (``roles_to_train``, ``train_on_eos``,
+column, ShareGPT-style keys, message properties the template reads or not) and dataset options (``roles_to_train``, ``train_on_eos``,
 ``train_on_eot``, ``train_on_inputs``, ``drop_system_message``, ``roles``, a named, inline
 or tokenizer template); :mod:`fast_axolotl.prepare` must give every row the
 ``input_ids`` and ``labels`` that Axolotl's ``ChatTemplateStrategy.tokenize_prompt`` gives
@@ -65,6 +65,10 @@ def conversations(draw: Any, sharegpt: bool) -> dict[str, Any]:
     roles = draw(st.lists(st.sampled_from(["user", "assistant", "system", "human", "gpt"]), min_size=1, max_size=5))
     role_key, content_key = ("from", "value") if sharegpt else ("role", "content")
     messages = [{role_key: role, content_key: _text(draw)} for role in roles]
+    for message in messages:
+        # properties beyond role/content: kept if the template reads them, else dropped
+        extra = draw(st.sampled_from([{}, {}, {"weight": 0}, {"name": "bot"}, {"reasoning_content": _text(draw)}]))
+        message.update(extra)
     return {"messages": messages}
 
 
@@ -189,12 +193,3 @@ def test_refused_keys_name_themselves(harness: dict[str, Any], tmp_path: Path) -
                 _tokenizer(harness, None),
                 tmp_path / "rows.jsonl",
             )
-    extra_property = [{"messages": [{"role": "user", "content": "alpha", "name": "x"}]}]
-    with pytest.raises(UnsupportedConfigError, match="name"):
-        _ours(
-            extra_property,
-            {"type": "chat_template"},
-            {"sequence_len": 64, "base_model": str(harness["model"])},
-            _tokenizer(harness, None),
-            tmp_path / "r.jsonl",
-        )

@@ -419,3 +419,29 @@ def test_plugin_run_gives_the_tokenizer_its_threads_back(monkeypatch: pytest.Mon
     with _tokenizer_threads():
         assert os.environ["TOKENIZERS_PARALLELISM"] == "true"
     assert "TOKENIZERS_PARALLELISM" not in os.environ
+
+
+def test_chat_message_properties_beyond_the_mapped_ones_need_axolotls_analyzer(
+    workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Axolotl keeps a message's other properties when its template analyzer finds the
+    template reading them; without Axolotl's analyzer the config is refused, naming them."""
+    from fast_axolotl.prepare import _chat
+
+    monkeypatch.setattr(_chat, "_axolotl_file", lambda *parts: None)
+    monkeypatch.delitem(__import__("sys").modules, "fast_axolotl._axolotl_jinja_template_analyzer", raising=False)
+    path = tmp_path / "chat.jsonl"
+    path.write_text(
+        json.dumps(
+            {"messages": [{"role": "user", "content": "alpha", "name": "x"}, {"role": "assistant", "content": "beta"}]}
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    cfg = _cfg(workdir, base_model=str(workdir / "plain"), sequence_len=256)
+    cfg["datasets"] = [
+        {"path": str(path), "type": "chat_template", "chat_template": "jinja", "chat_template_jinja": CHAT_TEMPLATE}
+    ]
+    with pytest.raises(UnsupportedConfigError, match="name") as info:
+        prepare_config(cfg, output_dir=tmp_path / "out")
+    assert info.value.key == "datasets[0].path"

@@ -128,17 +128,25 @@ def chat_options(entry: Mapping[str, Any], key: str) -> ChatOptions:
 # --- templates ---------------------------------------------------------------------------
 
 
-def _named_template(name: str, key: str) -> str:
-    """Axolotl's named template, read from the installed Axolotl's template files (found
-    without importing Axolotl, which imports torch)."""
+def _axolotl_file(*parts: str) -> Path | None:
+    """A file of the installed Axolotl package, found without importing it (its package
+    imports torch)."""
     spec = importlib.util.find_spec("axolotl")
-    if spec is None or not spec.submodule_search_locations:
-        raise UnsupportedConfigError(key, f"the named template {name!r} comes with Axolotl, which is not installed")
-    for root in spec.submodule_search_locations:
-        path = Path(root) / "utils" / "chat_templates" / "templates" / f"{name}.jinja"
+    for root in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = Path(root).joinpath(*parts)
         if path.is_file():
-            return path.read_text(encoding="utf-8")
-    raise UnsupportedConfigError(key, f"no chat template named {name!r} in Axolotl")
+            return path
+    return None
+
+
+def _named_template(name: str, key: str) -> str:
+    """Axolotl's named template, read from the installed Axolotl's template files."""
+    if importlib.util.find_spec("axolotl") is None:
+        raise UnsupportedConfigError(key, f"the named template {name!r} comes with Axolotl, which is not installed")
+    path = _axolotl_file("utils", "chat_templates", "templates", f"{name}.jinja")
+    if path is None:
+        raise UnsupportedConfigError(key, f"no chat template named {name!r} in Axolotl")
+    return path.read_text(encoding="utf-8")
 
 
 def resolve_template(choice: str, jinja: str | None, tokenizer: Any, key: str) -> str:
@@ -186,14 +194,43 @@ def remove_none_values(value: Any) -> Any:
     return value
 
 
+def template_message_vars(template: str, field_messages: str) -> list[str] | None:
+    """The message properties ``template`` reads (``ChatTemplatePrompter``'s
+    ``chat_template_msg_variables``), by the installed Axolotl's own
+    ``JinjaTemplateAnalyzer``: its module (it imports only jinja2) is loaded from its file,
+    so neither Axolotl's package nor torch is imported. None without Axolotl."""
+    import importlib.util as util
+    import sys
+
+    name = "fast_axolotl._axolotl_jinja_template_analyzer"
+    module = sys.modules.get(name)
+    if module is None:
+        path = _axolotl_file("prompt_strategies", "jinja_template_analyzer.py")
+        loader_spec = util.spec_from_file_location(name, path) if path is not None else None
+        if loader_spec is None or loader_spec.loader is None:
+            return None
+        module = util.module_from_spec(loader_spec)
+        try:
+            loader_spec.loader.exec_module(module)
+        except Exception:
+            return None
+        sys.modules[name] = module
+    try:
+        found = module.JinjaTemplateAnalyzer(template).get_message_vars(field_messages)
+    except Exception:
+        return None
+    return list(found)
+
+
 class _Rows:
     """Builds every row's turns as ``get_conversation_thread`` does."""
 
-    def __init__(self, options: ChatOptions, where: str) -> None:
+    def __init__(self, options: ChatOptions, where: str, template_vars: list[str] | None = None) -> None:
         self.options = options
         self.where = where
         self.roles = dict(options.roles)
         self.sources = {source for _, source in options.mappings}
+        self.template_vars = template_vars
 
     def _refuse(self, row: int, reason: str) -> UnsupportedConfigError:
         return UnsupportedConfigError(f"{self.where}.path", f"row {row}: {reason}")
@@ -207,14 +244,25 @@ class _Rows:
                 turn[name] = message[source]
         if "role" in turn:
             turn["role"] = self.roles.get(turn["role"], turn["role"])
-        extra = sorted(k for k in message if k not in self.sources and message[k] is not None)
-        if extra:
-            raise self._refuse(
-                row, f"message properties {extra} (Axolotl keeps those its template reads; not reproduced)"
-            )
         for name, value in turn.items():
             if name != "role" and not isinstance(value, str):
                 raise self._refuse(row, f"message {name!r} is {type(value).__name__}, not text")
+        remaining = [k for k in message if k not in self.sources and message[k] is not None]
+        if remaining:
+            if self.template_vars is None:
+                raise self._refuse(
+                    row,
+                    f"message properties {sorted(remaining)} (Axolotl keeps those its template reads, "
+                    "found by its template analyzer; Axolotl is not installed)",
+                )
+            # the properties the template reads, as the prompter keeps them
+            for key in self.template_vars:
+                if key in remaining:
+                    turn[key] = message[key]
+            _parse_tool_call_arguments(turn, row, self.where)
+            thinking = turn.get("reasoning_content")
+            if thinking is not None and not isinstance(thinking, str):
+                raise self._refuse(row, "reasoning_content is not text (per-part training)")
         return turn
 
     def turns(self, messages: Any, system: tuple[bool, Any], row: int) -> list[dict[str, Any]]:
@@ -242,6 +290,19 @@ class _Rows:
         if not turns:
             raise self._refuse(row, "no turns are left (transformers refuses an empty conversation)")
         return turns
+
+
+def _parse_tool_call_arguments(turn: dict[str, Any], row: int, where: str) -> None:
+    """``transform_message``: JSON-string ``tool_calls[].function.arguments`` parsed."""
+    for tool_call in turn.get("tool_calls") or []:
+        function = tool_call.get("function") if isinstance(tool_call, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+            try:
+                function["arguments"] = json.loads(function["arguments"])
+            except ValueError as exc:
+                raise UnsupportedConfigError(
+                    f"{where}.path", f"row {row}: tool call arguments are not JSON ({exc})"
+                ) from None
 
 
 def _tools(value: Any, row: int, where: str) -> list[Any] | None:
@@ -309,6 +370,9 @@ class _Renderer:
             except Exception:  # another transformers: its apply_chat_template only
                 self.compiled = None
             self.variables = {**tokenizer.special_tokens_map, **kwargs}
+
+    def message_vars(self, field_messages: str) -> list[str] | None:
+        return template_message_vars(self.kwargs["chat_template"], field_messages)
 
     def _apply(self, conversations: Sequence[list[dict[str, Any]]], tools: list[Any] | None = None) -> list[str]:
         extra = {"tools": tools} if tools else {}
@@ -408,7 +472,7 @@ class _Chunker:
         self.train_on_inputs = bool(cfg.train_on_inputs)
         self.tok = tok
         self.renderer = renderer
-        self.rows = _Rows(self.options, spec.key)
+        self.rows = _Rows(self.options, spec.key, renderer.message_vars(self.options.field_messages))
         eot = self.options.train_on_eot if self.options.train_on_eot is not None else self.options.train_on_eos
         self.eot_option, self.eos_option = eot, self.options.train_on_eos
         self.locate_all = "all" in (eot, self.options.train_on_eos)
