@@ -240,7 +240,7 @@ def bench_preprocess(rows: int) -> None:
             {"path": str(data["messages"]), "type": "chat_template"},
             {"path": str(data["parquet"]), "type": "completion", "ds_type": "parquet"},
         ]
-        seconds, prepared, cli_log = {}, {}, ""
+        seconds, prepared, cli_log, plugin_line = {}, {}, "", ""
         modes = {
             AXOLOTL: {"disabled": True},
             "patches only": {"fast_axolotl_prepare": False},
@@ -266,7 +266,9 @@ def bench_preprocess(rows: int) -> None:
                 )  # fmt: skip
                 cli_log = done.stdout
             else:
-                e2e.preprocess(config, work, bool(how.get("disabled")))
+                log = e2e.preprocess(config, work, bool(how.get("disabled")))
+                if mode == "plugin pipeline":
+                    plugin_line = next((line for line in log.splitlines() if "fast-axolotl prepared" in line), "")
             seconds[mode] = time.perf_counter() - start
             prepared[mode] = load_from_disk(str(e2e.prepared_dir(work / "prepared")))
         base = prepared[AXOLOTL]
@@ -282,6 +284,7 @@ def bench_preprocess(rows: int) -> None:
                 {f"axolotl preprocess, {AXOLOTL} alone": seconds[AXOLOTL]})  # fmt: skip
         stages = next((line for line in cli_log.splitlines() if line.startswith("time per stage")), "")
         print(f"\nfast-axolotl prepare stages: {stages.split(':', 1)[-1].strip()}")
+        print(f"plugin pipeline (inside axolotl preprocess): {plugin_line.split('dropped; ', 1)[-1].strip()}")
         config = root / "plugin_pipeline" / "config.yml"
         tokenize = float(stages.split("tokenize ")[1].split(" s")[0]) if "tokenize " in stages else float("nan")
         for name, (floor, strings) in _tokenizer_floor(config).items():
