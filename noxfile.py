@@ -47,6 +47,7 @@ TEST_DEPS = [
     "datasets",
     "transformers",
     "tokenizers",
+    "jinja2",  # chat templates (the prepare extra)
     "pydantic",
     "zstandard",
 ]

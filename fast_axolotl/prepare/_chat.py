@@ -446,6 +446,10 @@ def chat_template(
 ) -> tuple[Ragged, Ragged]:
     """``input_ids`` and ``labels`` of every row of ``table`` (one output row per input row)."""
     options: ChatOptions = spec.chat
+    if importlib.util.find_spec("jinja2") is None:
+        raise UnsupportedConfigError(
+            f"{spec.key}.type", "rendering chat templates needs jinja2 (pip install 'fast-axolotl[prepare]')"
+        )
     template = resolve_template(options.choice, options.jinja, tok.hf, f"{spec.key}.chat_template")
     if options.field_messages not in table.column_names:
         raise UnsupportedConfigError(
