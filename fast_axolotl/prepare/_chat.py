@@ -17,16 +17,19 @@ Per row, Axolotl (``ChatTemplateStrategy._tokenize_single_prompt``, fast tokeniz
    tokens after a located turn (``train_on_eot``/``train_on_eos``: ``turn``, ``all``,
    ``last``, ``none``).
 
-Here the same steps run over all rows at once: every render is one batched
-``apply_chat_template(tokenize=False)`` call (transformers' own Jinja environment), every
-distinct rendered text is tokenized once in bulk with offsets, and the spans, labels and
-EOS positions are numpy operations over the flat token arrays.
+Here the same steps run over chunks of rows at once: the renders use transformers' own
+compiled template (directly for plain conversations, after a sample is checked equal to
+``apply_chat_template``; through ``apply_chat_template`` otherwise), every distinct
+rendered text is tokenized once in bulk (in a second thread while the sentinel variants
+render), the offsets are read from the Encodings only where bisect probes them, and the
+labels and EOS positions are numpy operations over the flat token arrays
+(:mod:`._chat_spans`).
 
 What is not reproduced is refused (UnsupportedConfigError): message properties beyond the
-mapped ones (Axolotl keeps those the template reads, by analysing the template), list
-contents (``training_detail``), ``message_field_training*``, ``split_thinking``, the
-legacy path (``roles_to_train: []`` with no EOS training), and a turn the locator cannot
-place (Axolotl's token-diff fallback).
+mapped ones when Axolotl's template analyzer is not installed, list contents
+(``training_detail``), ``message_field_training*``, ``split_thinking``, the legacy path
+(``roles_to_train: []`` with no EOS training), and a turn the locator cannot place
+(Axolotl's token-diff fallback).
 """
 
 from __future__ import annotations
@@ -91,10 +94,9 @@ def chat_options(entry: Mapping[str, Any], key: str) -> ChatOptions:
     choice = _choice(entry.get("chat_template")) or ("jinja" if jinja else "tokenizer_default")
     if choice == "jinja" and not jinja:
         raise UnsupportedConfigError(f"{key}.chat_template_jinja", "required with chat_template: jinja")
+    # the legacy message_field_role / _content are folded in by Axolotl's validation
+    # (or _config.apply_axolotl_defaults); left in an entry, _config refuses them
     mappings = dict(entry.get("message_property_mappings") or {})
-    for legacy, name in (("message_field_role", "role"), ("message_field_content", "content")):
-        if entry.get(legacy):
-            mappings[name] = entry[legacy]
     mappings.setdefault("role", "role")
     mappings.setdefault("content", "content")
     roles_given = entry.get("roles")
@@ -199,9 +201,9 @@ def template_message_vars(template: str, field_messages: str) -> list[str] | Non
     ``chat_template_msg_variables``), by the installed Axolotl's own
     ``JinjaTemplateAnalyzer``: its module (it imports only jinja2) is loaded from its file,
     so neither Axolotl's package nor torch is imported. None without Axolotl."""
-    import importlib.util as util
     import sys
 
+    util = importlib.util
     name = "fast_axolotl._axolotl_jinja_template_analyzer"
     module = sys.modules.get(name)
     if module is None:

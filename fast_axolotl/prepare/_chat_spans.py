@@ -6,6 +6,7 @@ rules (``labels``), all as Axolotl 0.21's ``ChatTemplateStrategy`` defines them.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,42 +76,29 @@ class OffsetsUnavailable(Exception):
     """A token without character offsets (Axolotl would use its token-diff fallback)."""
 
 
-def _bisect_ends_right(encoding: Any, count: int, key: int) -> int:
-    """``bisect_right([end for _, end in offsets], key)``, reading one offset per probe
-    (the same probes as Python's bisect, so the same answer even on unsorted offsets)."""
-    low, high = 0, count
-    while low < high:
-        middle = (low + high) // 2
-        chars = encoding.token_to_chars(middle)
-        if chars is None:
-            raise OffsetsUnavailable(middle)
-        if key < chars[1]:
-            high = middle
-        else:
-            low = middle + 1
-    return low
+class _OffsetColumn(Sequence[int]):
+    """One side (0: starts, 1: ends) of an Encoding's character offsets as a sequence,
+    read one token at a time (``token_to_chars``) by whoever indexes it: bisect reads only
+    the tokens it probes, and gives the same answer as on the whole list, sorted or not."""
 
+    def __init__(self, encoding: Any, count: int, side: int) -> None:
+        self.encoding, self.length, self.side = encoding, count, side
 
-def _bisect_starts_left(encoding: Any, count: int, key: int) -> int:
-    """``bisect_left([start for start, _ in offsets], key)``, probed as above."""
-    low, high = 0, count
-    while low < high:
-        middle = (low + high) // 2
-        chars = encoding.token_to_chars(middle)
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: Any) -> Any:
+        chars = self.encoding.token_to_chars(index)
         if chars is None:
-            raise OffsetsUnavailable(middle)
-        if chars[0] < key:
-            low = middle + 1
-        else:
-            high = middle
-    return low
+            raise OffsetsUnavailable(index)
+        return chars[self.side]
 
 
 def token_span(encoding: Any, count: int, char_start: int, char_end: int) -> tuple[int, int] | None:
     """``_find_turn_from_text``'s token span of the characters ``[char_start, char_end)``
     in a text of ``count`` tokens; None where Axolotl falls back to its token diff."""
-    start = _bisect_ends_right(encoding, count, char_start)
-    end = _bisect_starts_left(encoding, count, char_end)
+    start = bisect_right(_OffsetColumn(encoding, count, 1), char_start)
+    end = bisect_left(_OffsetColumn(encoding, count, 0), char_end)
     if start >= count or end > count:
         return None
     return start, end

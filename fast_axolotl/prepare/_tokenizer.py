@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import UnsupportedConfigError
 from ._ragged import Ragged, concat
@@ -37,6 +38,24 @@ def _sample(count: int) -> list[int]:
     picked = set(range(min(count, CHECKED_FIRST)))
     picked.update(int(k) for k in np.linspace(0, count - 1, CHECKED_SPREAD))
     return sorted(picked)
+
+
+def _distinct(texts: Sequence[str | None], skip_empty: bool) -> tuple[list[str], npt.NDArray[np.int64]]:
+    """The distinct texts in first-seen order, and for each text its slot among them
+    (with ``skip_empty``, -1 for ``None`` / ``""``, which are not among them)."""
+    slots: dict[str, int] = {}
+    unique: list[str] = []
+    index = np.empty(len(texts), dtype=np.int64)
+    for i, text in enumerate(texts):
+        if skip_empty and not text:
+            index[i] = -1
+            continue
+        slot = slots.get(text)  # type: ignore[arg-type]
+        if slot is None:
+            slot = slots[text] = len(unique)  # type: ignore[index]
+            unique.append(text)  # type: ignore[arg-type]
+        index[i] = slot
+    return unique, index
 
 
 class BulkTokenizer:
@@ -88,18 +107,7 @@ class BulkTokenizer:
         encoder = self._encoder(max_length)
         # encode_batch_fast skips the offsets, which nothing here reads (tokenizers >= 0.21)
         encode_batch = getattr(encoder, "encode_batch_fast", encoder.encode_batch)
-        slots: dict[str, int] = {}
-        unique: list[str] = []
-        index = np.empty(len(texts), dtype=np.int64)
-        for i, text in enumerate(texts):
-            if not text:
-                index[i] = -1
-                continue
-            slot = slots.get(text)  # type: ignore[arg-type]
-            if slot is None:
-                slot = slots[text] = len(unique)  # type: ignore[index]
-                unique.append(text)  # type: ignore[arg-type]
-            index[i] = slot
+        unique, index = _distinct(texts, skip_empty=True)
         parts = []
         for start in range(0, len(unique), BATCH_TEXTS):
             batch = unique[start : start + BATCH_TEXTS]
@@ -125,15 +133,7 @@ class BulkTokenizer:
         the ids, and each text's ``Encoding`` (whose ``token_to_chars`` gives the offsets
         ``return_offsets_mapping=True`` would). Each distinct text is tokenized once."""
         encoder = self._encoder(None)
-        slots: dict[str, int] = {}
-        unique: list[str] = []
-        index = np.empty(len(texts), dtype=np.int64)
-        for i, text in enumerate(texts):
-            slot = slots.get(text)
-            if slot is None:
-                slot = slots[text] = len(unique)
-                unique.append(text)
-            index[i] = slot
+        unique, index = _distinct(texts, skip_empty=False)
         encodings: list[Any] = []
         for first in range(0, len(unique), BATCH_TEXTS):
             batch = unique[first : first + BATCH_TEXTS]
